@@ -1,0 +1,182 @@
+"""Value objects passed along the flow: scan -> gather -> contacts -> compose -> store -> send.
+
+All are frozen dataclasses: steps return new values and never keep per-incident state.
+Each section belongs to one step; the step's module is the only one that builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+# --- scan ------------------------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    """What an address was doing on a line."""
+
+    SOURCE = "source"            # the side that initiated: attacker-side
+    DESTINATION = "destination"  # the side that was hit
+    UNKNOWN = "unknown"          # mentioned, role not known
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The lines that mention one candidate, and when it was seen."""
+
+    lines: tuple[str, ...]           # excerpt, in input order (capped by the scanner)
+    total_lines: int                 # how many lines mention the address in all
+    first_seen: datetime | None      # aware datetimes, UTC
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One address found in the input, with what the scanner knows of it."""
+
+    ip: str                  # normalised text form (compressed IPv6, ::ffff:a.b.c.d -> a.b.c.d)
+    count: int               # lines mentioning it
+    source_count: int        # lines where it was on the attacker side
+    role: Role               # its dominant role
+    reportable: bool         # a global address, not in own networks
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    candidates: tuple[Candidate, ...]   # ranked: attacker first
+    lines_read: int
+    lines_used: int                     # after the isolating string and the Received: rule
+    lines_skipped_received: int
+
+    @property
+    def attacker(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+# --- gather ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryEntity:
+    """An RDAP entity (or a whois contact object), flattened from the answer's tree."""
+
+    handle: str
+    name: str
+    kind: str                       # vcard kind: org, group, individual... ("" when absent)
+    roles: tuple[str, ...]          # abuse, registrant, technical, administrative, noc...
+    emails: tuple[str, ...]
+    depth: int = 0                  # 0 = top-level entity of the answer
+    parent: str | None = None       # handle of the entity it was nested under
+
+
+@dataclass(frozen=True)
+class Network:
+    """Who the registry says holds the address block."""
+
+    registry: str                   # arin, ripencc, apnic, lacnic, afrinic (and NIRs: jpnic, krnic...)
+    handle: str
+    name: str
+    cidrs: tuple[str, ...]
+    start: str
+    end: str
+    country: str
+    org: str
+    asn: int | None
+    as_name: str
+    entities: tuple[RegistryEntity, ...]
+    source: str                     # "rdap" or "whois"
+    url: str = ""                   # where the answer came from
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    name: str                       # registered domain
+    guessed: bool                   # True when not from a verified reverse name
+    guess_reason: str               # what the guess was based on
+    mx: tuple[str, ...]
+    parent_mx: tuple[str, ...]
+    has_address: bool               # the domain has A/AAAA records
+    registrar: str = ""
+    entities: tuple[RegistryEntity, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    port: int
+    open: bool
+    banner: str = ""
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Everything gathered about one address. Missing parts are None/empty, with a problem noted."""
+
+    ip: str
+    rdns: str | None
+    rdns_verified: bool
+    network: Network | None
+    domain: DomainInfo | None
+    abusix: tuple[str, ...] = ()
+    probes: tuple[ProbeResult, ...] = ()
+    problems: tuple[str, ...] = ()  # one line per step that failed, for the person reading
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+
+class Confidence(StrEnum):
+    OVERRIDE = "override"   # from the local config: wins over everything
+    HIGH = "high"           # the registry's abuse role
+    MEDIUM = "medium"       # Abusix, other registry e-mails
+    LOW = "low"             # role mailboxes guessed at the domain
+
+
+@dataclass(frozen=True)
+class Contact:
+    address: str
+    confidence: Confidence
+    sources: tuple[str, ...]        # where it came from, e.g. "rdap abuse ABUSE2916-ARIN"
+    flag: str = ""                  # non-empty: demoted, and why
+
+
+# --- compose / store -------------------------------------------------------------------------
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    SENDING = "sending"     # recorded before the SMTP transaction starts
+    SENT = "sent"
+    SKIPPED = "skipped"
+    ANSWERED = "answered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Draft:
+    incident_id: str
+    subject: str
+    body: str
+    recipients: tuple[Contact, ...]
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    ip: str
+    domain: str
+    folder: str
+    state: State
+    created: datetime
+    recipients: tuple[str, ...] = ()
+    message_ids: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)

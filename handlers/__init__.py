@@ -1,0 +1,1 @@
+"""The ways in and out of incident-bot: the command line now; Slack and IMAP later."""
