@@ -179,4 +179,5 @@ class Incident:
     created: datetime
     recipients: tuple[str, ...] = ()
     message_ids: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()       # every address in the report (several when grouped by contact)
     extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,225 @@
+"""Compose: evidence + findings + recipients + description -> a draft report (pure, jinja2).
+
+Templates live in bot/templates/ and can be replaced one by one by files of the same name in
+``report.template_dir``. Every name is listed in ``TEMPLATES``. The environment uses StrictUndefined,
+so a misspelt variable in a template is an error rather than a blank. Untrusted text (log lines,
+registry names, the description) is only ever passed as template *data*; nothing from outside is
+ever compiled as a template. Autoescape is off because the output is plain text, not HTML.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from bot import xarf
+from bot.config import Config
+from bot.errors import ConfigError
+from bot.models import Attachment, Candidate, Contact, Draft, Findings
+
+# The one place template names are registered.
+TEMPLATE_SUBJECT = "subject.txt.j2"
+TEMPLATE_BODY = "body.txt.j2"
+TEMPLATES = (TEMPLATE_SUBJECT, TEMPLATE_BODY)
+
+BUNDLED = Path(__file__).resolve().parent / "templates"
+SUBJECT_MAX = 200
+REDACTED_HOST = "[own-host]"
+REDACTED_ADDRESS = "[own-address]"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?)")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One attacker address in a report: what the scanner saw and what was gathered about it."""
+
+    candidate: Candidate
+    findings: Findings
+
+
+def environment(template_dir: str = "") -> jinja2.Environment:
+    """The jinja2 environment: the configured folder first, then the bundled templates."""
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir:
+        folder = Path(template_dir).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"report.template_dir: {template_dir} is not a folder")
+        loaders.append(jinja2.FileSystemLoader(str(folder)))
+    loaders.append(jinja2.FileSystemLoader(str(BUNDLED)))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # plain text mail; data is never template source
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+# --- redaction -------------------------------------------------------------------------------
+
+
+def redactor(own_hostnames: Sequence[str], own_networks: Sequence[str]) -> Any:
+    """A function masking own host names (and names under them) and addresses in own networks."""
+    names = sorted({h.strip(".").lower() for h in own_hostnames if h.strip(".")}, key=len, reverse=True)
+    host_re = (
+        re.compile(r"(?<![\w.-])(?:[\w-]+\.)*(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])\.?",
+                   re.IGNORECASE)
+        if names else None
+    )
+    nets = [ipaddress.ip_network(n, strict=False) for n in own_networks]
+
+    def mask_address(match: re.Match[str]) -> str:
+        text = match.group(1)
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            return match.group(0)
+        if any(addr.version == n.version and addr in n for n in nets):
+            return match.group(0).replace(text, REDACTED_ADDRESS)
+        return match.group(0)
+
+    def redact(line: str) -> str:
+        if host_re is not None:
+            line = host_re.sub(REDACTED_HOST, line)
+        if nets:
+            line = _IPV4.sub(mask_address, line)
+            line = _IPV6.sub(mask_address, line)
+        return line
+
+    return redact
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
+    """Untrusted text made fit for a header value: control characters (CR, LF...) become spaces."""
+    cleaned = " ".join(_CONTROL.sub(" ", text).split())
+    return cleaned[:limit].rstrip()
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "unknown"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _attacker(target: Target, excerpt_max: int, redact: Any) -> dict[str, Any]:
+    cand, found = target.candidate, target.findings
+    net = found.network
+    shown = [redact(_CONTROL.sub(" ", line).rstrip()) for line in cand.evidence.lines[:excerpt_max]]
+    total = max(cand.evidence.total_lines, cand.count, len(shown))
+    return {
+        "ip": cand.ip,
+        "rdns": found.rdns or "",
+        "rdns_verified": found.rdns_verified,
+        "network": net.name if net else "",
+        "network_handle": net.handle if net else "",
+        "cidrs": list(net.cidrs) if net else [],
+        "range": f"{net.start} - {net.end}" if net and net.start else "",
+        "registry": net.registry.upper() if net else "",
+        "org": net.org if net else "",
+        "asn": f"AS{net.asn}" if net and net.asn else "",
+        "as_name": net.as_name if net else "",
+        "country": net.country if net else "",
+        "first_seen": _when(cand.evidence.first_seen),
+        "last_seen": _when(cand.evidence.last_seen),
+        "count": cand.count,
+        "excerpt": shown,
+        "omitted": total - len(shown),
+    }
+
+
+def _reporter(cfg: Config) -> dict[str, str]:
+    rep = cfg.report
+    email = rep.reporter_email or cfg.smtp.from_address
+    return {
+        "name": rep.reporter_name,
+        "email": email,
+        "organisation": rep.organisation,
+        "domain": email.rpartition("@")[2] if "@" in email else "",
+    }
+
+
+# --- compose ---------------------------------------------------------------------------------
+
+
+def compose(
+    incident_id: str,
+    targets: Sequence[Target],
+    recipients: Sequence[Contact],
+    cfg: Config,
+    *,
+    description: str = "",
+    now: datetime,
+    env: jinja2.Environment | None = None,
+) -> Draft:
+    """Render the report for one or more attackers (several when grouped by contact)."""
+    if not targets:
+        raise ValueError("compose needs at least one target")
+    env = env or environment(cfg.report.template_dir)
+    redact = (redactor(cfg.scan.own_hostnames, cfg.scan.own_networks) if cfg.report.redact
+              else (lambda line: line))
+    excerpt_max = max(cfg.report.excerpt_lines, 0)
+    attackers = [_attacker(t, excerpt_max, redact) for t in targets]
+    all_lines = [line for t in targets for line in t.candidate.evidence.lines]
+    kind = xarf.classify(all_lines)
+    reporter = _reporter(cfg)
+    context: dict[str, Any] = {
+        "incident_id": incident_id,
+        "classification": {"type": kind.type, "label": kind.label, "text": kind.text},
+        "description": description.strip(),
+        "attackers": attackers,
+        "reporter": reporter,
+        "generated": _when(now),
+        "xarf": cfg.report.xarf,
+    }
+    try:
+        subject = one_line(env.get_template(TEMPLATE_SUBJECT).render(context))
+        body = env.get_template(TEMPLATE_BODY).render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise ConfigError(f"report template missing: {exc.name}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"report template {exc.name or '?'} line {exc.lineno}: {exc.message}") from exc
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"report template uses an unknown variable: {exc.message}") from exc
+    if f"[{incident_id}]" not in subject:
+        # The token is what matches replies to the incident: never let a template drop it.
+        subject = one_line(f"[{incident_id}] {subject}")
+    attachments: list[Attachment] = []
+    if cfg.report.xarf:
+        xarf_reporter = {
+            "org": reporter["organisation"] or reporter["name"] or reporter["domain"] or "unknown",
+            "contact": reporter["email"] or "unknown@invalid",
+            "domain": reporter["domain"] or "invalid",
+        }
+        for target, data in zip(targets, attackers, strict=True):
+            blob = xarf.build_xarf(
+                incident_id, target.candidate, data["excerpt"], classification=kind,
+                description=description.strip(), reporter=xarf_reporter, now=now,
+            )
+            name = "xarf-" + re.sub(r"[^0-9A-Za-z.]+", "_", target.candidate.ip) + ".json"
+            attachments.append(Attachment(name, "application/json", blob))
+    return Draft(
+        incident_id=incident_id,
+        subject=subject,
+        body=body,
+        recipients=tuple(recipients),
+        attachments=tuple(attachments),
+    )
+
+
+def with_body(draft: Draft, body: str) -> Draft:
+    """The same draft with a body a person edited."""
+    return Draft(draft.incident_id, draft.subject, body, draft.recipients, draft.attachments)
