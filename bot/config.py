@@ -121,6 +121,7 @@ class SmtpConfig:
     bcc_self: bool = False
     timeout: float = 30.0
     retries: int = 3
+    retry_delay: float = 2.0               # seconds before the first retry; doubled each time
     cafile: str = ""                       # extra CA bundle (a local or private relay)
 
     def password(self) -> str:
