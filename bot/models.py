@@ -41,6 +41,7 @@ class Candidate:
     role: Role               # its dominant role
     reportable: bool         # a global address, not in own networks
     evidence: Evidence
+    destination_count: int = 0   # lines where it was the side that was hit
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class ScanResult:
     lines_read: int
     lines_used: int                     # after the isolating string and the Received: rule
     lines_skipped_received: int
+    selected: str | None = None         # the IP the user named (it is candidates[0]), if any
+    select_string: str | None = None    # the string that isolated the lines, if any
 
     @property
     def attacker(self) -> Candidate | None:

@@ -1,0 +1,169 @@
+"""Finding IPv4 and IPv6 addresses in a line of text, and normalising them.
+
+Notations understood: ``a.b.c.d``, ``a.b.c.d:port``, tcpdump's ``a.b.c.d.port``, ``[v6]:port``,
+``v6%zone``, ``::ffff:a.b.c.d``, compressed and fully expanded IPv6, and an expanded IPv6 followed
+by ``:port`` (Suricata fast.log). Text that only looks numeric is not an address: version strings and
+OIDs (more than four dotted parts), dotted dates, times (``13:15:11``), MAC addresses, hashes and
+``::`` used as a separator between words.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# One pattern for both families. The v6 branch takes a run of hex digits and colons (with an
+# optional dotted tail for ::ffff:a.b.c.d and a zone id); the checks in _v6() decide.
+_V4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+_PATTERN = re.compile(
+    r"(?<![\w.%])"                                    # not the inside of a longer token
+    r"(?:"
+    r"(?<!:)(?P<v6>(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"   # at least two colons
+    r"(?:[0-9A-Fa-f:]{2,30}?(?<=:)" + _V4 + r"|[0-9A-Fa-f:]{2,45}))"
+    r"(?P<zone>%[\w.\-]{1,32})?"
+    r"|(?P<v4>" + _V4 + r")"
+    r")"
+    # tcpdump writes the port after a dot: "1.2.3.4.43436 > 5.6.7.8.22:"
+    r"(?:\.(?P<dport>\d{1,5})(?=\s+>\s|:\s))?"
+)
+# What may not follow an IPv4 address: another digit/letter, or a further dotted part (OIDs, versions).
+_V4_BAD_NEXT = re.compile(r"[\w]|\.\d")
+# A time or a ratio written with colons: only decimal digits in short groups and no "::".
+_TIME_LIKE = re.compile(r"^\d{1,2}(?::\d{1,2}){1,3}$")
+_PORT_TAIL = re.compile(r"^(?P<addr>.+):(?P<port>\d{1,5})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One address written in a line."""
+
+    ip: str              # normalised text form
+    start: int           # span of the address text in the line (brackets excluded)
+    end: int             # end of the address text, port included when written
+    port: int | None
+
+
+@lru_cache(maxsize=65536)
+def normalise(text: str) -> str | None:
+    """The canonical form of one address (or None if it is not one).
+
+    IPv6 is compressed, ``::ffff:a.b.c.d`` becomes ``a.b.c.d``, brackets and zone ids are dropped,
+    IPv4 parts with leading zeros (``010.001.002.003``) are read as decimal.
+    """
+    s = text.strip().strip("[]")
+    s = s.split("%", 1)[0]
+    if ":" not in s:
+        return _v4(s)
+    return _v6(s)
+
+
+def parse(text: str) -> IPAddress | None:
+    """The address object for a text, or None."""
+    norm = normalise(text)
+    return ipaddress.ip_address(norm) if norm is not None else None
+
+
+def _v4(s: str) -> str | None:
+    parts = s.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
+        return None
+    nums = [int(p) for p in parts]
+    if any(n > 255 for n in nums):
+        return None
+    return "%d.%d.%d.%d" % tuple(nums)
+
+
+def _v6(s: str) -> str | None:
+    if _TIME_LIKE.match(s):
+        return None
+    try:
+        addr = ipaddress.IPv6Address(s)
+    except ValueError:
+        return None
+    mapped = addr.ipv4_mapped
+    if mapped is not None:
+        return str(mapped)
+    return addr.compressed
+
+
+def find(line: str) -> list[Found]:
+    """Every address written in ``line``, in order."""
+    out: list[Found] = []
+    for m in _PATTERN.finditer(line):
+        v4 = m.group("v4")
+        dport = m.group("dport")
+        if v4 is not None:
+            end = m.end("v4")
+            if dport is None and _V4_BAD_NEXT.match(line, end):
+                continue
+            ip = _v4(v4)
+            if ip is None:
+                continue
+            port = int(dport) if dport else None
+            port_end = m.end()
+            if port is None:
+                pm = _COLON_PORT.match(line, end)
+                if pm:
+                    port = int(pm.group(1))
+                    port_end = pm.end()
+            out.append(Found(ip, m.start("v4"), port_end, port))
+            continue
+        found = _from_v6_match(line, m)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+_COLON_PORT = re.compile(r":(\d{1,5})(?![\d.:])")
+_BRACKET_PORT = re.compile(r"\]:(\d{1,5})(?!\d)")
+
+
+def _from_v6_match(line: str, m: re.Match[str]) -> Found | None:
+    raw = m.group("v6")
+    start = m.start("v6")
+    end = m.end("v6")
+    # Trailing dots and colons are punctuation ("from ::1." / "addr 2001:db8::1:"), not the address.
+    stripped = raw.rstrip(".")
+    if stripped.endswith(":") and not stripped.endswith("::"):
+        stripped = stripped.rstrip(":")
+    # "WARNING::INFO", "ns::func": letters glued after the run mean it was part of a word.
+    after = m.end()
+    if after < len(line) and (line[after].isalnum() or line[after] == "_") and m.group("dport") is None:
+        return None
+    ip = _v6(stripped) if stripped.count(":") >= 2 else None
+    port: int | None = None
+    if ip is None:
+        # "::ffff:1.2.3.4:5555", "[client ::1:37752]", Suricata's "2001:0db8:...:0001:443".
+        pm = _PORT_TAIL.match(stripped)
+        if pm is None:
+            return None
+        head = pm.group("addr")
+        ip = _v6(head)
+        if ip is None:
+            return None
+        port = int(pm.group("port"))
+    elif stripped == "::" or _looks_like_mac(stripped):
+        return None
+    if m.group("dport"):
+        port = int(m.group("dport"))
+    elif port is None and start > 0 and line[start - 1] == "[":
+        bm = _BRACKET_PORT.match(line, end)
+        if bm:
+            port = int(bm.group(1))
+            end = bm.end()
+    elif port is None and "." in stripped:
+        # "::ffff:1.2.3.4:5555": after a dotted tail a ":digits" can only be a port.
+        cm = _COLON_PORT.match(line, end)
+        if cm:
+            port = int(cm.group(1))
+            end = cm.end()
+    return Found(ip, start, max(end, m.end()), port)
+
+
+def _looks_like_mac(s: str) -> bool:
+    groups = s.split(":")
+    return len(groups) in (6, 8) and all(len(g) == 2 for g in groups)

@@ -1,0 +1,190 @@
+"""The scan itself: lines in, ranked attacker candidates with their evidence out.
+
+Input is read as a stream (files in binary chunks), so memory does not grow with the input: only
+per-address counters and a capped excerpt are kept. Invalid UTF-8 is replaced, NUL bytes are kept
+as data, very long lines are cut into pieces of at most ``MAX_LINE`` bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from bot.config import ScanConfig
+from bot.errors import InputError
+from bot.models import Role, ScanResult
+from bot.scan import addresses, roles
+from bot.scan.ranking import OwnNetworks, Tally, rank
+from bot.scan.timestamps import Clock, zone
+
+MAX_LINE = 1 << 20          # bytes; a longer line is cut (the rest is read as further lines)
+CHUNK = 1 << 20
+RECEIVED = "Received:"
+# A cheap test that a line may hold an address at all: a digit-dot-digit or two colons.
+_MAYBE = re.compile(r"\d\.\d|:[0-9A-Fa-f]*:")
+
+
+class _Scan:
+    """State of one scan (one call of scan_lines); never shared between scans."""
+
+    def __init__(self, cfg: ScanConfig, select: str | None, keep_received: bool,
+                 now: datetime | None) -> None:
+        self.keep = max(0, cfg.excerpt_lines)
+        self.keep_received = keep_received
+        self.own = OwnNetworks(cfg.own_networks, cfg.own_hostnames)
+        names = [h for h in cfg.own_hostnames if addresses.normalise(h) is None]
+        self.own_names = re.compile(
+            r"(?i)(?:" + "|".join(re.escape(h) for h in names) + r")\s*[\[(]\s*$") if names else None
+        self.clock = Clock(zone(cfg.timezone), now)
+        self.tallies: dict[str, Tally] = {}
+        self.lines_read = 0
+        self.lines_used = 0
+        self.skipped_received = 0
+        self.nonblank = False
+        self.selected_ip: str | None = None
+        self.select_string: str | None = None
+        if select:
+            ip = addresses.normalise(select)
+            if ip is not None:
+                if ip in self.own:
+                    raise InputError(f"{select} is in your own networks (config scan.own_networks)")
+                self.selected_ip = ip
+            else:
+                self.select_string = select
+
+    def feed(self, line: str) -> None:
+        self.lines_read += 1
+        if not self.nonblank and line.strip():
+            self.nonblank = True
+        if not self.keep_received and RECEIVED in line:
+            self.skipped_received += 1
+            return
+        if self.select_string is not None and self.select_string not in line:
+            return
+        if not _MAYBE.search(line):
+            if self.selected_ip is None:
+                self.lines_used += 1
+            return
+        found = addresses.find(line)
+        if self.selected_ip is not None:
+            if not any(f.ip == self.selected_ip for f in found):
+                return
+        self.lines_used += 1
+        if not found:
+            return
+        self._count(line, found)
+
+    def _count(self, line: str, found: list[addresses.Found]) -> None:
+        scored = roles.score_line(line, found)
+        top = roles.attacker_index(scored)
+        when = self.clock.parse(line)
+        text = line.rstrip("\r\n")
+        seen: dict[str, Tally] = {}
+        top_ip = scored[top].found.ip if top is not None else None
+        for s in scored:
+            ip = s.found.ip
+            if ip in self.own or self._after_own_name(line, s.found):
+                continue
+            t = seen.get(ip)
+            if t is None:
+                t = self.tallies.get(ip)
+                if t is None:
+                    t = self.tallies[ip] = Tally(self.lines_read)
+                t.add(text, when, self.keep)
+                seen[ip] = t
+                if ip == top_ip:
+                    t.source_count += 1
+                elif s.role is Role.DESTINATION:
+                    t.dest_count += 1
+
+    def _after_own_name(self, line: str, f: addresses.Found) -> bool:
+        return self.own_names is not None and bool(self.own_names.search(line, 0, f.start))
+
+    def result(self, allow_non_global: bool) -> ScanResult:
+        if not self.nonblank:
+            raise InputError("the input is empty")
+        cands = rank(self.tallies, allow_non_global=allow_non_global, first=self.selected_ip)
+        if self.selected_ip is not None and self.selected_ip not in self.tallies:
+            cands = [*rank({self.selected_ip: Tally(0)}, allow_non_global=True), *cands]
+        return ScanResult(
+            candidates=tuple(cands), lines_read=self.lines_read, lines_used=self.lines_used,
+            lines_skipped_received=self.skipped_received, selected=self.selected_ip,
+            select_string=self.select_string,
+        )
+
+
+def _decode(line: str | bytes) -> str:
+    if isinstance(line, bytes):
+        return line.decode("utf-8", "replace")
+    return line
+
+
+def scan_lines(lines: Iterable[str | bytes], cfg: ScanConfig, *, select: str | None = None,
+               keep_received: bool | None = None, allow_non_global: bool | None = None,
+               now: datetime | None = None) -> ScanResult:
+    """Scan ``lines`` for attacker candidates.
+
+    ``select`` is the old tool's optional argument: an IP names the attacker (its evidence is the
+    lines that mention it), any other string keeps only the lines containing it. ``keep_received``
+    and ``allow_non_global`` default to the config. ``now`` fixes the clock used to infer the year
+    of syslog timestamps (tests). Raises InputError when the input is empty.
+    """
+    scan = _Scan(cfg, select, cfg.keep_received if keep_received is None else keep_received, now)
+    feed = scan.feed
+    for raw in lines:
+        feed(_decode(raw))
+    return scan.result(cfg.allow_non_global if allow_non_global is None else allow_non_global)
+
+
+def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """The lines of a file as bytes, read in chunks; raises InputError for what cannot be read."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{path}: is a directory")
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 (closed below; a generator keeps it open while read)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    with fh:
+        rest = b""
+        while True:
+            try:
+                chunk = fh.read(CHUNK)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+            if not chunk:
+                break
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            yield from parts
+            while len(rest) > MAX_LINE:
+                yield rest[:MAX_LINE]
+                rest = rest[MAX_LINE:]
+        if rest:
+            yield rest
+
+
+def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, select: str | None = None,
+               keep_received: bool | None = None, allow_non_global: bool | None = None,
+               now: datetime | None = None) -> ScanResult:
+    """scan_lines over the files ``paths`` (``-`` is not special here), read as one stream."""
+    paths = list(paths)
+    if not paths:
+        raise InputError("no input file given")
+    for p in paths:
+        if Path(p).is_dir():
+            raise InputError(f"{p}: is a directory")
+        if not Path(p).exists():
+            raise InputError(f"{p}: no such file")
+
+    def stream() -> Iterator[bytes]:
+        for p in paths:
+            yield from read_lines(p)
+
+    return scan_lines(stream(), cfg, select=select, keep_received=keep_received,
+                      allow_non_global=allow_non_global, now=now)

@@ -1,0 +1,134 @@
+"""When a log line was written, read from the line itself, as an aware UTC datetime.
+
+Formats: classic syslog (``Feb 10 13:15:11``, no year and no zone: the year is the one that does not
+put the time in the future, the zone comes from config ``scan.timezone``), RFC 3339 / ISO 8601 (with or
+without zone), ``2021/12/02 11:53:15`` (nginx error log), Apache/nginx Common Log Format
+(``[10/Oct/2000:13:55:36 -0700]``) and epoch seconds (``1693840791.75`` at the start or as ``"ts":``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+
+_SYSLOG = re.compile(r"(?:<\d{1,3}>)?\[?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)(?!\d)")
+_ISO = re.compile(
+    r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s?(Z|UTC|[+-]\d\d:?\d\d)?")
+_CLF = re.compile(r"\[(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.\d+)?\s+([+-]\d{4})\]")
+_EPOCH = re.compile(r"(?:^|\"(?:ts|time|timestamp)\"\s*:\s*)(1\d{9})(?:\.(\d{1,9}))?(?![\d])")
+_DMY = re.compile(r"(\d\d)-([A-Za-z]{3})-(\d{4})[ T:](\d\d):(\d\d):(\d\d)")
+
+_HEAD = 120   # timestamps are looked for near the start of a line only
+
+
+def zone(name: str) -> tzinfo:
+    """The zone for ``scan.timezone`` (an IANA name, or UTC)."""
+    if name.upper() in ("UTC", "Z", ""):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"scan.timezone: unknown time zone {name!r}") from exc
+
+
+class Clock:
+    """Parses line timestamps for one scan; caches the work, since neighbouring lines repeat it."""
+
+    def __init__(self, tz: tzinfo, now: datetime | None = None) -> None:
+        self.tz = tz
+        self.now = (now or datetime.now(UTC)).astimezone(UTC)
+        self._cache: dict[str, datetime | None] = {}
+
+    def parse(self, line: str) -> datetime | None:
+        head = line[:_HEAD]
+        m = _ISO.search(head)
+        if m is not None:
+            return self._cached(m.group(0), self._iso, m)
+        m = _SYSLOG.match(head)
+        if m is not None:
+            return self._cached(m.group(0), self._syslog, m)
+        m = _CLF.search(head)
+        if m is not None:
+            return self._cached(m.group(0), self._clf, m)
+        m = _EPOCH.search(head)
+        if m is not None:
+            return self._cached(m.group(0), self._epoch, m)
+        m = _DMY.search(head)
+        if m is not None:
+            return self._cached(m.group(0), self._dmy, m)
+        return None
+
+    def _cached(self, key: str, fn: object, m: re.Match[str]) -> datetime | None:
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        try:
+            value = fn(m)  # type: ignore[operator]
+        except (ValueError, OverflowError):
+            value = None
+        self._cache[key] = value
+        return value
+
+    def _local(self, y: int, mo: int, d: int, h: int, mi: int, s: int, us: int = 0) -> datetime:
+        return datetime(y, mo, d, h, mi, s, us, tzinfo=self.tz).astimezone(UTC)
+
+    def _syslog(self, m: re.Match[str]) -> datetime | None:
+        mon = _MONTHS.get(m.group(1).lower())
+        if mon is None:
+            return None
+        day, h, mi, s = (int(m.group(i)) for i in range(2, 6))
+        year = self.now.astimezone(self.tz).year
+        for y in (year, year - 1):
+            try:
+                t = self._local(y, mon, day, h, mi, s)
+            except ValueError:      # Feb 29 in a year that has none
+                continue
+            if t <= self.now + timedelta(days=1):
+                return t
+        return None
+
+    def _iso(self, m: re.Match[str]) -> datetime:
+        y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
+        frac = m.group(7) or ""
+        us = int((frac + "000000")[:6]) if frac else 0
+        z = m.group(8)
+        if z is None:
+            return self._local(y, mo, d, h, mi, s, us)
+        if z in ("Z", "UTC"):
+            tz: tzinfo = UTC
+        else:
+            sign = -1 if z[0] == "-" else 1
+            digits = z[1:].replace(":", "")
+            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        return datetime(y, mo, d, h, mi, s, us, tzinfo=tz).astimezone(UTC)
+
+    def _clf(self, m: re.Match[str]) -> datetime | None:
+        mon = _MONTHS.get(m.group(2).lower())
+        if mon is None:
+            return None
+        z = m.group(7)
+        sign = -1 if z[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=int(z[1:3]), minutes=int(z[3:5])))
+        return datetime(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                        int(m.group(6)), tzinfo=tz).astimezone(UTC)
+
+    def _epoch(self, m: re.Match[str]) -> datetime:
+        frac = m.group(2) or ""
+        us = int((frac + "000000")[:6]) if frac else 0
+        return datetime.fromtimestamp(int(m.group(1)), UTC) + timedelta(microseconds=us)
+
+    def _dmy(self, m: re.Match[str]) -> datetime | None:
+        mon = _MONTHS.get(m.group(2).lower())
+        if mon is None:
+            return None
+        return self._local(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                           int(m.group(6)))
