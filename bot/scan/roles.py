@@ -46,10 +46,13 @@ _DEST_WORDS = frozenset({"to", "dst", "lip", "on", "at", "via", "dport", "toward
                          "daddr", "sport"})
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _LEFT_STRIP = " \t\"'[(<{=:,;|/@#"
-_PROTO_PREFIX = re.compile(r"(?i)(?:ipv[46][:/](?:(?:udp|tcp|tls|wss?|sctp)/)?)$")
+_PROTO_PREFIX = re.compile(r"(?i)ipv[46](?:[:/](?:udp|tcp|tls|wss?|sctp))?[:/]?$")
 _ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
 _ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
-_CLF_AFTER = re.compile(r"\s+\S+\s+\S+\s+\[\d{1,2}/[A-Za-z]{3}/\d{4}:")
+# Common Log Format: "ADDR ident user [date] \"GET ...": also without the date ("ADDR - user \"POST").
+_CLF_AFTER = re.compile(r"\s+\S+\s+\S+\s+(?:\[\d{1,2}/[A-Za-z]{3}/\d{4}:|\"[A-Z]{3,7} )")
+# "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
+_NAME_BRACKET = re.compile(r"[\w.\-]\[$")
 _SYSLOG_HOST = re.compile(
     r"^(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d(?:\.\d+)?\]?(?:\s+\d{4})?"
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+(?:\S+\s+)??"
@@ -129,14 +132,17 @@ def score_line(line: str, found: list[Found]) -> list[Scored]:
             score = LOGGER
         else:
             between = line[prev_end:f.start] if prev_end >= 0 else ""
-            if prev_end >= 0 and between.strip() in (",", "") and len(between) <= 3:
-                score = PROXY          # a later element of "a, b, c": a proxy the request went through
+            if prev_end >= 0 and between.strip() in (",", "") and len(between) <= 3 and scores \
+                    and f.port is None:
+                # A later element of "a, b, c": a proxy the request went through, or in a CSV record
+                # (pf filterlog, Palo Alto) the destination that follows the source.
+                score = min(PROXY, scores[-1] - 1)
             else:
                 score = _left_score(line, f)
-                if score is None and f.start == 0 and _CLF_AFTER.match(line, f.end):
+                if score is None and _CLF_AFTER.match(line, f.end):
                     score = SOURCE
-                elif score is None and _CLF_AFTER.match(line, f.end):
-                    score = SOURCE
+                elif score is None and _NAME_BRACKET.search(line, max(0, f.start - 2), f.start):
+                    score = WEAK_SOURCE + 1
         if score is None:
             score = UNKNOWN
         if with_port >= 2 and f.port is not None and score in (UNKNOWN, SOURCE, WEAK_SOURCE, PROXY):

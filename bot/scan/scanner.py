@@ -25,6 +25,7 @@ CHUNK = 1 << 20
 RECEIVED = "Received:"
 # A cheap test that a line may hold an address at all: a digit-dot-digit or two colons.
 _MAYBE = re.compile(r"\d\.\d|:[0-9A-Fa-f]*:")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class _Scan:
@@ -68,6 +69,8 @@ class _Scan:
             if self.selected_ip is None:
                 self.lines_used += 1
             return
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)      # terminal colours (Gitea, Docker logs) are not text
         found = addresses.find(line)
         if self.selected_ip is not None:
             if not any(f.ip == self.selected_ip for f in found):
