@@ -312,6 +312,22 @@ class Store:
             return None
         return self.get(max(hits, key=lambda h: (h[1], h[0]))[0])
 
+    def unfinished(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = ()) -> Incident | None:
+        """An incident for these ips/contacts whose send was interrupted (state `sending`), at any age."""
+        with self._tx() as db:
+            for ip in ips:
+                row = db.execute("SELECT i.id FROM incidents i JOIN addresses a ON a.incident = i.id "
+                                 "WHERE a.ip = ? AND i.state = ?", (ip, State.SENDING.value)).fetchone()
+                if row:
+                    return self.get(row[0])
+            for addr in contacts:
+                row = db.execute("SELECT i.id FROM incidents i JOIN recipients r ON r.incident = i.id "
+                                 "WHERE r.address = ? AND i.state = ?", (addr.lower(), State.SENDING.value)
+                                 ).fetchone()
+                if row:
+                    return self.get(row[0])
+        return None
+
     def by_message_id(self, message_id: str) -> Incident | None:
         with self._tx() as db:
             row = db.execute("SELECT incident FROM message_ids WHERE message_id = ?",

@@ -1,0 +1,159 @@
+"""Sending over SMTP: STARTTLS, implicit TLS or none, AUTH, retries with backoff.
+
+``connector(cfg.smtp)`` builds the connection factory (the one place an SMTP client is made); the
+Outbox gets it injected. ``Outbox.send`` only sends: recording the Message-ID and the ``sending``
+state before it, and the outcome after it, is the pipeline's job (see bot/pipeline.py).
+
+Temporary failures (4xx answers, refused or dropped connections, timeouts) are retried
+``smtp.retries`` times with doubling delays from ``smtp.retry_delay``; a 5xx answer to a recipient
+marks that recipient failed, a 5xx to the whole transaction is a permanent SendError.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from bot.config import SmtpConfig
+from bot.errors import SendError
+
+Connect = Callable[[], smtplib.SMTP]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    accepted: tuple[str, ...]
+    failed: dict[str, str] = field(default_factory=dict)    # address -> "550 5.1.1 no such user"
+    attempts: int = 1
+
+
+def _tls_context(cfg: SmtpConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if cfg.cafile:
+        try:
+            ctx.load_verify_locations(cafile=cfg.cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise SendError(f"smtp.cafile: cannot load {cfg.cafile}: {exc}", permanent=True) from exc
+    return ctx
+
+
+def connector(cfg: SmtpConfig) -> Connect:
+    """A factory of logged-in SMTP connections as configured. Nothing connects until it is called."""
+
+    def connect() -> smtplib.SMTP:
+        ctx = _tls_context(cfg)
+        conn: smtplib.SMTP
+        if cfg.security == "tls":
+            conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=ctx)
+        else:
+            conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+        try:
+            conn.ehlo()
+            if cfg.security == "starttls":
+                conn.starttls(context=ctx)
+                conn.ehlo()
+            if cfg.username:
+                conn.login(cfg.username, cfg.password())
+        except BaseException:
+            _close(conn)
+            raise
+        return conn
+
+    return connect
+
+
+def _close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+
+
+def _temporary(exc: BaseException) -> bool:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | socket.timeout | TimeoutError
+                      | smtplib.SMTPConnectError | OSError) and not isinstance(exc, ssl.SSLCertVerificationError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(
+            exc.smtp_error)
+        return f"{exc.smtp_code} {' '.join(text.split())}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    return exc.__class__.__name__ + (f": {exc}" if str(exc) else "")
+
+
+class Outbox:
+    """Sends one message to its recipients, retrying what may work later."""
+
+    def __init__(self, cfg: SmtpConfig, connect: Connect | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._cfg = cfg
+        self._connect = connect or connector(cfg)
+        self._sleep = sleep
+
+    def send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str]) -> SendResult:
+        pending = list(dict.fromkeys(recipients))
+        accepted: list[str] = []
+        failed: dict[str, str] = {}
+        last = ""
+        attempts = 0
+        delay = self._cfg.retry_delay
+        for attempt in range(self._cfg.retries + 1):
+            if attempt:
+                self._sleep(delay)
+                delay *= 2
+            attempts = attempt + 1
+            try:
+                conn = self._connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                if isinstance(exc, smtplib.SMTPAuthenticationError):
+                    raise SendError(f"SMTP login refused: {_describe(exc)}", permanent=True) from exc
+                last = _describe(exc)
+                if not _temporary(exc):
+                    raise SendError(f"SMTP: {last}", permanent=True) from exc
+                continue
+            try:
+                refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=pending)
+            except smtplib.SMTPRecipientsRefused as exc:
+                refused = exc.recipients
+            except (smtplib.SMTPException, OSError) as exc:
+                last = _describe(exc)
+                _close(conn)
+                if not _temporary(exc):
+                    raise SendError(f"SMTP refused the message: {last}", permanent=True) from exc
+                continue
+            _close(conn)
+            retry: list[str] = []
+            for addr in pending:
+                if addr not in refused:
+                    accepted.append(addr)
+                    continue
+                code, text = refused[addr]
+                why = f"{code} {' '.join(text.decode('utf-8', 'replace').split())}"
+                if 400 <= code < 500:
+                    retry.append(addr)
+                    last = why
+                else:
+                    failed[addr] = why
+            pending = retry
+            if not pending:
+                break
+        if pending and not accepted and not failed:
+            # The server never took the transaction: nothing was sent, the caller may try later.
+            raise SendError(f"SMTP server unavailable after {attempts} attempts: {last}")
+        for addr in pending:
+            failed[addr] = f"gave up after {attempts} attempts: {last}"
+        return SendResult(tuple(accepted), failed, attempts)

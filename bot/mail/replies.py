@@ -1,0 +1,87 @@
+"""Replies to sent reports: parse the mail, find its incident.
+
+Matching, most reliable first: a Message-ID we recorded in In-Reply-To or References; then the
+incident token (``[INC-YYYYMMDD-NNNN]``) in the subject; then the subject itself without its
+``Re:``/``Fwd:``/``AW:``... prefixes. The mail is attacker-influenced text: it is only ever data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from bot.errors import InputError
+from bot.models import Incident
+from bot.store import ID_PATTERN, Store
+
+MAX_BYTES = 50 * 1024 * 1024
+_MSGID = re.compile(r"<[^<>\s]+>")
+_HEADER_LINE = re.compile(rb"^(?:From |[!-9;-~]+:)")
+_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|antw|odp|r|tr|rif)\s*(?:\[\d+\])?\s*:\s*)+",
+                     re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Match:
+    incident: Incident | None
+    how: str            # "message-id", "token", "subject" or "" when unmatched
+
+
+def parse(raw: bytes) -> EmailMessage:
+    """Parse a mail; InputError (one line) when it is not a mail at all."""
+    if not raw.strip():
+        raise InputError("no mail on standard input")
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"the mail is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    if not _HEADER_LINE.match(raw.lstrip(b"\r\n")):
+        raise InputError("standard input is not a mail (it does not start with a header)")
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    if not any(k.lower() in ("from", "subject", "message-id", "date", "to") for k in msg.keys()):
+        raise InputError("standard input is not a mail (no From, To, Subject, Date or Message-ID)")
+    return msg
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    try:
+        values = msg.get_all(name) or []
+        return " ".join(str(v) for v in values)
+    except (ValueError, TypeError, IndexError):  # a header the library cannot decode: use its raw form
+        return " ".join(str(v) for _, v in msg.raw_items() if _.lower() == name.lower())
+
+
+def referenced_ids(msg: EmailMessage) -> list[str]:
+    """Message-IDs this mail answers: In-Reply-To first, then References from the newest."""
+    ids = _MSGID.findall(_header(msg, "In-Reply-To"))
+    ids += reversed(_MSGID.findall(_header(msg, "References")))
+    return list(dict.fromkeys(ids))
+
+
+def subject(msg: EmailMessage) -> str:
+    return " ".join(_header(msg, "Subject").split())
+
+
+def base_subject(text: str) -> str:
+    """The subject without reply/forward prefixes (Re:, Fwd:, AW:, Re[2]:...)."""
+    return _PREFIX.sub("", text).strip()
+
+
+def match(msg: EmailMessage, store: Store) -> Match:
+    for mid in referenced_ids(msg):
+        found = store.by_message_id(mid)
+        if found is not None:
+            return Match(found, "message-id")
+    subj = subject(msg)
+    for token in ID_PATTERN.finditer(subj):
+        inc_id = f"INC-{token.group(1)}-{token.group(2)}"
+        if store.exists(inc_id):
+            return Match(store.get(inc_id), "token")
+    base = base_subject(subj)
+    if base:
+        found = store.by_subject(base)
+        if found is not None:
+            return Match(found, "subject")
+    return Match(None, "")

@@ -1,0 +1,343 @@
+"""The pipeline: the one place that orders scan -> gather -> contacts -> compose -> store -> approve -> send
+and decides what to retry, skip or stop.
+
+Steps raise; this module decides:
+- an address already reported within ``report.suppress_days`` (or whose last report was interrupted
+  while being sent) is skipped unless forced, and the earlier incident is named;
+- a lookup that raises instead of noting a problem becomes a problem line: the report can still go out;
+- a send that fails (after the outbox's own retries) marks that incident failed and the run goes on
+  with the next one; a store error stops the run (nothing else can be trusted then).
+
+The person's decisions come through the ``UI`` callbacks (the CLI prompts; batch mode says yes;
+Slack later). Sending is recorded before and after: state ``sending`` and the Message-ID are committed
+before the SMTP transaction starts, so a crash in between never leads to a second mail unless a person
+forces a new report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot import compose as compose_mod
+from bot.config import Config
+from bot.contacts import rank_contacts
+from bot.errors import IncidentError, LookupFailed, SendError
+from bot.mail import message as message_mod
+from bot.mail.outbox import Outbox
+from bot.models import Candidate, Confidence, Contact, Draft, Findings, State
+from bot.store import ORIG_EMAIL, Store
+
+# Test-only hook (documented in tests/mail/README.md): when set to "recorded" the run pauses right
+# after state `sending` is committed and before the SMTP transaction; "delivered" pauses after the
+# server accepted the mail and before `sent` is recorded. The crash tests kill the process there.
+TEST_PAUSE_ENV = "INCIDENT_TEST_PAUSE_AT"
+TEST_PAUSE_SECONDS_ENV = "INCIDENT_TEST_PAUSE_SECONDS"
+
+STEPS = ("scan", "gather", "contacts", "compose", "store", "send")
+
+
+class NothingToDo(IncidentError):
+    """No reportable address (or every one was skipped): the CLI exits 1 with this text."""
+
+
+class Gatherer(Protocol):
+    def gather(self, ip: str, *, probe: bool | None = None,
+               progress: Callable[[str], None] | None = None) -> Findings: ...
+
+    def gather_many(self, ips: Iterable[str], *, probe: bool | None = None,
+                    progress: Callable[[str], None] | None = None) -> Iterator[tuple[str, Findings]]: ...
+
+
+class UI(Protocol):
+    """What the pipeline asks a person (or batch mode) and tells them."""
+
+    def progress(self, line: str) -> None: ...
+    def bulk_progress(self, done: int, total: int, step: str) -> None: ...
+    def choose_ip(self, candidate: Candidate) -> bool: ...
+    def description(self) -> str: ...
+    def review(self, draft: Draft, path: Path) -> Draft: ...
+    def approve(self, draft: Draft, contacts: Sequence[Contact], chosen: Sequence[Contact]) -> tuple[str, ...]:
+        """The addresses to send to; empty: do not send."""
+        ...
+
+
+@dataclass(frozen=True)
+class Options:
+    select: str | None = None          # the old second argument: an IP or an isolating string
+    all_ips: bool = False              # -a / -A: every reportable address, by count
+    ask_each: bool = False             # -a: ask before each address
+    description: str | None = None     # -d TEXT; None: ask
+    keep_received: bool | None = None  # -r
+    probe: bool | None = None          # --probe / --no-probe; None: the config
+    dry_run: bool = False              # compose and show; write and send nothing
+    force: bool = False                # report even when suppressed or interrupted
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str                        # sent, written, skipped, suppressed, failed, dry-run
+    ips: tuple[str, ...]
+    incident_id: str = ""
+    detail: str = ""
+    folder: str = ""
+    recipients: tuple[str, ...] = ()
+    draft: Draft | None = None
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Run:
+    outcomes: tuple[Outcome, ...]
+    timings: dict[str, float]
+    lines_read: int
+
+
+def choose_recipients(contacts: Sequence[Contact]) -> tuple[Contact, ...]:
+    """Who gets the report by default: the best confidence tier present, catch-alls (flagged) never."""
+    usable = [c for c in contacts if not c.flag]
+    for level in (Confidence.OVERRIDE, Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW):
+        tier = tuple(c for c in usable if c.confidence == level)
+        if tier:
+            return tier
+    return ()
+
+
+def _test_pause(stage: str) -> None:
+    if os.environ.get(TEST_PAUSE_ENV) == stage:
+        sys.stderr.write(f"incident-test-pause: {stage}\n")
+        sys.stderr.flush()
+        time.sleep(float(os.environ.get(TEST_PAUSE_SECONDS_ENV, "60")))
+
+
+def _folder_domain(findings: Findings, chosen: Sequence[Contact]) -> str:
+    if findings.domain and findings.domain.name:
+        return findings.domain.name
+    if chosen:
+        return chosen[0].address.rpartition("@")[2]
+    return "unknown"
+
+
+def _findings_json(targets: Sequence[compose_mod.Target], contacts: dict[str, tuple[Contact, ...]]) -> Any:
+    return [{
+        "ip": t.candidate.ip,
+        "count": t.candidate.count,
+        "first_seen": t.candidate.evidence.first_seen,
+        "last_seen": t.candidate.evidence.last_seen,
+        "findings": dataclasses.asdict(t.findings),
+        "contacts": [dataclasses.asdict(c) for c in contacts.get(t.candidate.ip, ())],
+    } for t in targets]
+
+
+def orig_email_text(draft: Draft, to: Sequence[str]) -> str:
+    """The report as written, in the old tool's orig_email.txt spirit: headers, blank line, body."""
+    return f"To: {', '.join(to)}\nSubject: {draft.subject}\n\n{draft.body}"
+
+
+class Pipeline:
+    """Runs one `incident report`. Holds injected collaborators only, never per-incident state."""
+
+    def __init__(self, cfg: Config, *, gatherer: Gatherer, store: Store | None, outbox: Outbox | None,
+                 scan: Callable[..., Any], now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.cfg = cfg
+        self.gatherer = gatherer
+        self.store = store
+        self.outbox = outbox
+        self.scan = scan
+        self.now = now
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self, paths: Sequence[str], opts: Options, ui: UI) -> Run:
+        timings = Timings()
+        with timings.step("scan"):
+            result = self.scan(paths, self.cfg.scan, select=opts.select, keep_received=opts.keep_received)
+        ui.progress(f"Analyzing input... {result.lines_read} lines read, {len(result.candidates)} addresses.")
+        candidates = [c for c in result.candidates if c.reportable]
+        if not candidates:
+            raise NothingToDo("no reportable (global, not own) address found in the input")
+        if opts.all_ips:
+            candidates.sort(key=lambda c: -c.count)
+        else:
+            candidates = candidates[:1]
+            ui.progress(f"Attack appears to be from {candidates[0].ip}")
+        outcomes: list[Outcome] = []
+        targets: list[Candidate] = []
+        for cand in candidates:
+            if opts.ask_each and not ui.choose_ip(cand):
+                outcomes.append(Outcome("skipped", (cand.ip,), detail="skipped by you"))
+                continue
+            earlier = None if (opts.force or opts.dry_run) else self._earlier(ips=[cand.ip])
+            if earlier is not None:
+                outcomes.append(earlier)
+                ui.progress(f"{cand.ip}: {earlier.detail}")
+                continue
+            targets.append(cand)
+        if not targets:
+            return Run(tuple(outcomes), timings.seconds, result.lines_read)
+
+        found = self._gather(targets, opts, ui, timings)
+        with timings.step("contacts"):
+            contacts = {ip: rank_contacts(f, self.cfg.contacts) for ip, f in found.items()}
+        groups = self._groups(targets, contacts, bulk=opts.all_ips and not opts.ask_each)
+        description = opts.description if opts.description is not None else ui.description()
+        for n, group in enumerate(groups, 1):
+            if len(groups) > 1:
+                ui.bulk_progress(n - 1, len(groups), "report")
+            items = [compose_mod.Target(c, found[c.ip]) for c in group]
+            outcomes.append(self._report(items, contacts, description, opts, ui, timings))
+        if len(groups) > 1:
+            ui.bulk_progress(len(groups), len(groups), "report")
+        return Run(tuple(outcomes), timings.seconds, result.lines_read)
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _earlier(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = ()) -> Outcome | None:
+        if self.store is None:
+            return None
+        stuck = self.store.unfinished(ips=ips, contacts=contacts)
+        if stuck is not None:
+            return Outcome("suppressed", tuple(ips), stuck.id, folder=stuck.folder, detail=(
+                f"{stuck.id} was interrupted while being sent and may have gone out; not sending again "
+                f"(use --force to report anew)"))
+        rc = self.cfg.report
+        prev = self.store.recent(ips=ips if rc.suppress_by == "ip" else (),
+                                 contacts=contacts if rc.suppress_by == "contact" else (),
+                                 days=rc.suppress_days, now=self.now())
+        if prev is None:
+            return None
+        return Outcome("suppressed", tuple(ips), prev.id, folder=prev.folder, detail=(
+            f"already reported as {prev.id} on {prev.created:%Y-%m-%d} ({prev.state.value}); "
+            f"skipped (within {rc.suppress_days} days; --force to report again)"))
+
+    def _gather(self, targets: Sequence[Candidate], opts: Options, ui: UI, timings: Timings) -> dict[str, Findings]:
+        found: dict[str, Findings] = {}
+        with timings.step("gather"):
+            if len(targets) == 1 or opts.ask_each:
+                for cand in targets:
+                    ui.progress(f"Information gathering for {cand.ip} {self.now():%a %b %d %H:%M:%S %Y} UTC")
+                    found[cand.ip] = self._gather_one(cand.ip, opts, ui.progress)
+            else:
+                total = len(targets)
+                ui.bulk_progress(0, total, "gather")
+                try:
+                    for ip, findings in self.gatherer.gather_many([c.ip for c in targets], probe=opts.probe):
+                        found[ip] = findings
+                        ui.bulk_progress(len(found), total, "gather")
+                except LookupFailed as exc:
+                    ui.progress(f"bulk lookup stopped: {exc}")
+                for cand in targets:  # whatever the bulk lookup did not return: one by one
+                    if cand.ip not in found:
+                        found[cand.ip] = self._gather_one(cand.ip, opts, None)
+        return found
+
+    def _gather_one(self, ip: str, opts: Options, progress: Callable[[str], None] | None) -> Findings:
+        try:
+            return self.gatherer.gather(ip, probe=opts.probe, progress=progress)
+        except LookupFailed as exc:
+            return Findings(ip=ip, rdns=None, rdns_verified=False, network=None, domain=None,
+                            problems=(f"lookup failed: {exc}",))
+
+    def _groups(self, targets: Sequence[Candidate], contacts: dict[str, tuple[Contact, ...]],
+                *, bulk: bool) -> list[list[Candidate]]:
+        if not (bulk and self.cfg.report.group_by_contact):
+            return [[c] for c in targets]
+        groups: dict[tuple[str, ...], list[Candidate]] = {}
+        alone: list[list[Candidate]] = []
+        for cand in targets:
+            key = tuple(sorted(c.address.lower() for c in choose_recipients(contacts[cand.ip])))
+            if key:
+                groups.setdefault(key, []).append(cand)
+            else:
+                alone.append([cand])  # no contact: each address is its own case
+        return [*groups.values(), *alone]
+
+    def _report(self, items: list[compose_mod.Target], contacts: dict[str, tuple[Contact, ...]],
+                description: str, opts: Options, ui: UI, timings: Timings) -> Outcome:
+        ips = tuple(t.candidate.ip for t in items)
+        all_contacts = tuple(dict.fromkeys(c for t in items for c in contacts[t.candidate.ip]))
+        chosen = choose_recipients(contacts[ips[0]])
+        by_contact = self.cfg.report.suppress_by == "contact"
+        if by_contact and self.store is not None and not (opts.force or opts.dry_run) and chosen:
+            earlier = self._earlier(contacts=[c.address for c in chosen])
+            if earlier is not None:
+                ui.progress(f"{', '.join(ips)}: {earlier.detail}")
+                return dataclasses.replace(earlier, ips=ips)
+        with timings.step("compose"):
+            now = self.now()
+            inc_id = self.store.new_id(now) if self.store is not None and not opts.dry_run else \
+                f"INC-{now:%Y%m%d}-0000"
+            draft = compose_mod.compose(inc_id, items, chosen, self.cfg, description=description, now=now)
+        to = [c.address for c in chosen]
+        if opts.dry_run or self.store is None:
+            return Outcome("dry-run", ips, inc_id, detail="dry run: nothing written or sent",
+                           recipients=tuple(to), draft=draft)
+        with timings.step("store"):
+            inc = self.store.create(
+                inc_id, ips=ips, domain=_folder_domain(items[0].findings, chosen), subject=draft.subject,
+                recipients=to, orig_email=orig_email_text(draft, to),
+                findings=_findings_json(items, contacts), forced=opts.force,
+                files={a.filename: a.data for a in draft.attachments}, now=now,
+            )
+        path = Path(inc.folder) / ORIG_EMAIL
+        ui.progress(f"Email for {', '.join(ips) if len(ips) < 4 else f'{len(ips)} addresses'} "
+                    f"written to {path}")
+        edited = ui.review(draft, path)
+        if edited.body != draft.body:
+            draft = edited
+            self.store.update_report(inc_id, orig_email_text(draft, to))
+        send_to = ui.approve(draft, all_contacts, chosen)
+        if not send_to:
+            self.store.set_state(inc_id, State.SKIPPED)
+            why = "no usable contact" if not chosen else "not sent (your choice)"
+            return Outcome("skipped", ips, inc_id, detail=why, folder=inc.folder, draft=draft)
+        if tuple(send_to) != tuple(to):
+            self.store.update_report(inc_id, orig_email_text(draft, send_to), recipients=send_to)
+        if self.outbox is None:
+            return Outcome("written", ips, inc_id, folder=inc.folder, recipients=tuple(send_to), draft=draft,
+                           detail=f"no smtp.host configured: written, not sent: {path}")
+        with timings.step("send"):
+            return self._send(inc_id, inc.folder, ips, draft, send_to)
+
+    def _send(self, inc_id: str, folder: str, ips: tuple[str, ...], draft: Draft,
+              to: Sequence[str]) -> Outcome:
+        assert self.store is not None and self.outbox is not None
+        from_addr, rcpts = message_mod.envelope(self.cfg, to)
+        mid = message_mod.new_message_id(inc_id, from_addr)
+        msg = message_mod.build(draft, self.cfg, to=to, message_id=mid, now=self.now())
+        self.store.record_sending(inc_id, mid, msg.as_bytes())
+        _test_pause("recorded")
+        try:
+            result = self.outbox.send(msg, from_addr, rcpts)
+        except SendError as exc:
+            self.store.set_state(inc_id, State.FAILED)
+            return Outcome("failed", ips, inc_id, detail=str(exc), folder=folder, recipients=tuple(to))
+        _test_pause("delivered")
+        state = self.store.record_result(inc_id, result.accepted, result.failed)
+        failed = "; ".join(f"{a}: {why}" for a, why in result.failed.items())
+        if state is State.SENT:
+            detail = f"sent to {', '.join(a for a in result.accepted if a in to) or ', '.join(result.accepted)}"
+            return Outcome("sent", ips, inc_id, folder=folder, recipients=tuple(result.accepted),
+                           detail=detail + (f" (refused: {failed})" if failed else ""))
+        return Outcome("failed", ips, inc_id, folder=folder, recipients=tuple(to),
+                       detail=f"every recipient refused: {failed}")

@@ -1,0 +1,47 @@
+"""File a reply to a sent report with its incident (the old -e): incident followup < message.eml
+
+Reads one mail on standard input (pipe it from your mail client), finds its incident by the
+Message-IDs it answers (In-Reply-To, References), then by the [INC-...] token in the subject, then by
+the subject itself, and stores it beside the report as followup-<time>.eml. A sent incident becomes
+"answered". A mail that matches no incident is kept in <report.incident_dir>/unmatched/, never dropped.
+
+Exit codes: 0 filed with its incident; 1 kept in unmatched/; 2 not a mail (or bad configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.config import Config
+from bot.mail import replies
+from bot.store import Store
+
+EXIT_OK, EXIT_UNMATCHED = 0, 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--file", metavar="PATH", help="read the mail from PATH instead of standard input")
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    if args.file:
+        from bot.errors import InputError
+
+        try:
+            raw = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{args.file}: {exc.strerror}") from exc
+    else:
+        raw = sys.stdin.buffer.read()
+    msg = replies.parse(raw)  # InputError (one line) when it is not a mail
+    store = Store(Path(cfg.report.incident_dir).expanduser())
+    found = replies.match(msg, store)
+    if found.incident is None:
+        path = store.file_followup(None, raw)
+        print(f"No incident matches this mail (subject: {replies.subject(msg)[:120]!r}); kept in {path}")
+        return EXIT_UNMATCHED
+    path = store.file_followup(found.incident.id, raw)
+    print(f"Filed with {found.incident.id} ({found.incident.ip}, matched by {found.how}): {path}")
+    return EXIT_OK

@@ -1,0 +1,222 @@
+"""Report the attacker in a log to whoever runs its network (the old incident.pl).
+
+usage: incident report FILE [IP|STRING] [-a|-A] [-b] [-d TEXT] [-r] [--probe|--no-probe] [--dry-run] [--force]
+
+Finds the attacker in FILE (the address seen most, on the attacker side), gathers who runs its
+network, writes a report under report.incident_dir, shows the possible contacts with where each came
+from and asks before sending. The optional IP names the attacker; any other STRING isolates the
+lines holding it, as in the old tool.
+
+  -a           every address in the input, by count, asking before each (with a short excerpt)
+  -A           every address, without asking before each; addresses with the same contact become
+               one report to that contact (report.group_by_contact)
+  -b           batch: no questions; the default contacts get the report (old: assume yes)
+  -d TEXT      the description of the attack (otherwise asked for; none in batch mode)
+  -r           keep lines holding "Received:" (mail headers), normally ignored
+  --dry-run    compose and print the reports; write nothing and send nothing
+  --force      report even if the address (or contact) was reported within report.suppress_days,
+               or its last report was interrupted while being sent
+
+Without smtp.host in the configuration, reports are written, not sent; the output says where.
+
+Exit codes: 0 every report was sent, written or skipped by you (or --dry-run); 1 nothing to report
+(no reportable address, or all were suppressed or had no contact); 2 bad input or configuration;
+3 a send failed (after retries; the incident is marked failed and can be reported again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.compose import with_body
+from bot.config import Config
+from bot.contacts import explain
+from bot.errors import UserError
+from bot.models import Candidate, Contact, Draft
+from bot.pipeline import STEPS, NothingToDo, Options, Outcome, Pipeline
+
+EXIT_OK, EXIT_NOTHING, EXIT_SEND_FAILED = 0, 1, 3
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="log excerpt to analyse ('-' for standard input)")
+    p.add_argument("select", metavar="IP|STRING", nargs="?", help="the attacker, or a string isolating lines")
+    many = p.add_mutually_exclusive_group()
+    many.add_argument("-a", dest="ask_each", action="store_true", help="every address, asking before each")
+    many.add_argument("-A", dest="all_ips", action="store_true", help="every address, without asking")
+    p.add_argument("-b", "--batch", action="store_true", help="no questions: send to the default contacts")
+    p.add_argument("-d", "--description", metavar="TEXT", help="description of the attack")
+    p.add_argument("-r", dest="keep_received", action="store_true", default=None,
+                   help='keep lines holding "Received:"')
+    probe = p.add_mutually_exclusive_group()
+    probe.add_argument("--probe", dest="probe", action="store_true", default=None, help="probe the attacker")
+    probe.add_argument("--no-probe", "-H", dest="probe", action="store_false", help="do not probe (old -H)")
+    p.add_argument("--dry-run", action="store_true", help="compose and print; write and send nothing")
+    p.add_argument("--force", action="store_true", help="report even when suppressed or interrupted")
+    p.add_argument("--timings", action="store_true", help="print the time spent in each step (stderr)")
+
+
+def _ask(prompt: str, default: bool = False) -> bool:
+    try:
+        answer = input(prompt).strip().lower()
+    except EOFError:
+        sys.stdout.write("\n")
+        return default
+    return answer.startswith("y") if answer else default
+
+
+class TerminalUI:
+    """Prompts on the terminal; in batch mode every question takes its default answer."""
+
+    def __init__(self, *, batch: bool, bulk: bool) -> None:
+        self.batch = batch
+        self.bulk = bulk
+        self.bar = sys.stderr.isatty()
+        self._bar_shown = False
+
+    def progress(self, line: str) -> None:
+        if self._bar_shown:
+            sys.stderr.write("\n")
+            self._bar_shown = False
+        print(line, flush=True)
+
+    def bulk_progress(self, done: int, total: int, step: str) -> None:
+        if not self.bar or total <= 1:
+            return
+        width = 30
+        filled = width * done // total
+        sys.stderr.write(f"\r{step:<7} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self._bar_shown = done < total
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def choose_ip(self, candidate: Candidate) -> bool:
+        print(f"\n{candidate.ip}: {candidate.count} lines, for example:")
+        for line in candidate.evidence.lines[:3]:
+            print(f"  {line[:200]}")
+        return _ask(f"Process {candidate.ip}? [y/N] ")
+
+    def description(self) -> str:
+        if self.batch or not _ask("Add description of attack to message? [y/N] "):
+            return ""
+        print("Enter description (ctrl-d or an empty line to end):")
+        lines: list[str] = []
+        while True:
+            try:
+                line = input()
+            except EOFError:
+                break
+            if not line.strip():
+                break
+            lines.append(line)
+        return "\n".join(lines)
+
+    def review(self, draft: Draft, path: Path) -> Draft:
+        if self.batch or not _ask("View/edit message? [y/N] "):
+            return draft
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            print(f"Subject: {draft.subject}\n\n{draft.body}")
+            return draft
+        fd, tmp = tempfile.mkstemp(prefix=f"{draft.incident_id}-", suffix=".txt")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(draft.body)
+            subprocess.run([*shlex.split(editor), tmp], check=False)
+            body = Path(tmp).read_text(encoding="utf-8")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return with_body(draft, body) if body.strip() else draft
+
+    def approve(self, draft: Draft, contacts: Sequence[Contact], chosen: Sequence[Contact]) -> tuple[str, ...]:
+        default = tuple(c.address for c in chosen)
+        if not self.batch or not self.bulk:
+            print("Possible admin contacts:" if contacts else "No contact found for this network.")
+            for c in contacts:
+                mark = "*" if c in chosen else " "
+                print(f" {mark} {explain(c)}")
+        if self.batch:
+            return default
+        if not default:
+            print("No usable contact: the report is written, not sent.")
+            return ()
+        if _ask(f"Send message to {', '.join(default)}? [y/N] "):
+            return default
+        return ()
+
+
+def _print_outcome(out: Outcome, *, show_draft: bool) -> None:
+    ips = ", ".join(out.ips) if len(out.ips) <= 3 else f"{out.ips[0]} and {len(out.ips) - 1} more"
+    ref = f"{out.incident_id}: " if out.incident_id else ""
+    if out.status == "dry-run" and out.draft is not None and show_draft:
+        print(f"\n--- {out.incident_id} (dry run) ---")
+        print(f"To: {', '.join(out.recipients) or '(no usable contact)'}")
+        print(f"Subject: {out.draft.subject}\n")
+        print(out.draft.body)
+        return
+    print(f"{ref}{out.status} ({ips}): {out.detail}" if out.detail else f"{ref}{out.status} ({ips})")
+
+
+def exit_code(outcomes: Sequence[Outcome]) -> int:
+    statuses = Counter(o.status for o in outcomes)
+    if statuses["failed"]:
+        return EXIT_SEND_FAILED
+    if statuses["sent"] or statuses["written"] or statuses["dry-run"]:
+        return EXIT_OK
+    if any(o.status == "skipped" and o.detail != "no usable contact" for o in outcomes):
+        return EXIT_OK
+    return EXIT_NOTHING
+
+
+def build_pipeline(cfg: Config, *, dry_run: bool) -> Pipeline:
+    """The real collaborators, built from the configuration (the only place `report` wires them)."""
+    from bot.clients import build_clients
+    from bot.gather import Gatherer
+    from bot.mail.outbox import Outbox
+    from bot.scan import scan_paths
+    from bot.store import Store
+
+    store = None if dry_run else Store(Path(cfg.report.incident_dir).expanduser())
+    outbox = Outbox(cfg.smtp) if cfg.smtp.host and not dry_run else None
+    gatherer = Gatherer(cfg, build_clients(cfg))
+    return Pipeline(cfg, gatherer=gatherer, store=store, outbox=outbox, scan=scan_paths)
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    if args.file != "-" and not Path(args.file).exists():
+        raise UserError(f"{args.file}: no such file")
+    if cfg.smtp.host and not args.dry_run:
+        from bot.mail.message import sender
+
+        sender(cfg)  # a missing From address is a configuration error before any lookup
+    opts = Options(
+        select=args.select, all_ips=bool(args.all_ips or args.ask_each), ask_each=bool(args.ask_each),
+        description=args.description if args.description is not None else ("" if args.batch else None),
+        keep_received=args.keep_received, probe=args.probe, dry_run=args.dry_run, force=args.force,
+    )
+    pipeline = build_pipeline(cfg, dry_run=args.dry_run)
+    ui = TerminalUI(batch=args.batch, bulk=bool(args.all_ips))
+    paths = ["/dev/stdin"] if args.file == "-" else [args.file]
+    try:
+        result = pipeline.run(paths, opts, ui)
+    except NothingToDo as exc:
+        print(f"Nothing to report: {exc}")
+        return EXIT_NOTHING
+    for out in result.outcomes:
+        _print_outcome(out, show_draft=len(result.outcomes) == 1 or not args.all_ips)
+    counts = Counter(o.status for o in result.outcomes)
+    if len(result.outcomes) > 1:
+        print("reports: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    if args.timings:
+        parts = " ".join(f"{step}={result.timings.get(step, 0.0):.3f}s" for step in STEPS)
+        sys.stderr.write(f"timings: {parts} lines={result.lines_read}\n")
+    return exit_code(result.outcomes)
