@@ -66,6 +66,9 @@ class GatherConfig:
     cache_path: str = ""                   # sqlite file; empty: the user's cache dir
     cache_ttl_hours: float = 24.0
     registries: dict[str, RegistryLimit] = field(default_factory=_default_limits)
+    retries: int = 2                       # more attempts after a 429/5xx/timeout from a registry
+    backoff: float = 2.0                   # seconds before the first retry (doubling; Retry-After wins)
+    domain_rdap: bool = True               # look up the domain's registration (registrar abuse contact)
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,8 @@ class DomainInfo:
     has_address: bool               # the domain has A/AAAA records
     registrar: str = ""
     entities: tuple[RegistryEntity, ...] = ()
+    host: str = ""                  # the name the domain was taken from (reverse name or guess basis)
+    host_mx: tuple[str, ...] = ()   # MX of that host name itself, when it differs from the domain
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,18 @@ class Findings:
     abusix: tuple[str, ...] = ()
     probes: tuple[ProbeResult, ...] = ()
     problems: tuple[str, ...] = ()  # one line per step that failed, for the person reading
+    notes: tuple[str, ...] = ()     # facts worth showing that are not failures ("no abuse contact...")
+    progress: tuple[str, ...] = ()  # the human progress lines of the lookup, in order
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """What ``incident lookup IP|HOST|DOMAIN`` found: the target, its addresses, the findings."""
+
+    target: str
+    kind: str                       # "ip", "host" or "domain"
+    addresses: tuple[str, ...]      # the target's A/AAAA (the IP itself for kind "ip")
+    findings: Findings              # about the first address; ip == "" when there is none
 
 
 # --- contacts --------------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+"""Abusix' abuse contact DNS zone: TXT at the reversed address (nibbles for IPv6) under a zone."""
+
+from __future__ import annotations
+
+from bot.gather.dns import DnsSource, reversed_labels
+
+
+def query_name(ip: str, zone: str) -> str:
+    """``1.2.3.4`` -> ``4.3.2.1.<zone>``; IPv6 -> 32 reversed nibbles + ``.<zone>``."""
+    return f"{reversed_labels(ip)}.{zone.strip('.')}"
+
+
+class AbusixSource:
+    def __init__(self, dns_source: DnsSource, zone: str) -> None:
+        self.dns = dns_source
+        self.zone = zone
+
+    def contacts(self, ip: str) -> tuple[str, ...]:
+        """The abuse addresses Abusix lists for ``ip`` (raises LookupFailed on DNS failure)."""
+        out: list[str] = []
+        for text in self.dns.txt(query_name(ip, self.zone)):
+            out.extend(part.strip() for part in text.replace(",", " ").split() if "@" in part)
+        return tuple(dict.fromkeys(out))

@@ -1,0 +1,108 @@
+"""The lookup cache: sqlite on disk, shared by threads, entries expire after a TTL.
+
+Two tables: ``networks`` holds RDAP/whois network answers by address range, so one answer serves
+every later address inside it (1,000 IPs in 100 networks cost about 100 queries), and ``items``
+holds other answers by key (the IANA bootstrap files, domain registration data). Only successful
+answers are ever stored: a failure is never cached, so a registry hiccup cannot poison it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+from bot.models import Network, RegistryEntity
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    version INTEGER NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL,
+    expires REAL NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (version, first, last));
+CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, expires REAL NOT NULL, data TEXT NOT NULL);
+"""
+
+
+def default_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "incident-bot" / "lookups.sqlite"
+
+
+def _key(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return f"{int(addr):032x}"  # fixed width: text order == numeric order, IPv6 included
+
+
+def network_to_json(net: Network) -> str:
+    return json.dumps(asdict(net))
+
+
+def network_from_json(text: str) -> Network:
+    d = json.loads(text)
+    d["entities"] = tuple(RegistryEntity(**{**e, "roles": tuple(e["roles"]), "emails": tuple(e["emails"])})
+                          for e in d["entities"])
+    d["cidrs"] = tuple(d["cidrs"])
+    return Network(**d)
+
+
+class LookupCache:
+    """Thread-safe sqlite cache. ``ttl_hours <= 0`` disables expiry checks' storing (nothing kept)."""
+
+    def __init__(self, path: str | os.PathLike[str], ttl_hours: float) -> None:
+        self.path = Path(path)
+        self.ttl = ttl_hours * 3600.0
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10)
+            with self._lock, self._db:
+                self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"gather.cache_path: cannot use {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def network_for(self, ip: str) -> Network | None:
+        """The most specific unexpired cached network holding ``ip``."""
+        addr = ipaddress.ip_address(ip)
+        k = _key(addr)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM networks WHERE version=? AND first<=? AND last>=? AND expires>? "
+                "ORDER BY first DESC, last ASC LIMIT 1", (addr.version, k, k, time.time())).fetchone()
+        return network_from_json(row[0]) if row else None
+
+    def put_network(self, net: Network) -> None:
+        if self.ttl <= 0:
+            return
+        try:
+            first, last = ipaddress.ip_address(net.start), ipaddress.ip_address(net.end)
+        except ValueError:
+            return  # no usable range: cannot serve other addresses
+        if first.version != last.version or int(first) > int(last):
+            return
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO networks VALUES (?,?,?,?,?)",
+                             (first.version, _key(first), _key(last), time.time() + self.ttl,
+                              network_to_json(net)))
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM items WHERE key=? AND expires>?",
+                                   (key, time.time())).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: Any) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO items VALUES (?,?,?)",
+                             (key, time.time() + self.ttl, json.dumps(value)))

@@ -1,0 +1,94 @@
+"""DNS lookups through the injected dnspython resolver (never the system's stub when configured).
+
+NXDOMAIN and "no such record" are answers (empty results); SERVFAIL, REFUSED and timeouts raise
+:class:`bot.errors.LookupFailed` with ``temporary=True``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import dns.exception
+import dns.name
+import dns.resolver
+import dns.reversename
+
+from bot.errors import LookupFailed
+
+
+def reversed_labels(ip: str) -> str:
+    """``1.2.3.4`` -> ``4.3.2.1``; IPv6 -> its 32 nibbles reversed, dot-separated."""
+    rev = dns.reversename.from_address(str(ipaddress.ip_address(ip))).to_text().rstrip(".")
+    return rev.removesuffix(".in-addr.arpa").removesuffix(".ip6.arpa")
+
+
+class DnsSource:
+    def __init__(self, resolver: dns.resolver.Resolver) -> None:
+        self.resolver = resolver
+
+    def _query(self, name: str, rdtype: str) -> list[str]:
+        try:
+            answer = self.resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except dns.resolver.LifetimeTimeout as exc:
+            raise LookupFailed(f"{rdtype} {name}: DNS timed out", source="dns", temporary=True) from exc
+        except dns.resolver.NoNameservers as exc:
+            raise LookupFailed(f"{rdtype} {name}: DNS server failure (SERVFAIL/REFUSED)",
+                               source="dns", temporary=True) from exc
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise LookupFailed(f"{rdtype} {name}: DNS lookup failed ({type(exc).__name__})",
+                               source="dns", temporary=True) from exc
+        if answer.rrset is None:
+            return []
+        return [rr.to_text() for rr in answer.rrset]
+
+    def ptr(self, ip: str) -> str | None:
+        """The reverse name of ``ip`` (without the trailing dot), None when there is none."""
+        names = self._query(dns.reversename.from_address(ip).to_text(), "PTR")
+        return names[0].rstrip(".").lower() if names else None
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for rdtype in ("A", "AAAA"):
+            out.extend(self._query(name, rdtype))
+        return tuple(str(ipaddress.ip_address(a)) for a in out)
+
+    def forward_confirms(self, name: str, ip: str) -> bool:
+        """Whether ``name`` resolves back to ``ip``."""
+        want = ipaddress.ip_address(ip)
+        return any(ipaddress.ip_address(a) == want for a in self.addresses(name))
+
+    def mx(self, name: str) -> tuple[str, ...]:
+        records = []
+        for text in self._query(name, "MX"):
+            parts = text.split()
+            if len(parts) == 2 and parts[0].isdigit() and parts[1] != ".":
+                records.append((int(parts[0]), parts[1].rstrip(".").lower()))
+        return tuple(host for _, host in sorted(records))
+
+    def txt(self, name: str) -> tuple[str, ...]:
+        out = []
+        for text in self._query(name, "TXT"):
+            # rdata text is one or more quoted strings; join them as RFC 7208 does
+            chunks = [c for c in text.split('"') if c.strip()]
+            out.append("".join(chunks))
+        return tuple(out)
+
+    def origin(self, ip: str) -> tuple[int | None, str]:
+        """(origin AS number, AS name) from Team Cymru's DNS zones; (None, "") when unknown."""
+        zone = "origin.asn.cymru.com" if ipaddress.ip_address(ip).version == 4 else "origin6.asn.cymru.com"
+        texts = self.txt(f"{reversed_labels(ip)}.{zone}")
+        if not texts:
+            return None, ""
+        first = texts[0].split("|")[0].split()
+        if not first or not first[0].isdigit():
+            return None, ""
+        asn = int(first[0])
+        name = ""
+        for text in self.txt(f"AS{asn}.asn.cymru.com"):
+            fields = [f.strip() for f in text.split("|")]
+            if len(fields) >= 5:
+                name = fields[4]
+                break
+        return asn, name

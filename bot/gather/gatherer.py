@@ -1,0 +1,286 @@
+"""The Gatherer: ip -> Findings, one source after another, each failure a line in ``problems``.
+
+Sources raise :class:`bot.errors.LookupFailed`; the Gatherer decides: retry (registries, with
+backoff), fall back (whois), or note the problem and go on. A failing source never ends the
+gather. ``gather_many`` runs lookups of different IPs at once in a bounded thread pool.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
+from typing import Any
+
+from bot.clients import Clients
+from bot.config import Config
+from bot.contacts import abuse_status
+from bot.errors import InputError, LookupFailed
+from bot.gather import domain as domain_mod
+from bot.gather.abusix import AbusixSource
+from bot.gather.cache import LookupCache, default_path
+from bot.gather.dns import DnsSource
+from bot.gather.netstep import NetworkStep, Run, SharedRun
+from bot.gather.probe import probe as probe_ports
+from bot.gather.probe import probe_refusal
+from bot.gather.rdap import RdapSource
+from bot.models import DomainInfo, Findings, LookupResult, Network, ProbeResult, RegistryEntity
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def parse_ip(text: str) -> str:
+    """The normalised text form of an address; InputError when ``text`` is not one."""
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise InputError(f"not an IP address: {text.strip()[:80]!r}") from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(addr)
+
+
+class Gatherer:
+    """Looks things up. Shared by threads; keeps no per-incident state between calls."""
+
+    def __init__(self, cfg: Config, clients: Clients, *, cache: LookupCache | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.cfg = cfg
+        self.clients = clients
+        self.dns = DnsSource(clients.resolver)
+        self.abusix = AbusixSource(self.dns, cfg.gather.abusix_zone)
+        self.cache = cache or LookupCache(cfg.gather.cache_path or default_path(), cfg.gather.cache_ttl_hours)
+        self.net = NetworkStep(cfg, RdapSource(clients), self.cache, sleep)
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """Requests made so far, by registry (``iana`` for bootstrap files, ``domain`` for whoisit)."""
+        return dict(self.net.requests)
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def gather(self, ip: str, *, probe: bool | None = None, progress: Progress | None = None) -> Findings:
+        """Everything we can learn about one address. Raises InputError for a non-address only."""
+        return self._gather(parse_ip(ip), probe, Run(emit=progress))
+
+    def gather_many(self, ips: Iterable[str], *, probe: bool | None = None,
+                    progress: Progress | None = None) -> Iterator[tuple[str, Findings]]:
+        """(ip, findings) for each distinct address, in input order, looked up concurrently.
+
+        Addresses are sorted and split into contiguous runs, one per worker, so that the addresses
+        of one network are looked up one after the other: the first RDAP answer serves the rest
+        from the cache and each network costs one registry query.
+        """
+        wanted = list(dict.fromkeys(parse_ip(ip) for ip in ips))
+        if not wanted:
+            return
+        ordered = sorted(wanted, key=_sort_key)
+        workers = max(1, min(self.cfg.gather.workers, len(ordered)))
+        size = -(-len(ordered) // workers)
+        chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
+        shared = SharedRun()
+        emit_lock = threading.Lock()
+        results: dict[str, Findings] = {}
+        ready = threading.Condition()
+
+        def emit(line: str) -> None:
+            if progress is not None:
+                with emit_lock:
+                    progress(line)
+
+        def work(chunk: list[str]) -> None:
+            for ip in chunk:
+                try:
+                    found = self._gather(ip, probe, Run(emit=emit, prefix=f"{ip}: ", shared=shared))
+                except Exception:  # a bug must not lose the other results
+                    log.exception("gather of %s failed", ip)
+                    found = Findings(ip, None, False, None, None, problems=("internal error (logged)",))
+                with ready:
+                    results[ip] = found
+                    ready.notify_all()
+
+        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="gather") as pool:
+            futures = [pool.submit(work, c) for c in chunks]
+            for ip in wanted:
+                with ready:
+                    while ip not in results:
+                        ready.wait(0.5)
+                        if all(f.done() for f in futures) and ip not in results:
+                            raise RuntimeError(f"worker ended without a result for {ip}")  # pragma: no cover
+                    found = results.pop(ip)
+                yield ip, found
+
+    def lookup(self, target: str, *, probe: bool | None = None,
+               progress: Progress | None = None) -> LookupResult:
+        """``incident lookup``: an IP address, a host name or a domain name."""
+        text = target.strip()
+        try:
+            ip = parse_ip(text)
+        except InputError:
+            pass
+        else:
+            return LookupResult(text, "ip", (ip,), self.gather(ip, probe=probe, progress=progress))
+        name = text.rstrip(".").lower()
+        registered = domain_mod.registered_domain(name)
+        if not registered or any(not (c.isalnum() or c in "-._") for c in name):
+            raise InputError(f"not an IP address, host name or domain: {text[:80]!r}")
+        kind = "domain" if name == registered else "host"
+        run = Run(emit=progress)
+        try:
+            addresses = self.dns.addresses(name)
+        except LookupFailed as exc:
+            run.problem(f"Address lookup of {name}: {exc}")
+            addresses = ()
+        run.line(f"Looking up addresses of {name}..." + (", ".join(addresses) if addresses else "none."))
+        hint = (registered, name, f"the {kind} looked up")
+        usable = [a for a in addresses if ipaddress.ip_address(a).is_global]
+        if usable:
+            findings = self._gather(usable[0], probe, run, domain_hint=hint)
+        else:
+            dom = self._domain(registered, name, False, hint[2], None, run)
+            findings = Findings("", None, False, None, dom, problems=tuple(run.problems),
+                                progress=tuple(run.lines))
+        return LookupResult(text, kind, addresses, findings)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _gather(self, ip: str, probe: bool | None, run: Run,
+                domain_hint: tuple[str, str, str] | None = None) -> Findings:
+        if not ipaddress.ip_address(ip).is_global:
+            run.problem(f"{ip} is not a global address: there is nobody to report it to")
+            return Findings(ip, None, False, None, None, problems=tuple(run.problems),
+                            progress=tuple(run.lines))
+        rdns, verified = self._reverse(ip, run)
+        network = self._step("RDAP", run, lambda: self.net.network(ip, run))
+        as_name = ""
+        if network is not None:
+            network, as_name = self._origin(ip, network, run)
+        abusix: tuple[str, ...] = ()
+        if self.cfg.gather.abusix:
+            abusix = self._step("Abusix", run, lambda: self.abusix.contacts(ip)) or ()
+        dom = self._pick_domain(rdns, network, as_name, run, domain_hint)
+        probes: tuple[ProbeResult, ...] = ()
+        if probe if probe is not None else self.cfg.probe.enabled:
+            refusal = probe_refusal(ip, self.cfg)
+            if refusal:
+                run.line(f"Probe: not done, {refusal}.")
+            else:
+                probes = probe_ports(ip, self.cfg)
+                for p in probes:
+                    state = "succeeded" + (f": {p.banner}" if p.banner else "") if p.open else "failed"
+                    run.line(f"TCP CONNECT TO {ip}:{p.port} {state}")
+        findings = Findings(ip, rdns, verified, network, dom, abusix, probes)
+        notes = [abuse_status(findings), *run.notes]
+        if dom is not None and dom.guessed:
+            notes.append(f"the domain {dom.name} is a guess: {dom.guess_reason}")
+        return replace(findings, problems=tuple(run.problems), notes=tuple(notes), progress=tuple(run.lines))
+
+    def _step(self, name: str, run: Run, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except LookupFailed as exc:
+            run.problem(f"{name}: {exc}")
+        except Exception:
+            log.exception("%s step failed", name)
+            run.problem(f"{name}: internal error (details in the log)")
+        return None
+
+    def _reverse(self, ip: str, run: Run) -> tuple[str | None, bool]:
+        try:
+            name = self.dns.ptr(ip)
+        except LookupFailed as exc:
+            run.line("Reverse lookup: failed")
+            run.problem(f"Reverse lookup: {exc}")
+            return None, False
+        if not name:
+            run.line("Reverse lookup: failed")
+            return None, False
+        verified = bool(self._step("Forward check", run, lambda: self.dns.forward_confirms(name, ip)))
+        run.line(f"Reverse lookup: {name}" + (" (resolves back)" if verified else " (does not resolve back)"))
+        return name, verified
+
+    def _origin(self, ip: str, network: Network, run: Run) -> tuple[Network, str]:
+        found = self._step("Origin AS", run, lambda: self.dns.origin(ip))
+        if not found or found[0] is None:
+            return network, ""
+        asn, as_name = found
+        run.line(f"Origin AS{asn}" + (f" ({as_name})" if as_name else ""))
+        return replace(network, asn=asn, as_name=as_name or network.as_name), as_name
+
+    def _pick_domain(self, rdns: str | None, network: Network | None, as_name: str, run: Run,
+                     hint: tuple[str, str, str] | None) -> DomainInfo | None:
+        if hint is not None:
+            return self._domain(hint[0], hint[1], False, hint[2], network, run)
+        if rdns:
+            registered = domain_mod.registered_domain(rdns)
+            if registered:
+                return self._domain(registered, rdns, False, f"registered domain of {rdns}", network, run)
+        run.line("Trying to figure out domain name after failed reverse lookup.")
+        guess = domain_mod.guess_domain(network, as_name)
+        if guess is None:
+            run.line("No candidate found.")
+            return None
+        run.line(f"Possible candidate: {guess[0]} ({guess[1]})")
+        return self._domain(guess[0], guess[0], True, guess[1], network, run)
+
+    def _mx(self, name: str, run: Run) -> tuple[str, ...]:
+        found = self._step(f"MX of {name}", run, lambda: self.dns.mx(name))
+        run.line(f"Looking up MX record for {name}..." + ("succeeded." if found else "failed."))
+        return found or ()
+
+    def _domain(self, name: str, host: str, guessed: bool, reason: str, network: Network | None,
+                run: Run) -> DomainInfo:
+        host_mx = self._mx(host, run) if host != name else ()
+        mx = self._mx(name, run)
+        parent = name.split(".", 1)[1] if "." in name else ""
+        parent_mx = self._mx(parent, run) if parent and domain_mod.registered_domain(parent) else ()
+        has_address = bool(self._step(f"Address of {name}", run, lambda: self.dns.addresses(name)))
+        registrar = ""
+        entities: tuple[RegistryEntity, ...] = ()
+        if self.cfg.gather.domain_rdap:
+            registrar, entities = self._registration(name, run)
+        return DomainInfo(name=name, guessed=guessed, guess_reason=reason if guessed else "", mx=mx,
+                          parent_mx=parent_mx, has_address=has_address, registrar=registrar,
+                          entities=entities, host=host, host_mx=host_mx)
+
+    def _registration(self, name: str, run: Run) -> tuple[str, tuple[RegistryEntity, ...]]:
+        key = f"domain-rdap:{name}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            run.line(f"RDAP domain {name}...cached...succeeded.")
+            return cached["registrar"], tuple(_entity(e) for e in cached["entities"])
+        shared = run.shared
+        if shared is not None:
+            with shared.lock:
+                failed = shared.domains.get(name)
+            if failed:
+                run.problem(f"Domain RDAP: {failed}")
+                return "", ()
+        try:
+            registrar, entities, made = domain_mod.domain_registration(self.clients.session, name)
+        except LookupFailed as exc:
+            self.net.count("domain")
+            run.line(f"RDAP domain {name}...failed.")
+            run.problem(f"Domain RDAP: {exc}")
+            if shared is not None:
+                with shared.lock:
+                    shared.domains[name] = str(exc)
+            return "", ()
+        self.net.count("domain", made)
+        run.line(f"RDAP domain {name}...succeeded.")
+        self.cache.put(key, {"registrar": registrar, "entities": [asdict(e) for e in entities]})
+        return registrar, entities
+
+
+def _sort_key(ip: str) -> tuple[int, int]:
+    addr = ipaddress.ip_address(ip)
+    return addr.version, int(addr)
+
+
+def _entity(d: dict[str, Any]) -> RegistryEntity:
+    return RegistryEntity(**{**d, "roles": tuple(d["roles"]), "emails": tuple(d["emails"])})

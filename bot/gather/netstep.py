@@ -1,0 +1,205 @@
+"""The network step of a gather: cache, single-flight, registry gates, retries, whois fallback.
+
+Shared by the threads of one Gatherer. Holds only shared, non-incident data: the IANA bootstrap
+files, the gates, the in-flight table and request counters. What one run learns (progress lines,
+problems, registries found down) lives in the :class:`Run` object passed in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Config
+from bot.errors import LookupFailed, RateLimited
+from bot.gather import rdapwalk
+from bot.gather.cache import LookupCache
+from bot.gather.limits import Gates, backoff
+from bot.gather.rdap import RdapSource
+from bot.gather.whois import parse_whois, query_whois
+from bot.models import Network
+
+log = logging.getLogger(__name__)
+_INFLIGHT_WAIT = 60.0
+_RIRS = ("arin", "ripencc", "apnic", "lacnic", "afrinic", "unknown")
+
+
+@dataclass
+class Run:
+    """What one gather (or one gather_many) accumulates; never stored on a long-lived object."""
+
+    emit: Callable[[str], None] | None = None
+    prefix: str = ""
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    shared: SharedRun | None = None
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+        if self.emit is not None:
+            self.emit(self.prefix + text)
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+
+@dataclass
+class SharedRun:
+    """State of one gather_many call shared by its workers (registries found down, domain memo)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    down: dict[str, str] = field(default_factory=dict)
+    domains: dict[str, Any] = field(default_factory=dict)
+
+
+def _neighbourhood(ip: str) -> str:
+    addr = ipaddress.ip_address(ip)
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+class NetworkStep:
+    def __init__(self, cfg: Config, rdap: RdapSource, cache: LookupCache,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.cfg = cfg
+        self.rdap = rdap
+        self.cache = cache
+        self.gates = Gates(cfg.gather.registries)
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._bootstrap: dict[int, dict[str, Any]] = {}
+        self._bootstrap_locks = {4: threading.Lock(), 6: threading.Lock()}
+        self._inflight: dict[str, threading.Event] = {}
+        self.requests: dict[str, int] = {}
+
+    def count(self, registry: str, n: int = 1) -> None:
+        with self._lock:
+            self.requests[registry] = self.requests.get(registry, 0) + n
+
+    def base_url(self, ip: str, run: Run) -> str | None:
+        """IANA bootstrap's RDAP base for ``ip``, the file fetched once (memory, then sqlite)."""
+        version = ipaddress.ip_address(ip).version
+        with self._bootstrap_locks[version]:
+            data = self._bootstrap.get(version)
+            if data is None:
+                key = f"iana-bootstrap:ipv{version}"
+                data = self.cache.get(key)
+                if data is None:
+                    try:
+                        data = self.rdap.fetch_bootstrap(version)
+                    except LookupFailed as exc:
+                        run.line(f"IANA bootstrap: {exc}; asking ARIN's bootstrap service instead")
+                        return None
+                    finally:
+                        self.count("iana")
+                    self.cache.put(key, data)
+                self._bootstrap[version] = data
+        return RdapSource.base_url(data, ip)
+
+    def network(self, ip: str, run: Run) -> Network | None:
+        """The network holding ``ip``: cached, else RDAP with retries, else port-43 whois."""
+        cached = self.cache.network_for(ip)
+        if cached is not None:
+            run.line(f"RDAP {ip}...cached answer from {rdapwalk.registry_name(cached.registry)}...succeeded.")
+            return cached
+        key = _neighbourhood(ip)
+        while True:  # one lookup at a time per neighbourhood: the first answer often covers the rest
+            with self._lock:
+                event = self._inflight.get(key)
+                if event is None:
+                    mine = self._inflight[key] = threading.Event()
+                    break
+            event.wait(_INFLIGHT_WAIT)
+            cached = self.cache.network_for(ip)
+            if cached is not None:
+                run.line(f"RDAP {ip}...cached answer from {rdapwalk.registry_name(cached.registry)}"
+                         "...succeeded.")
+                return cached
+        try:
+            return self._lookup(ip, run)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            mine.set()
+
+    def _lookup(self, ip: str, run: Run) -> Network | None:
+        base = self.base_url(ip, run)
+        registry = rdapwalk.registry_from_url(base) if base else "arin"
+        registry = registry or "unknown"
+        net = self._rdap_with_retries(ip, base, registry, run)
+        if net is None and self.cfg.gather.whois_fallback:
+            net = self._whois(ip, registry, run)
+        if net is not None:
+            self.cache.put_network(net)
+        return net
+
+    def _rdap_with_retries(self, ip: str, base: str | None, registry: str, run: Run) -> Network | None:
+        name = rdapwalk.registry_name(registry)
+        shared = run.shared
+        if shared is not None:
+            with shared.lock:
+                down = shared.down.get(registry)
+            if down:
+                run.line(f"RDAP {ip}...skipped: {name} stayed unavailable earlier in this run.")
+                run.problem(f"RDAP: {name} stayed unavailable earlier in this run ({down}); not asked again")
+                return None
+        gate = self.gates.get(registry)
+        attempts = 1 + max(0, self.cfg.gather.retries)
+        last: LookupFailed | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                with gate.slot():
+                    net, made = self.rdap.network(ip, base)
+                self.count(registry, made)
+            except LookupFailed as exc:
+                self.count(registry)
+                last = exc
+                if not exc.temporary or attempt == attempts:
+                    break
+                retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+                pause = backoff(attempt, self.cfg.gather.backoff, retry_after)
+                if isinstance(exc, RateLimited):
+                    gate.pause(pause)
+                run.line(f"RDAP {ip}...{exc}; retrying in {pause:g} s...")
+                self.sleep(pause)
+                continue
+            nir = net.registry not in _RIRS
+            rir = "apnic" if nir else net.registry
+            hops = ""
+            if base is None and rir != "arin":
+                hops = f"ARIN redirect to {rdapwalk.registry_name(rir)}..."
+            if nir:
+                hops += f"APNIC delegates to {rdapwalk.registry_name(net.registry)}..."
+            run.line(f"RDAP {ip}...{hops}succeeded.")
+            return net
+        assert last is not None
+        if last.temporary:
+            text = f"{name} stayed unavailable after {attempts} attempt{'s' * (attempts > 1)} ({last})"
+            if shared is not None:
+                with shared.lock:
+                    shared.down.setdefault(registry, str(last))
+        else:
+            text = str(last)
+        run.line(f"RDAP {ip}...failed.")
+        run.problem(f"RDAP: {text}")
+        return None
+
+    def _whois(self, ip: str, registry: str, run: Run) -> Network | None:
+        whois_registry = registry if registry in _RIRS[:-1] else "arin"
+        try:
+            with self.gates.get(whois_registry).slot():
+                text = query_whois(self.rdap.clients, ip, whois_registry)
+            self.count(f"whois-{whois_registry}")
+            net = parse_whois(text, whois_registry, ip)
+        except LookupFailed as exc:
+            run.line(f"WHOIS {ip}...failed.")
+            run.problem(f"WHOIS: {exc}")
+            return None
+        run.line(f"WHOIS {ip}...succeeded.")
+        return net

@@ -1,0 +1,124 @@
+"""Legacy port-43 whois, the fallback when RDAP gives no answer (ipwhois' ``Net.get_whois``).
+
+The server comes from ipwhois' table for the registry, or ``gather.whois_server_override``.
+The text is parsed here into the same :class:`Network` the RDAP source returns: RPSL objects
+(RIPE, APNIC, AFRINIC, LACNIC) and ARIN's ``Key: value`` blocks. Abuse contacts are the
+``abuse-mailbox`` / IRT / ``abuse-c`` objects, ARIN's ``OrgAbuseEmail``/``RAbuseEmail``, and
+RIPE's ``% Abuse contact for ... is '...'`` comment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ipwhois.exceptions import BlacklistError, IPDefinedError, WhoisLookupError, WhoisRateLimitError
+from ipwhois.net import Net
+
+from bot.clients import Clients
+from bot.errors import LookupFailed, RateLimited
+from bot.models import Network, RegistryEntity
+
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_ABUSE_COMMENT_RE = re.compile(r"^%\s*abuse contact for .* is '([^']+)'", re.IGNORECASE)
+_SKIP_KEYS = {"changed", "notify", "upd-to", "mnt-nfy", "auth"}
+_ABUSE_KEYS = {"abuse-mailbox", "orgabuseemail", "rabuseemail"}
+_NET_KEYS = ("inetnum", "inet6num", "netrange", "cidr")
+
+
+def query_whois(clients: Clients, ip: str, registry: str) -> str:
+    """The raw whois text for ``ip`` from ``registry``'s server (or the configured override)."""
+    try:
+        net = Net(ip, timeout=clients.timeout, proxy_opener=clients.opener)
+    except IPDefinedError as exc:
+        raise LookupFailed(f"{ip} is not a global address", source="whois") from exc
+    net.dns_resolver = clients.resolver
+    try:
+        return str(net.get_whois(asn_registry=registry, retry_count=0, server=clients.whois_server,
+                                 port=clients.whois_port))
+    except WhoisRateLimitError as exc:
+        raise RateLimited(f"whois ({registry}) asked us to slow down", source="whois") from exc
+    except (WhoisLookupError, BlacklistError, KeyError) as exc:
+        raise LookupFailed(f"whois ({registry}) gave no answer", source="whois", temporary=True) from exc
+
+
+def _objects(text: str) -> list[list[tuple[str, str]]]:
+    objects: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line = raw.rstrip()
+        if not line.strip():
+            if current:
+                objects.append(current)
+                current = []
+            continue
+        if line.startswith(("%", "#")):
+            m = _ABUSE_COMMENT_RE.match(line)
+            if m:
+                objects.append([("abuse-comment", m.group(1))])
+            continue
+        key, sep, value = line.partition(":")
+        if sep and key and " " not in key.strip():
+            current.append((key.strip().lower(), value.strip()))
+    if current:
+        objects.append(current)
+    return objects
+
+
+def _range(value: str) -> tuple[str, str, tuple[str, ...]]:
+    value = value.split(",")[0].strip()
+    try:
+        if " - " in value:
+            a, b = (ipaddress.ip_address(x.strip()) for x in value.split(" - ", 1))
+            cidrs = tuple(str(n) for n in ipaddress.summarize_address_range(a, b))
+            return str(a), str(b), cidrs
+        net = ipaddress.ip_network(value, strict=False)
+        return str(net[0]), str(net[-1]), (str(net),)
+    except (ValueError, TypeError):
+        return "", "", ()
+
+
+def parse_whois(text: str, registry: str, ip: str = "") -> Network:
+    """A :class:`Network` from a port-43 answer. Raises LookupFailed when it holds no network."""
+    objects = _objects(text)
+    start = end = handle = name = country = org = ""
+    cidrs: tuple[str, ...] = ()
+    for obj in objects:
+        keys = dict(reversed(obj))  # first value of each key
+        net_key = next((k for k in _NET_KEYS if k in keys), "")
+        if net_key and not start:
+            start, end, cidrs = _range(keys[net_key])
+            handle = keys.get("nethandle", keys[net_key])
+            name = keys.get("netname", "")
+            country = keys.get("country", "")[:2].upper()
+            org = keys.get("orgname", keys.get("owner", keys.get("descr", "")))
+    if not start:
+        raise LookupFailed("whois answer holds no network (no match)", source="whois")
+    abuse_handles = {v.upper() for obj in objects for k, v in obj if k == "abuse-c"}
+    entities: list[RegistryEntity] = []
+    for obj in objects:
+        kind_key, first = obj[0]
+        named = first if kind_key in ("irt", "role", "person") else ""
+        ent_handle = dict(reversed(obj)).get("nic-hdl", named)
+        abuse, other, remarks = [], [], []
+        for key, value in obj:
+            if key in _SKIP_KEYS:
+                continue
+            found = _EMAIL_RE.findall(value)
+            if key in _ABUSE_KEYS or key == "abuse-comment":
+                abuse.extend(found)
+            elif key in ("remarks", "descr", "comment"):
+                remarks.extend(found)
+            else:
+                other.extend(found)
+        is_abuse = kind_key == "irt" or (ent_handle.upper() in abuse_handles and ent_handle)
+        if is_abuse:
+            abuse, other = abuse + other, []
+        for emails, roles in ((abuse, ("abuse",)), (other, ("contact",)), (remarks, ("remarks",))):
+            if emails:
+                ent_name = org if kind_key.startswith("org") else ""
+                entities.append(RegistryEntity(handle=ent_handle, name=ent_name, kind=kind_key, roles=roles,
+                                               emails=tuple(dict.fromkeys(emails))))
+    return Network(registry=registry, handle=handle, name=name, cidrs=cidrs, start=start, end=end,
+                   country=country, org=org or name, asn=None, as_name="", entities=tuple(entities),
+                   source="whois", url="")
