@@ -37,6 +37,7 @@ EXIT_INTERNAL = 70
 # name -> module under handlers/. The order is the order shown in --help.
 COMMANDS: dict[str, str] = {
     "scan": "handlers.cmd_scan",
+    "lookup": "handlers.cmd_lookup",
 }
 
 log = logging.getLogger("incident")
