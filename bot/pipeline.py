@@ -65,7 +65,8 @@ class UI(Protocol):
     def choose_ip(self, candidate: Candidate) -> bool: ...
     def description(self) -> str: ...
     def review(self, draft: Draft, path: Path) -> Draft: ...
-    def approve(self, draft: Draft, contacts: Sequence[Contact], chosen: Sequence[Contact]) -> tuple[str, ...]:
+    def approve(self, draft: Draft, contacts: Sequence[Contact],
+                chosen: Sequence[Contact]) -> tuple[str, ...]:
         """The addresses to send to; empty: do not send."""
         ...
 
@@ -230,7 +231,8 @@ class Pipeline:
             f"already reported as {prev.id} on {prev.created:%Y-%m-%d} ({prev.state.value}); "
             f"skipped (within {rc.suppress_days} days; --force to report again)"))
 
-    def _gather(self, targets: Sequence[Candidate], opts: Options, ui: UI, timings: Timings) -> dict[str, Findings]:
+    def _gather(self, targets: Sequence[Candidate], opts: Options, ui: UI,
+                timings: Timings) -> dict[str, Findings]:
         found: dict[str, Findings] = {}
         with timings.step("gather"):
             if len(targets) == 1 or opts.ask_each:
@@ -336,7 +338,8 @@ class Pipeline:
         state = self.store.record_result(inc_id, result.accepted, result.failed)
         failed = "; ".join(f"{a}: {why}" for a, why in result.failed.items())
         if state is State.SENT:
-            detail = f"sent to {', '.join(a for a in result.accepted if a in to) or ', '.join(result.accepted)}"
+            shown = [a for a in result.accepted if a in to] or list(result.accepted)
+            detail = f"sent to {', '.join(shown)}"
             return Outcome("sent", ips, inc_id, folder=folder, recipients=tuple(result.accepted),
                            detail=detail + (f" (refused: {failed})" if failed else ""))
         return Outcome("failed", ips, inc_id, folder=folder, recipients=tuple(to),

@@ -202,12 +202,14 @@ class Store:
                 (incident_id, State.DRAFT.value, ips[0], seg, str(folder), subject, _iso(when), _iso(when),
                  int(forced)),
             )
-            db.executemany("INSERT INTO addresses (incident, ip) VALUES (?, ?)", [(incident_id, ip) for ip in ips])
+            db.executemany("INSERT INTO addresses (incident, ip) VALUES (?, ?)",
+                           [(incident_id, ip) for ip in ips])
             db.executemany("INSERT INTO recipients (incident, address) VALUES (?, ?)",
                            [(incident_id, r.lower()) for r in recipients])
         return self.get(incident_id)
 
-    def update_report(self, incident_id: str, orig_email: str, recipients: Sequence[str] | None = None) -> None:
+    def update_report(self, incident_id: str, orig_email: str,
+                      recipients: Sequence[str] | None = None) -> None:
         """Replace the written report (after a person edited it) and, if given, the recipients."""
         inc = self.get(incident_id)
         try:
@@ -287,7 +289,8 @@ class Store:
         )
 
     def recent(
-        self, *, ips: Sequence[str] = (), contacts: Sequence[str] = (), days: int, now: datetime | None = None,
+        self, *, ips: Sequence[str] = (), contacts: Sequence[str] = (), days: int,
+        now: datetime | None = None,
     ) -> Incident | None:
         """The latest incident reported (or possibly reported) within `days` for any of the ips/contacts."""
         if days <= 0 or not (ips or contacts):

@@ -137,7 +137,8 @@ class TerminalUI:
             Path(tmp).unlink(missing_ok=True)
         return with_body(draft, body) if body.strip() else draft
 
-    def approve(self, draft: Draft, contacts: Sequence[Contact], chosen: Sequence[Contact]) -> tuple[str, ...]:
+    def approve(self, draft: Draft, contacts: Sequence[Contact],
+                chosen: Sequence[Contact]) -> tuple[str, ...]:
         default = tuple(c.address for c in chosen)
         if not self.batch or not self.bulk:
             print("Possible admin contacts:" if contacts else "No contact found for this network.")

@@ -77,8 +77,9 @@ def _close(conn: smtplib.SMTP) -> None:
 def _temporary(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
-    return isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | socket.timeout | TimeoutError
-                      | smtplib.SMTPConnectError | OSError) and not isinstance(exc, ssl.SSLCertVerificationError)
+    if isinstance(exc, ssl.SSLError):
+        return False  # a certificate or protocol problem does not fix itself
+    return isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | OSError)
 
 
 def _describe(exc: BaseException) -> str:

@@ -40,7 +40,7 @@ def parse(raw: bytes) -> EmailMessage:
         raise InputError("standard input is not a mail (it does not start with a header)")
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
-    if not any(k.lower() in ("from", "subject", "message-id", "date", "to") for k in msg.keys()):
+    if not any(k.lower() in ("from", "subject", "message-id", "date", "to") for k in msg):
         raise InputError("standard input is not a mail (no From, To, Subject, Date or Message-ID)")
     return msg
 

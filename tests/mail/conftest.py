@@ -1,0 +1,21 @@
+"""Fixtures for the sending tests: a throwaway certificate and a real SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.mail.server import Cert, SmtpServer, make_cert
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
+    return make_cert(Path(tmp_path_factory.mktemp("cert")))
+
+
+@pytest.fixture
+def smtp_starttls(cert: Cert) -> Iterator[SmtpServer]:
+    with SmtpServer(security="starttls", users={"bot": "s3cret"}, cert=cert) as srv:
+        yield srv

@@ -1,0 +1,111 @@
+"""Sending against a real SMTP server (aiosmtpd on 127.0.0.1): TLS modes, AUTH, retries, refusals."""
+
+from __future__ import annotations
+
+import socket
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from bot.config import SmtpConfig, from_dict
+from bot.errors import SendError
+from bot.mail.outbox import Outbox
+from tests.mail.server import Cert, SmtpServer
+
+
+def _msg(subject: str = "[INC-20260908-0001] test") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "security@mydomain.example"
+    msg["To"] = "abuse@example.net"
+    msg["Subject"] = subject
+    msg.set_content("body\n")
+    return msg
+
+
+def _cfg(srv: SmtpServer, tmp_path: Path, **extra: object) -> SmtpConfig:
+    table = srv.config_dict(**extra)
+    if srv.users:
+        pw = tmp_path / "pw"
+        pw.write_text("s3cret\n")
+        table.update(username="bot", password_file=str(pw))
+    return from_dict({"smtp": table}).smtp
+
+
+def test_starttls_with_auth_delivers(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    out = Outbox(_cfg(smtp_starttls, tmp_path))
+    res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net", "noc@example.net"])
+    assert res.accepted == ("abuse@example.net", "noc@example.net") and not res.failed
+    assert len(smtp_starttls.messages) == 1
+    got = smtp_starttls.messages[0]
+    assert got.rcpt_tos == ("abuse@example.net", "noc@example.net")
+    assert got.message["Subject"] == "[INC-20260908-0001] test"
+
+
+def test_implicit_tls(cert: Cert, tmp_path: Path) -> None:
+    with SmtpServer(security="tls", users={"bot": "s3cret"}, cert=cert) as srv:
+        res = Outbox(_cfg(srv, tmp_path)).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+        assert res.accepted == ("abuse@example.net",)
+        assert len(srv.messages) == 1
+
+
+def test_untrusted_certificate_is_refused_without_sending(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    cfg = _cfg(smtp_starttls, tmp_path, cafile="")
+    with pytest.raises(SendError) as err:
+        Outbox(cfg, sleep=lambda s: None).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+    assert err.value.permanent
+    assert smtp_starttls.messages == []
+
+
+def test_wrong_password_is_a_permanent_error(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    pw = tmp_path / "bad"
+    pw.write_text("wrong")
+    cfg = from_dict({"smtp": smtp_starttls.config_dict(username="bot", password_file=str(pw))}).smtp
+    sleeps: list[float] = []
+    with pytest.raises(SendError, match="login refused") as err:
+        Outbox(cfg, sleep=sleeps.append).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+    assert err.value.permanent
+    assert sleeps == []  # not retried: a wrong password stays wrong
+    assert smtp_starttls.auth_attempts >= 1 and smtp_starttls.messages == []
+
+
+def test_5xx_recipient_is_marked_failed_others_get_it(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    smtp_starttls.reject("gone@example.net", 550, "5.1.1 no such user")
+    res = Outbox(_cfg(smtp_starttls, tmp_path)).send(
+        _msg(), "security@mydomain.example", ["gone@example.net", "abuse@example.net"])
+    assert res.accepted == ("abuse@example.net",)
+    assert res.failed["gone@example.net"].startswith("550")
+    assert [m.rcpt_tos for m in smtp_starttls.messages] == [("abuse@example.net",)]
+
+
+def test_4xx_is_retried_with_backoff_then_delivered(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    smtp_starttls.temporary_failures(2)
+    sleeps: list[float] = []
+    cfg = _cfg(smtp_starttls, tmp_path, retries=3, retry_delay=0.5)
+    res = Outbox(cfg, sleep=sleeps.append).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+    assert res.accepted == ("abuse@example.net",) and res.attempts == 3
+    assert sleeps == [0.5, 1.0]
+    assert len(smtp_starttls.messages) == 1
+
+
+def test_4xx_recipient_retried_then_given_up(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    smtp_starttls.reject("busy@example.net", 450, "4.2.1 mailbox busy")
+    cfg = _cfg(smtp_starttls, tmp_path, retries=2)
+    res = Outbox(cfg, sleep=lambda s: None).send(
+        _msg(), "security@mydomain.example", ["abuse@example.net", "busy@example.net"])
+    assert res.accepted == ("abuse@example.net",)
+    assert "gave up after 3 attempts" in res.failed["busy@example.net"]
+    assert len(smtp_starttls.messages) == 1  # the accepted recipient got exactly one copy
+
+
+def test_connection_refused_is_retried_then_reported() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    cfg = from_dict({"smtp": {"host": "127.0.0.1", "port": port, "security": "none", "retries": 2,
+                              "retry_delay": 0.01, "from_address": "a@mydomain.example"}}).smtp
+    sleeps: list[float] = []
+    with pytest.raises(SendError, match="connection refused") as err:
+        Outbox(cfg, sleep=sleeps.append).send(_msg(), "a@mydomain.example", ["abuse@example.net"])
+    assert not err.value.permanent
+    assert sleeps == [0.01, 0.02]
