@@ -38,6 +38,8 @@ EXIT_INTERNAL = 70
 COMMANDS: dict[str, str] = {
     "scan": "handlers.cmd_scan",
     "lookup": "handlers.cmd_lookup",
+    "report": "handlers.cmd_report",
+    "followup": "handlers.cmd_followup",
 }
 
 log = logging.getLogger("incident")
