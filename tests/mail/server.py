@@ -115,7 +115,8 @@ class SmtpServer:
         self.port = 0
         self._controller: Controller | None = None
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      data: Any) -> AuthResult:
         with self.lock:
             self.auth_attempts += 1
         if isinstance(data, LoginPassword):

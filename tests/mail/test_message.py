@@ -47,7 +47,7 @@ def test_headers_and_attachment() -> None:
 def test_crlf_in_untrusted_subject_cannot_add_a_header(evil: str) -> None:
     subject = one_line(f"[INC-20260908-0001] {evil}")
     draft = Draft("INC-20260908-0001", subject, "body\n", ())
-    raw, parsed = _parse(draft, ["abuse@example.net"])
+    _raw, parsed = _parse(draft, ["abuse@example.net"])
     assert parsed["Bcc"] is None and parsed["X-Injected"] is None
     assert parsed.get_all("To") == ["abuse@example.net"]
     assert "Bcc:" in parsed["Subject"] or "X-Injected" in parsed["Subject"] or "To:" in parsed["Subject"]

@@ -37,8 +37,8 @@ def test_layout_of_an_incident(tmp_path: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp")]
 
 
-@pytest.mark.parametrize("name", ["..", "../../etc", "/etc/passwd", ".hidden", "a/../../b", "x\x00y", "\\..\\x",
-                                  "a" * 5000, "", "   ", "unmatched", "index.sqlite", "...."])
+@pytest.mark.parametrize("name", ["..", "../../etc", "/etc/passwd", ".hidden", "a/../../b", "x\x00y",
+                                  "\\..\\x", "a" * 5000, "", "   ", "unmatched", "index.sqlite", "...."])
 def test_unsafe_domains_stay_inside_the_incident_dir(tmp_path: Path, name: str) -> None:
     store = Store(tmp_path / "incident")
     inc = _create(store, domain=name)

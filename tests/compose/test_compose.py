@@ -1,0 +1,147 @@
+"""Compose: templates, order of the report, redaction, the subject token, XARF, untrusted text as data."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.compose import REDACTED_ADDRESS, REDACTED_HOST, TEMPLATE_BODY, TEMPLATE_SUBJECT, Target, compose
+from bot.config import from_dict
+from bot.errors import ConfigError
+from bot.xarf import LOGIN_ATTACK, PORT_SCAN, RECON, classify
+from tests.compose.helpers import NOW, candidate, shinbiro_contacts, shinbiro_findings
+
+LINES = [
+    f"Apr 14 23:11:{8 + i:02d} blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: "
+    f"211.191.28.13:{1693 + i} -> 1.2.3.{2 + i}:8080"
+    for i in range(5)
+]
+CFG = {"scan": {"own_hostnames": ["mydomain.com"], "own_networks": ["1.2.3.0/24"]},
+       "report": {"reporter_name": "Security Team", "reporter_email": "security@mydomain.com",
+                  "organisation": "My Domain Inc."}}
+
+
+def _draft(lines: list[str] = LINES, total: int | None = None, description: str = "", **report: object):
+    data = {**CFG, "report": {**CFG["report"], **report}}
+    cfg = from_dict(data)
+    target = Target(candidate("211.191.28.13", lines, total), shinbiro_findings())
+    return compose("INC-20260908-0001", [target], shinbiro_contacts()[:1], cfg, description=description,
+                   now=NOW)
+
+
+def test_subject_carries_the_token_and_the_kind() -> None:
+    assert _draft().subject == "[INC-20260908-0001] Network scan from 211.191.28.13"
+
+
+def test_body_reads_in_the_order_an_abuse_desk_needs() -> None:
+    body = _draft(description="Scan of our network for vulnerable WinGate services.").body
+    order = ["Scan of our network for vulnerable WinGate", "Source address: 211.191.28.13",
+             "Network:       211.191.0.0/17 (SHINBIRO-KR, APNIC)", "AS:            AS64496",
+             "Country:       KR",
+             "First seen:    2026-04-14 23:11:08 UTC", "Last seen:     2026-04-14 23:11:13 UTC",
+             "Log excerpt", "MISC-WinGate-8080-Attempt", "How to reach us", "security@mydomain.com",
+             "Reference: INC-20260908-0001"]
+    positions = [body.index(part) for part in order]
+    assert positions == sorted(positions)
+
+
+def test_excerpt_is_capped_with_a_count_of_what_was_left_out() -> None:
+    body = _draft(total=120, excerpt_lines=3).body
+    assert body.count("MISC-WinGate-8080-Attempt") == 3
+    assert "(117 more lines not shown)" in body
+
+
+def test_own_hostnames_and_networks_are_masked_by_default() -> None:
+    draft = _draft()
+    assert "mydomain.com snort" not in draft.body and "1.2.3.2" not in draft.body
+    assert f"{REDACTED_HOST} snort" in draft.body and f"-> {REDACTED_ADDRESS}:8080" in draft.body
+    xarf_doc = json.loads(draft.attachments[0].data)
+    evidence = base64.b64decode(xarf_doc["evidence"][0]["payload"]).decode()
+    assert "mydomain.com" not in evidence and "1.2.3." not in evidence
+
+
+def test_redaction_can_be_turned_off() -> None:
+    assert "blah-off.mydomain.com snort" in _draft(redact=False).body
+
+
+def test_xarf_attachment() -> None:
+    draft = _draft(description="WinGate scan")
+    (att,) = draft.attachments
+    assert (att.filename, att.content_type) == ("xarf-211.191.28.13.json", "application/json")
+    doc = json.loads(att.data)
+    assert doc["xarf_version"].startswith("4.") and doc["category"] == "connection"
+    assert doc["type"] == "port_scan" and doc["source_identifier"] == "211.191.28.13"
+    assert doc["source_port"] == 1693 and doc["destination_port"] == 8080
+    assert doc["first_seen"] == "2026-04-14T23:11:08Z" and doc["last_seen"] == "2026-04-14T23:11:13Z"
+    payload = base64.b64decode(doc["evidence"][0]["payload"])
+    assert doc["evidence"][0]["hash"] == "sha256:" + hashlib.sha256(payload).hexdigest()
+    assert doc["reporter"] == {"org": "My Domain Inc.", "contact": "security@mydomain.com",
+                               "domain": "mydomain.com"}
+    assert _draft(xarf=False).attachments == ()
+    assert json.loads(_draft().attachments[0].data)["report_id"] == doc["report_id"]
+
+
+def test_untrusted_text_is_data_not_template_source() -> None:
+    evil = ["Apr 14 23:11:08 host x: {{ 7*7 }} {% for x in range(3) %}boom{% endfor %} from 211.191.28.13:1"]
+    body = _draft(evil, description="{{ reporter }}").body
+    line = next(x for x in body.splitlines() if "host x:" in x)
+    assert "{{ 7*7 }}" in line and "{% for x in range(3) %}boom{% endfor %}" in line
+    assert "boomboom" not in body and " 49 " not in line
+    assert "{{ reporter }}" in body
+
+
+def test_control_characters_in_log_lines_do_not_break_lines() -> None:
+    body = _draft(["a\rBcc: x@example.com 211.191.28.13:1 -> 1.2.3.4:80\x1b[31m"]).body
+    assert "\r" not in body and "\x1b" not in body
+
+
+def test_template_dir_overrides_one_template(tmp_path: Path) -> None:
+    (tmp_path / TEMPLATE_SUBJECT).write_text("Abuse from {{ attackers[0].ip }}")
+    draft = _draft(template_dir=str(tmp_path))
+    # the token is kept even when a template leaves it out: replies must find their incident
+    assert draft.subject == "[INC-20260908-0001] Abuse from 211.191.28.13"
+    assert "How to reach us" in draft.body  # the body still comes from the bundled template
+
+
+def test_typo_in_a_template_is_an_error_not_a_blank(tmp_path: Path) -> None:
+    (tmp_path / TEMPLATE_BODY).write_text("Hello {{ attacker.ip }}\n")
+    with pytest.raises(ConfigError, match="unknown variable"):
+        _draft(template_dir=str(tmp_path))
+
+
+def test_template_syntax_error_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / TEMPLATE_BODY).write_text("{% for %}\n")
+    with pytest.raises(ConfigError, match=TEMPLATE_BODY):
+        _draft(template_dir=str(tmp_path))
+
+
+def test_missing_template_dir_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"report\.template_dir"):
+        _draft(template_dir=str(tmp_path / "nope"))
+
+
+def test_several_addresses_in_one_report() -> None:
+    cfg = from_dict(CFG)
+    targets = [Target(candidate(ip, [f"x {ip}:1 -> 1.2.3.4:22", f"x {ip}:2 -> 1.2.3.5:22"]),
+                      shinbiro_findings(ip))
+               for ip in ("211.191.28.13", "211.191.28.14", "211.191.28.15")]
+    draft = compose("INC-20260908-0002", targets, shinbiro_contacts()[:1], cfg, now=NOW)
+    assert draft.subject == "[INC-20260908-0002] Network scan from 211.191.28.13 and 2 more addresses"
+    assert all(f"Source address: {t.candidate.ip}" in draft.body for t in targets)
+    assert [a.filename for a in draft.attachments] == [
+        "xarf-211.191.28.13.json", "xarf-211.191.28.14.json", "xarf-211.191.28.15.json"]
+
+
+@pytest.mark.parametrize(("lines", "kind"), [
+    (["sshd[1]: Failed password for root from 203.0.113.9 port 2222 ssh2"], LOGIN_ATTACK),
+    (["a 203.0.113.9:1 -> 192.0.2.1:22", "a 203.0.113.9:1 -> 192.0.2.2:22"], PORT_SCAN),
+    (["kernel: IN=eth0 SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=23",
+      "kernel: IN=eth0 SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=24"], PORT_SCAN),
+    (["nginx: 203.0.113.9 - - GET /index.html 200"], RECON),
+])
+def test_classification(lines: list[str], kind: object) -> None:
+    assert classify(lines) is kind
