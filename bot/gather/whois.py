@@ -72,7 +72,10 @@ def _range(value: str) -> tuple[str, str, tuple[str, ...]]:
             a, b = (ipaddress.ip_address(x.strip()) for x in value.split(" - ", 1))
             cidrs = tuple(str(n) for n in ipaddress.summarize_address_range(a, b))
             return str(a), str(b), cidrs
-        net = ipaddress.ip_network(value, strict=False)
+        prefix, _, length = value.partition("/")
+        if ":" not in prefix and 0 < prefix.count(".") < 3:  # LACNIC writes 200.57.128/19
+            prefix += ".0" * (3 - prefix.count("."))
+        net = ipaddress.ip_network(f"{prefix}/{length}" if length else prefix, strict=False)
         return str(net[0]), str(net[-1]), (str(net),)
     except (ValueError, TypeError):
         return "", "", ()
