@@ -1,0 +1,25 @@
+"""Shared pytest fixtures: the local sandbox servers (tests/sandbox), one per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.sandbox import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """HTTP replay, DNS and whois servers on 127.0.0.1 with 100 synthetic networks, no latency.
+
+    Shared by the whole session: faults, logs and latency are reset after every test that uses it."""
+    with Sandbox(latency=0.0, synthetic_networks=100) as sb:
+        yield sb
+
+
+@pytest.fixture(autouse=True)
+def _reset_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").reset()

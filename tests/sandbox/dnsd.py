@@ -1,0 +1,216 @@
+"""The sandbox DNS server: authoritative only, UDP and TCP on one port of 127.0.0.1.
+
+Built on dnspython's message API (from_wire / make_response) and socketserver. It never
+forwards or recurses: names outside the zones it holds are answered REFUSED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import socketserver
+import struct
+import threading
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+from tests.sandbox.faults import FaultPlan
+from tests.sandbox.zone import Zone
+
+DNS_FAULTS = frozenset({"servfail", "timeout", "nxdomain"})
+
+
+class DnsServer:
+    """The zone, the fault plan and the query log behind the UDP and TCP listeners."""
+
+    def __init__(self, zone: Zone, stopping: threading.Event, host: str = "127.0.0.1") -> None:
+        self.zone = zone
+        self.faults = FaultPlan(DNS_FAULTS)
+        self._stopping = stopping
+        self._log_lock = threading.Lock()
+        self._queries: list[tuple[str, str]] = []
+        self._udp, self._tcp = _bind_pair(self, host)
+        self.port: int = self._udp.server_address[1]
+        self._threads: list[threading.Thread] = []
+
+    # --- the contract -------------------------------------------------------------------
+
+    def add(self, name: str, rdtype: str | int, *values: str) -> None:
+        """Add records at run time (a PTR may be given for an IP address: its reverse name is used)."""
+        self.zone.add(name, rdtype, *values)
+
+    def fail(self, name: str, kind: str, times: int | None = None) -> None:
+        """Queries for `name` or any name under it get `kind` ("servfail", "timeout": no answer at
+        all, "nxdomain"); the next `times` of them, or all until clear_faults() when None."""
+        target = name.lower().rstrip(".")
+
+        def matches(qname: str) -> bool:
+            return qname == target or qname.endswith("." + target)
+
+        self.faults.add(matches, kind, times)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    @property
+    def queries(self) -> list[tuple[str, str]]:
+        """(name, type) of every query received, in order (a copy)."""
+        with self._log_lock:
+            return list(self._queries)
+
+    def reset_counts(self) -> None:
+        with self._log_lock:
+            self._queries.clear()
+
+    # --- serving ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for server in (self._udp, self._tcp):
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                      name=f"sandbox-dns-{type(server).__name__}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        for server in (self._udp, self._tcp):
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+    def answer(self, wire: bytes, max_size: int | None) -> bytes | None:
+        """The answer to one query message, or None to stay silent (a timeout fault, garbage)."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        if len(query.question) != 1:
+            response.set_rcode(dns.rcode.FORMERR)
+            return response.to_wire()
+        question = query.question[0]
+        qname = question.name.to_text().lower().rstrip(".")
+        with self._log_lock:
+            self._queries.append((qname, dns.rdatatype.to_text(question.rdtype)))
+        fault = self.faults.take(qname)
+        if fault == "timeout":
+            return None
+        if fault == "servfail":
+            response.flags &= ~dns.flags.AA
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif fault == "nxdomain":
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        else:
+            rcode, answer, authority = self.zone.lookup(question.name, question.rdtype)
+            response.set_rcode(dns.rcode.Rcode.make(rcode))
+            if rcode == dns.rcode.REFUSED:
+                response.flags &= ~dns.flags.AA
+            response.answer.extend(answer)
+            response.authority.extend(authority)
+        limit = max_size
+        if limit is not None and query.edns >= 0:
+            limit = max(limit, query.payload)
+        try:
+            return response.to_wire(max_size=limit or 65535)
+        except dns.exception.TooBig:
+            response.answer.clear()
+            response.authority.clear()
+            response.flags |= dns.flags.TC
+            return response.to_wire()
+
+
+class _UdpHandler(socketserver.BaseRequestHandler):
+    server: _UdpServer
+
+    def handle(self) -> None:
+        data, sock = self.request
+        reply = self.server.dns.answer(data, 512)
+        if reply is not None:
+            with contextlib.suppress(OSError):
+                sock.sendto(reply, self.client_address)
+
+
+class _TcpHandler(socketserver.BaseRequestHandler):
+    server: _TcpServer
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(10)
+        try:
+            while True:
+                head = _recv_exact(sock, 2)
+                if head is None:
+                    return
+                wire = _recv_exact(sock, struct.unpack("!H", head)[0])
+                if wire is None:
+                    return
+                reply = self.server.dns.answer(wire, None)
+                if reply is None:       # say nothing until the client gives up or we stop
+                    _hold(sock, self.server.dns._stopping)
+                    return
+                sock.sendall(struct.pack("!H", len(reply)) + reply)
+        except OSError:
+            return
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _hold(sock: socket.socket, stopping: threading.Event, limit: float = 120.0) -> None:
+    """Keep a connection open without answering until the peer closes it, we stop, or `limit`."""
+    waited = 0.0
+    while waited < limit and not stopping.is_set():
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        waited += 0.05
+        if readable:
+            try:
+                if not sock.recv(4096):
+                    return
+            except OSError:
+                return
+
+
+class _UdpServer(socketserver.UDPServer):
+    allow_reuse_address = False
+    max_packet_size = 65535
+
+    def __init__(self, addr: tuple[str, int], dns_server: DnsServer) -> None:
+        self.dns = dns_server
+        super().__init__(addr, _UdpHandler)
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], dns_server: DnsServer) -> None:
+        self.dns = dns_server
+        super().__init__(addr, _TcpHandler)
+
+
+def _bind_pair(dns_server: DnsServer, host: str) -> tuple[_UdpServer, _TcpServer]:
+    """A UDP and a TCP listener on the same free port."""
+    for _ in range(50):
+        udp = _UdpServer((host, 0), dns_server)
+        try:
+            tcp = _TcpServer((host, udp.server_address[1]), dns_server)
+        except OSError:
+            udp.server_close()
+            continue
+        return udp, tcp
+    raise OSError("no port free for both UDP and TCP on " + host)

@@ -1,0 +1,142 @@
+"""The HTTP replay server: registry answers at {base}/HOST/PATH on 127.0.0.1.
+
+One thread per connection (http.server.ThreadingHTTPServer), HTTP/1.1 keep-alive, added latency
+slept on the request's own thread, faults on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.sandbox.dnsd import _hold
+from tests.sandbox.faults import FaultPlan
+from tests.sandbox.recorded import Answer
+from tests.sandbox.replay import RDAP_JSON, Replay, error_answer
+
+HTTP_FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "ripe-ratelimit"})
+
+
+class HttpServer:
+    """What tests see as ``sb.http``: the request log, faults, latency."""
+
+    def __init__(self, replay: Replay, stopping: threading.Event, latency: float = 0.0,
+                 host: str = "127.0.0.1") -> None:
+        self.replay = replay
+        self.latency = latency          # seconds; may be changed while running
+        self.faults = FaultPlan(HTTP_FAULTS)
+        self._stopping = stopping
+        self._lock = threading.Lock()
+        self._requests: list[tuple[str, str]] = []
+        self._server = _Server((host, 0), _Handler)
+        self._server.sandbox = self
+        self.port: int = self._server.server_address[1]
+        self.base = f"http://{host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    # --- the contract -------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(host, path) of every request served, in order (a copy; query strings left out)."""
+        with self._lock:
+            return list(self._requests)
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def count(self, host: str = "") -> int:
+        """Requests served so far, to hosts containing `host` (all when empty)."""
+        with self._lock:
+            return sum(1 for h, _ in self._requests if host in h)
+
+    def fail(self, match: str, kind: str | int, times: int | None = 1) -> None:
+        """The next `times` requests whose host+path contains `match` get `kind`: 429, 500, 503,
+        "timeout" (no answer until the client gives up), "malformed" (200 with broken JSON) or
+        "ripe-ratelimit" (RIPE's 429 with an RDAP error body). times=None: every one until cleared."""
+        self.faults.add(lambda key: match in key, str(kind), times)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    # --- serving ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def log(self, host: str, path: str) -> None:
+        with self._lock:
+            self._requests.append((host, path))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+    sandbox: HttpServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: tests read sb.http.requests instead."""
+
+    def do_GET(self) -> None:
+        sandbox = self.server.sandbox
+        host, _, rest = self.path.split("?", 1)[0].lstrip("/").partition("/")
+        host = host.lower()
+        path = "/" + urllib.parse.unquote(rest)
+        sandbox.log(host, path)
+        if sandbox.latency > 0:
+            time.sleep(sandbox.latency)
+        fault = sandbox.faults.take(host + path)
+        if fault == "timeout":
+            self.close_connection = True
+            _hold(self.connection, sandbox._stopping)
+            return
+        answer = sandbox.replay.resolve(host, path)
+        if fault is not None:
+            answer = _fault_answer(fault, answer, self.client_address[0])
+        self._send(answer)
+
+    def _send(self, answer: Answer) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+
+def _fault_answer(kind: str, normal: Answer, client: str) -> Answer:
+    if kind == "429":
+        body = b"<html><head><title>429 Too Many Requests</title></head><body>Too Many Requests</body></html>"
+        return Answer(429, "text/html", body, (("Retry-After", "1"),))
+    if kind == "ripe-ratelimit":
+        err = error_answer(429, "Too Many Requests", f"%ERROR:201: access denied for {client}",
+                           "Queries from your IP address have passed the daily limit of controlled objects.",
+                           "(Sandbox imitation of the RIPE Database's rate-limit answer.)")
+        return Answer(err.status, err.content_type, err.body, (("Retry-After", "1"),))
+    if kind == "500":
+        return error_answer(500, "Internal Server Error", "Sandbox fault: 500.")
+    if kind == "503":
+        err = error_answer(503, "Service Unavailable", "Sandbox fault: 503.")
+        return Answer(err.status, err.content_type, err.body, (("Retry-After", "1"),))
+    # malformed: a 200 whose JSON is cut in the middle
+    body = normal.body if normal.status == 200 else json.dumps({"objectClassName": "ip network"}).encode()
+    return Answer(200, RDAP_JSON, body[: max(1, len(body) // 2)])
