@@ -8,12 +8,13 @@ checked here, so text from a log or a registry can never add a header.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 from bot.config import Config
 from bot.errors import UserError
@@ -39,8 +40,9 @@ def sender(cfg: Config) -> str:
 
 
 def new_message_id(incident_id: str, from_addr: str) -> str:
+    """Unique and short enough not to be folded: <INC-...-NNNN.random@sender-domain>."""
     domain = from_addr.rpartition("@")[2] or "incident-bot.invalid"
-    return make_msgid(idstring=incident_id, domain=domain)
+    return f"<{incident_id}.{secrets.token_hex(8)}@{domain}>"
 
 
 def build(

@@ -1,0 +1,221 @@
+"""The pipeline's decisions, with a stand-in gatherer, the real store and a real SMTP server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Config, from_dict
+from bot.mail.outbox import Outbox
+from bot.models import Candidate, Contact, Draft, Findings, RegistryEntity, State
+from bot.pipeline import NothingToDo, Options, Pipeline, choose_recipients
+from bot.scan import scan_paths
+from bot.store import MESSAGE_EML, Store
+from tests.compose.helpers import NOW, shinbiro_findings
+from tests.mail.server import Cert, SmtpServer, make_cert
+
+
+class FakeGatherer:
+    """Findings like the sandbox's: every address in 211.191.0.0/16 is Shinbiro's; 45.33.32.x another's."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def gather(self, ip: str, *, probe: bool | None = None,
+               progress: Callable[[str], None] | None = None) -> Findings:
+        self.calls.append(ip)
+        if progress:
+            progress(f"RDAP {ip}...succeeded.")
+        found = shinbiro_findings(ip)
+        if ip.startswith("45.33.32."):
+            assert found.network is not None
+            ent = RegistryEntity("ABUSE-OTHER", "Other", "group", ("abuse",), ("abuse@other.example",))
+            found = dataclasses.replace(found, network=dataclasses.replace(found.network, entities=(ent,)),
+                                        domain=None)
+        return found
+
+    def gather_many(self, ips: Iterable[str], *, probe: bool | None = None,
+                    progress: Callable[[str], None] | None = None) -> Iterator[tuple[str, Findings]]:
+        for ip in ips:
+            yield ip, self.gather(ip)
+
+
+class BatchUI:
+    def __init__(self, send: bool = True) -> None:
+        self.send = send
+        self.lines: list[str] = []
+
+    def progress(self, line: str) -> None:
+        self.lines.append(line)
+
+    def bulk_progress(self, done: int, total: int, step: str) -> None:
+        pass
+
+    def choose_ip(self, candidate: Candidate) -> bool:
+        return candidate.ip.endswith(".13")
+
+    def description(self) -> str:
+        return "asked"
+
+    def review(self, draft: Draft, path: Path) -> Draft:
+        return draft
+
+    def approve(self, draft: Draft, contacts: Sequence[Contact], chosen: Sequence[Contact]) -> tuple[str, ...]:
+        return tuple(c.address for c in chosen) if self.send else ()
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
+    return make_cert(Path(tmp_path_factory.mktemp("cert")))
+
+
+@pytest.fixture
+def smtp(cert: Cert) -> Iterator[SmtpServer]:
+    with SmtpServer(security="starttls", cert=cert) as srv:
+        yield srv
+
+
+def _log(tmp_path: Path, ips: Sequence[str], per_ip: int = 3) -> str:
+    path = tmp_path / "case.log"
+    lines = [f"Apr 14 23:11:{i:02d} fw.mydomain.com snort[1]: SCAN: {ip}:{1000 + i} -> 192.0.2.{i + 1}:8080"
+             for n, ip in enumerate(ips) for i in range(per_ip + (len(ips) - n))]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _pipeline(tmp_path: Path, smtp: SmtpServer | None, **report: Any) -> tuple[Pipeline, Store, Config]:
+    data: dict[str, Any] = {"report": {"incident_dir": str(tmp_path / "incident"),
+                                       "reporter_email": "security@mydomain.example", **report}}
+    if smtp is not None:
+        data["smtp"] = smtp.config_dict()
+    cfg = from_dict(data)
+    store = Store(cfg.report.incident_dir)
+    outbox = Outbox(cfg.smtp, sleep=lambda s: None) if smtp is not None else None
+    return Pipeline(cfg, gatherer=FakeGatherer(), store=store, outbox=outbox, scan=scan_paths,
+                    now=lambda: NOW), store, cfg
+
+
+def test_one_report_sent_and_recorded(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    ui = BatchUI()
+    run = pipe.run([_log(tmp_path, ["211.191.28.13", "211.191.28.99"])], Options(description="d"), ui)
+    (out,) = run.outcomes
+    said = "\n".join(ui.lines)
+    assert "Attack appears to be from 211.191.28.13" in said and "RDAP 211.191.28.13...succeeded." in said
+    assert "orig_email.txt" in said
+    assert out.status == "sent" and out.ips == ("211.191.28.13",)
+    inc = store.get(out.incident_id)
+    assert inc.state is State.SENT and inc.recipients == ("abuse@shinbiro.example",)
+    (mail,) = smtp.messages
+    assert mail.rcpt_tos == ("abuse@shinbiro.example",)
+    assert mail.message["Message-ID"] == inc.message_ids[0]
+    assert mail.message["Subject"].startswith(f"[{inc.id}] ")
+    assert (Path(inc.folder) / MESSAGE_EML).read_bytes().replace(b"\r\n", b"\n") == \
+        mail.data.replace(b"\r\n", b"\n")
+
+
+def test_the_same_address_is_not_reported_twice_unless_forced(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, _, _ = _pipeline(tmp_path, smtp)
+    log = _log(tmp_path, ["211.191.28.13"])
+    first = pipe.run([log], Options(description=""), BatchUI()).outcomes[0]
+    again = pipe.run([log], Options(description=""), BatchUI()).outcomes[0]
+    assert again.status == "suppressed" and first.incident_id in again.detail
+    assert len(smtp.messages) == 1
+    forced = pipe.run([log], Options(description="", force=True), BatchUI()).outcomes[0]
+    assert forced.status == "sent" and forced.incident_id != first.incident_id
+    assert len(smtp.messages) == 2
+
+
+def test_suppression_by_contact(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, _, _ = _pipeline(tmp_path, smtp, suppress_by="contact")
+    pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI())
+    other = pipe.run([_log(tmp_path, ["211.191.28.77"])], Options(description=""), BatchUI()).outcomes[0]
+    assert other.status == "suppressed" and len(smtp.messages) == 1
+
+
+def test_interrupted_send_is_never_repeated_without_force(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, store, _ = _pipeline(tmp_path, smtp, suppress_days=0)
+    inc = store.new_id()
+    store.create(inc, ips=["211.191.28.13"], domain="x", subject=f"[{inc}] x", recipients=["a@b.example"],
+                 orig_email="x", findings={})
+    store.record_sending(inc, "<crash@x>", b"eml")  # the process died here
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI()).outcomes[0]
+    assert out.status == "suppressed" and "interrupted" in out.detail and smtp.messages == []
+
+
+def test_without_smtp_reports_are_written_not_sent(tmp_path: Path) -> None:
+    pipe, store, _ = _pipeline(tmp_path, None)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI()).outcomes[0]
+    assert out.status == "written" and "orig_email.txt" in out.detail
+    assert store.get(out.incident_id).state is State.DRAFT
+
+
+def test_person_says_no(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI(send=False)).outcomes[0]
+    assert out.status == "skipped" and store.get(out.incident_id).state is State.SKIPPED
+    assert smtp.messages == []
+
+
+def test_bulk_groups_addresses_with_the_same_contact(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    ips = [f"211.191.28.{n}" for n in range(10, 15)] + ["45.33.32.7", "45.33.32.8"]
+    run = pipe.run([_log(tmp_path, ips)], Options(all_ips=True, description=""), BatchUI())
+    sent = [o for o in run.outcomes if o.status == "sent"]
+    assert sorted(len(o.ips) for o in sent) == [2, 5]
+    assert sorted(m.rcpt_tos for m in smtp.messages) == [("abuse@other.example",), ("abuse@shinbiro.example",)]
+    shinbiro = next(o for o in sent if len(o.ips) == 5)
+    assert set(store.get(shinbiro.incident_id).ips) == set(ips[:5])
+
+
+def test_bulk_without_grouping_sends_one_per_address(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, _, _ = _pipeline(tmp_path, smtp, group_by_contact=False)
+    ips = [f"211.191.28.{n}" for n in range(10, 13)]
+    run = pipe.run([_log(tmp_path, ips)], Options(all_ips=True, description=""), BatchUI())
+    assert [o.status for o in run.outcomes] == ["sent"] * 3 and len(smtp.messages) == 3
+
+
+def test_ask_each_only_reports_what_the_person_chose(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, _, _ = _pipeline(tmp_path, smtp)
+    run = pipe.run([_log(tmp_path, ["211.191.28.12", "211.191.28.13"])],
+                   Options(all_ips=True, ask_each=True, description=None), BatchUI())
+    assert sorted(o.status for o in run.outcomes) == ["sent", "skipped"]
+    assert "asked" in smtp.messages[0].message.get_body().get_content()  # type: ignore[union-attr]
+
+
+def test_refused_by_every_recipient_is_a_failure(tmp_path: Path, smtp: SmtpServer) -> None:
+    smtp.reject("abuse@shinbiro.example", 550, "5.1.1 unknown")
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI()).outcomes[0]
+    assert out.status == "failed" and "550" in out.detail
+    assert store.get(out.incident_id).state is State.FAILED
+
+
+def test_dry_run_writes_and_sends_nothing(tmp_path: Path, smtp: SmtpServer) -> None:
+    cfg = from_dict({"report": {"incident_dir": str(tmp_path / "incident")}})
+    pipe = Pipeline(cfg, gatherer=FakeGatherer(), store=None, outbox=None, scan=scan_paths, now=lambda: NOW)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description="", dry_run=True),
+                   BatchUI()).outcomes[0]
+    assert out.status == "dry-run" and out.draft is not None and "211.191.28.13" in out.draft.subject
+    assert not (tmp_path / "incident").exists() and smtp.messages == []
+
+
+def test_nothing_reportable(tmp_path: Path) -> None:
+    pipe, _, _ = _pipeline(tmp_path, None)
+    log = tmp_path / "private.log"
+    log.write_text("sshd: Failed password for root from 10.0.0.5 port 22\n")
+    with pytest.raises(NothingToDo):
+        pipe.run([str(log)], Options(description=""), BatchUI())
+
+
+def test_catch_all_contacts_are_never_chosen() -> None:
+    from bot.models import Confidence
+
+    flagged = Contact("helpdesk@apnic.net", Confidence.HIGH, ("rdap abuse",), flag="registry catch-all")
+    low = Contact("abuse@x.example", Confidence.LOW, ("role mailbox",))
+    assert choose_recipients([flagged, low]) == (low,)
+    assert choose_recipients([flagged]) == ()
