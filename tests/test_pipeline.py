@@ -64,7 +64,8 @@ class BatchUI:
     def review(self, draft: Draft, path: Path) -> Draft:
         return draft
 
-    def approve(self, draft: Draft, contacts: Sequence[Contact], chosen: Sequence[Contact]) -> tuple[str, ...]:
+    def approve(self, draft: Draft, contacts: Sequence[Contact],
+                chosen: Sequence[Contact]) -> tuple[str, ...]:
         return tuple(c.address for c in chosen) if self.send else ()
 
 
@@ -156,7 +157,8 @@ def test_without_smtp_reports_are_written_not_sent(tmp_path: Path) -> None:
 
 def test_person_says_no(tmp_path: Path, smtp: SmtpServer) -> None:
     pipe, store, _ = _pipeline(tmp_path, smtp)
-    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI(send=False)).outcomes[0]
+    log = _log(tmp_path, ["211.191.28.13"])
+    out = pipe.run([log], Options(description=""), BatchUI(send=False)).outcomes[0]
     assert out.status == "skipped" and store.get(out.incident_id).state is State.SKIPPED
     assert smtp.messages == []
 
@@ -167,7 +169,8 @@ def test_bulk_groups_addresses_with_the_same_contact(tmp_path: Path, smtp: SmtpS
     run = pipe.run([_log(tmp_path, ips)], Options(all_ips=True, description=""), BatchUI())
     sent = [o for o in run.outcomes if o.status == "sent"]
     assert sorted(len(o.ips) for o in sent) == [2, 5]
-    assert sorted(m.rcpt_tos for m in smtp.messages) == [("abuse@other.example",), ("abuse@shinbiro.example",)]
+    assert sorted(m.rcpt_tos for m in smtp.messages) == [("abuse@other.example",),
+                                                         ("abuse@shinbiro.example",)]
     shinbiro = next(o for o in sent if len(o.ips) == 5)
     assert set(store.get(shinbiro.incident_id).ips) == set(ips[:5])
 
