@@ -16,7 +16,9 @@ Nothing here connects at import time or when the clients are built.
 
 from __future__ import annotations
 
+import io
 import urllib.request
+import urllib.response
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,6 +69,28 @@ class RewriteHandler(urllib.request.BaseHandler):
     http_request = _rewrite
 
 
+class BufferingHandler(urllib.request.BaseHandler):
+    """Reads each answer whole and closes its connection at once.
+
+    ipwhois never closes the responses it opens; without this, every RDAP request would leave a
+    socket for the garbage collector (a ResourceWarning each). The body is kept in memory.
+    """
+
+    handler_order = 900  # before HTTPErrorProcessor (1000), so error answers are buffered too
+
+    def http_response(self, req: urllib.request.Request, response: Any) -> Any:
+        try:
+            body = response.read()
+        finally:
+            response.close()
+        buffered = urllib.response.addinfourl(io.BytesIO(body), response.headers, response.url,
+                                              response.code)
+        buffered.msg = response.msg
+        return buffered
+
+    https_response = http_response
+
+
 class RewriteAdapter(requests.adapters.HTTPAdapter):
     """requests transport adapter: rewrites to the override base and enforces our timeout."""
 
@@ -109,7 +133,8 @@ def build_resolver(nameservers: tuple[str, ...], port: int, timeout: float) -> d
 
 
 def build_opener(override: str) -> urllib.request.OpenerDirector:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), RewriteHandler(override))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), RewriteHandler(override),
+                                         BufferingHandler())
     opener.addheaders = [("User-Agent", USER_AGENT)]
     return opener
 

@@ -130,16 +130,43 @@ class NetworkStep:
 
     def _lookup(self, ip: str, run: Run) -> Network | None:
         base = self.base_url(ip, run)
-        registry = rdapwalk.registry_from_url(base) if base else "arin"
-        registry = registry or "unknown"
-        net = self._rdap_with_retries(ip, base, registry, run)
-        if net is None and self.cfg.gather.whois_fallback:
-            net = self._whois(ip, registry, run)
+        registry = (rdapwalk.registry_from_url(base) if base else "arin") or "unknown"
+        net, problem, definite = self._rdap_with_retries(ip, base, registry, run)
+        if net is None and definite and base:
+            # Transferred space: the registry IANA names has no record; the RIRs redirect each other
+            # for such blocks, so ask the other RIRs (only after a definite "no record").
+            for other in self._other_rirs(ip, base):
+                other_reg = rdapwalk.registry_from_url(other)
+                run.line(f"RDAP {ip}...{rdapwalk.registry_name(registry)} has no record, "
+                         f"trying {rdapwalk.registry_name(other_reg)}...")
+                net, _, _ = self._rdap_with_retries(ip, other, other_reg, run)
+                if net is not None:
+                    break
+        if net is None and problem:
+            run.problem(f"RDAP: {problem}")
         if net is not None:
             self.cache.put_network(net)
+        elif self.cfg.gather.whois_fallback:
+            # not cached: a fallback answer must not stand in for RDAP once the registry is back
+            net = self._whois(ip, registry, run)
         return net
 
-    def _rdap_with_retries(self, ip: str, base: str | None, registry: str, run: Run) -> Network | None:
+    def _other_rirs(self, ip: str, tried: str) -> list[str]:
+        data = self._bootstrap.get(ipaddress.ip_address(ip).version) or {}
+        bases: dict[str, str] = {}
+        for service in data.get("services", []):
+            if isinstance(service, list) and len(service) == 2 and isinstance(service[1], list):
+                for url in service[1]:
+                    reg = rdapwalk.registry_from_url(url) if isinstance(url, str) else ""
+                    if reg and url.startswith("https://") and url != tried:
+                        bases.setdefault(reg, url)
+        mine = rdapwalk.registry_from_url(tried)
+        order = ("ripencc", "arin", "apnic", "lacnic", "afrinic")
+        return [bases[reg] for reg in order if reg in bases and reg != mine]
+
+    def _rdap_with_retries(self, ip: str, base: str | None, registry: str,
+                           run: Run) -> tuple[Network | None, str, bool]:
+        """(network, problem text, whether the failure was definite) for one registry."""
         name = rdapwalk.registry_name(registry)
         shared = run.shared
         if shared is not None:
@@ -147,8 +174,7 @@ class NetworkStep:
                 down = shared.down.get(registry)
             if down:
                 run.line(f"RDAP {ip}...skipped: {name} stayed unavailable earlier in this run.")
-                run.problem(f"RDAP: {name} stayed unavailable earlier in this run ({down}); not asked again")
-                return None
+                return None, f"{name} stayed unavailable earlier in this run ({down}); not asked again", False
         gate = self.gates.get(registry)
         attempts = 1 + max(0, self.cfg.gather.retries)
         last: LookupFailed | None = None
@@ -177,18 +203,16 @@ class NetworkStep:
             if nir:
                 hops += f"APNIC delegates to {rdapwalk.registry_name(net.registry)}..."
             run.line(f"RDAP {ip}...{hops}succeeded.")
-            return net
+            return net, "", False
         assert last is not None
-        if last.temporary:
-            text = f"{name} stayed unavailable after {attempts} attempt{'s' * (attempts > 1)} ({last})"
-            if shared is not None:
-                with shared.lock:
-                    shared.down.setdefault(registry, str(last))
-        else:
-            text = str(last)
         run.line(f"RDAP {ip}...failed.")
-        run.problem(f"RDAP: {text}")
-        return None
+        if not last.temporary:
+            return None, str(last), True
+        if shared is not None:
+            with shared.lock:
+                shared.down.setdefault(registry, str(last))
+        plural = "s" if attempts > 1 else ""
+        return None, f"{name} stayed unavailable after {attempts} attempt{plural} ({last})", False
 
     def _whois(self, ip: str, registry: str, run: Run) -> Network | None:
         whois_registry = registry if registry in _RIRS[:-1] else "arin"

@@ -1,0 +1,143 @@
+"""The Gatherer against the sandbox: every recorded IP answer, bulk lookups, the cache, lookup()."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.clients import build_clients
+from bot.config import Config
+from bot.contacts import rank_contacts
+from bot.errors import InputError
+from bot.gather import Gatherer
+from tests.gather.conftest import sandbox_config
+from tests.sandbox import EXAMPLE_IP, Sandbox
+
+FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+INDEX: dict[str, dict[str, Any]] = json.loads((FIXTURES / "rdap" / "INDEX.json").read_text())["files"]
+RIR_HOSTS = {"rdap.arin.net", "rdap.db.ripe.net", "rdap.apnic.net", "rdap.lacnic.net", "rdap.afrinic.net"}
+
+
+def _ip_answers() -> list[tuple[str, str]]:
+    """(file, address to look up) for each recorded IP answer the sandbox serves as recorded."""
+    out = []
+    for name, meta in sorted(INDEX.items()):
+        if "/ip/" not in meta["path"] or meta["status"] != 200 or "-2015" in name:
+            continue  # the 2015 ARIN recording shares its URL with a newer one, which is served
+        text = meta["path"].split("/ip/", 1)[1]
+        out.append((name, str(ipaddress.ip_network(text, strict=False).network_address)
+                    if "/" in text else text))
+    return out
+
+
+@pytest.mark.parametrize(("name", "ip"), _ip_answers())
+def test_registry_abuse_contact_is_ranked_first_or_flagged(gatherer: Gatherer, name: str, ip: str) -> None:
+    meta = INDEX[name]
+    lines: list[str] = []
+    f = gatherer.gather(ip, progress=lines.append)
+    assert f.network is not None and f.network.source == "rdap", f.problems
+    assert any(line.startswith(f"RDAP {ip}...") and line.endswith("succeeded.") for line in lines)
+    contacts = rank_contacts(f, gatherer.cfg.contacts)
+    abuse = {a.lower() for a in meta["abuse_emails"]}
+    if not meta["has_abuse_contact"]:
+        assert any("names no abuse contact" in n for n in f.notes), f.notes
+        return
+    if contacts[0].address in abuse and not contacts[0].flag:
+        return
+    flagged = {c.address: c.flag for c in contacts if c.address in abuse}
+    assert flagged and all("catch-all" in why for why in flagged.values()), (name, contacts[:3])
+    assert any("catch-all" in n for n in f.notes)
+
+
+def test_one_network_answer_serves_every_address_inside(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    net = sandbox.synthetic[0]
+    sandbox.http.reset_counts()
+    for ip in net.ips[:4]:
+        f = gatherer.gather(ip)
+        assert f.network is not None and ipaddress.ip_address(ip) in ipaddress.ip_network(net.cidr)
+    rir = [r for r in sandbox.http.requests if r[0] in RIR_HOSTS]
+    assert len(rir) == 1, rir
+
+
+def test_cache_survives_a_new_gatherer(cfg: Config, sandbox: Sandbox) -> None:
+    ip = sandbox.synthetic[1].ips[0]
+    first = Gatherer(cfg, build_clients(cfg))
+    first.gather(ip)
+    first.cache.close()
+    sandbox.http.reset_counts()
+    second = Gatherer(cfg, build_clients(cfg))
+    lines: list[str] = []
+    f = second.gather(sandbox.synthetic[1].ips[5], progress=lines.append)
+    second.cache.close()
+    assert f.network is not None
+    assert not [r for r in sandbox.http.requests if r[0] in RIR_HOSTS]
+    assert any("cached" in line for line in lines)
+
+
+def test_gather_many_costs_one_query_per_network(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    nets = sandbox.synthetic[10:20]
+    ips = [ip for n in nets for ip in n.ips]
+    sandbox.http.reset_counts()
+    results = list(gatherer.gather_many(ips))
+    assert [ip for ip, _ in results] == ips
+    rir = [r for r in sandbox.http.requests if r[0] in RIR_HOSTS]
+    assert len(rir) <= len(nets), rir
+    by_net = {n.cidr: n for n in nets}
+    for ip, f in results:
+        net = next(n for c, n in by_net.items() if ipaddress.ip_address(ip) in ipaddress.ip_network(c))
+        assert rank_contacts(f, gatherer.cfg.contacts)[0].address == net.abuse_email.lower()
+
+
+def test_gather_many_rejects_a_non_address_before_any_lookup(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    sandbox.http.reset_counts()
+    with pytest.raises(InputError, match="not an IP address"):
+        list(gatherer.gather_many(["1.1.1.1", "nonsense"]))
+    assert sandbox.http.requests == []
+
+
+def test_example_without_ptr_guesses_the_domain_and_says_so(gatherer: Gatherer) -> None:
+    lines: list[str] = []
+    f = gatherer.gather(EXAMPLE_IP, progress=lines.append)
+    assert lines[0] == "Reverse lookup: failed"
+    assert "Trying to figure out domain name after failed reverse lookup." in lines
+    assert f.domain is not None and f.domain.guessed and f.domain.guess_reason
+    assert any(n.startswith(f"the domain {f.domain.name} is a guess") for n in f.notes)
+    assert any(line.startswith("Looking up MX record for") for line in lines)
+    assert f.network is not None and f.network.registry == "krnic"
+    assert any("APNIC delegates to KRNIC" in line for line in lines)
+
+
+def test_non_global_address_is_not_looked_up(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    sandbox.http.reset_counts()
+    f = gatherer.gather("10.1.2.3")
+    assert f.network is None and "not a global address" in f.problems[0]
+    assert sandbox.http.requests == []
+
+
+def test_lookup_of_host_and_domain(gatherer: Gatherer) -> None:
+    with pytest.raises(InputError):
+        gatherer.lookup("not a name!")
+    host = gatherer.lookup("one.one.one.one")
+    assert host.kind == "host" and "1.1.1.1" in host.addresses
+    assert host.findings.network is not None
+    ip = gatherer.lookup("1.1.1.1")
+    assert ip.kind == "ip" and ip.addresses == ("1.1.1.1",)
+
+
+def test_transferred_space_is_found_at_the_other_registry(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    # IANA's bootstrap names ARIN for 130/8; the recorded answer for 130.59.31.80 is RIPE's
+    f = gatherer.gather("130.59.31.80")
+    assert f.network is not None and f.network.registry == "ripencc"
+    assert ("rdap.db.ripe.net", "/ip/130.59.31.80") in sandbox.http.requests
+
+
+def test_probe_is_off_by_default_and_never_for_non_global(sandbox: Sandbox, tmp_path: Path) -> None:
+    cfg = sandbox_config(sandbox, tmp_path)
+    g = Gatherer(cfg, build_clients(cfg))
+    f = g.gather(sandbox.synthetic[2].ips[0])
+    assert f.probes == ()
+    g.cache.close()
