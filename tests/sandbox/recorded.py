@@ -149,6 +149,7 @@ def load(root: Path = FIXTURES) -> Recorded:
     index = json.loads((root / "rdap" / "INDEX.json").read_text(encoding="utf-8"))["files"]
     rec.index = index
     superseded = {name for name, meta in index.items() if meta.get("older_capture_of")}
+    older: list[Network] = []     # served only where no newer recording holds the address
     for name, meta in index.items():
         answer = _load_answer(root / "rdap" / name, int(meta["status"]), str(meta["content_type"]))
         host, path = str(meta["host"]), str(meta["path"])
@@ -165,10 +166,8 @@ def load(root: Path = FIXTURES) -> Recorded:
             first = parse_address(str(meta["startAddress"]))
             last = parse_address(str(meta["endAddress"]))
             net = Network(first.version, int(first), int(last), host, answer, name)
-            if name in superseded:
-                rec.networks.append(net)        # served only when nothing newer holds the address
-            else:
-                rec.networks.insert(0, net)
+            (older if name in superseded else rec.networks).append(net)
+    rec.networks.extend(older)
     boot_dir = root / "iana-bootstrap"
     for fname in BOOTSTRAP_FILES:
         rec.bootstrap[fname] = _load_answer(boot_dir / fname, 200, "application/json")
@@ -190,7 +189,7 @@ def load(root: Path = FIXTURES) -> Recorded:
 def most_specific(networks: list[Network], host: str | None, version: int, first: int,
                   last: int) -> Network | None:
     """The smallest network (of `host`, or any host if None) holding first..last; on a tie the
-    one listed first wins (newer recordings are listed before older ones)."""
+    one listed first wins: INDEX.json order, older captures of a URL after every other one."""
     best: Network | None = None
     for net in networks:
         if host is not None and net.host != host:
