@@ -1,0 +1,202 @@
+"""`incident report` and `incident followup` as a person runs them: the real command in a subprocess,
+the sandbox's registries and DNS, and a real SMTP server with STARTTLS and AUTH."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.models import State
+from bot.store import Store
+from tests.handlers.cli_run import WINGATE, popen, run, run_bytes, write_config
+from tests.mail.server import Cert, SmtpServer, make_cert
+from tests.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
+    return make_cert(Path(tmp_path_factory.mktemp("cert")))
+
+
+@pytest.fixture
+def smtp(cert: Cert) -> Iterator[SmtpServer]:
+    with SmtpServer(security="starttls", users={"reporter": "pw-123"}, cert=cert) as srv:
+        yield srv
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Path:
+    path = tmp_path / "case"
+    path.write_text("\n".join(WINGATE) + "\n")
+    return path
+
+
+def _no_traceback(text: str) -> None:
+    assert "Traceback" not in text
+
+
+def test_batch_report_is_sent_once_and_filed(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer,
+                                              case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    desc = "Scan of our network for vulnerable WinGate services."
+    proc = run(config, "report", str(case), "-b", "-d", desc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for expected in ("Attack appears to be from 211.191.28.13", "RDAP 211.191.28.13...", "written to",
+                     "sent to abuse@shinbiro.example"):
+        assert expected in out
+    (mail,) = smtp.messages
+    assert mail.rcpt_tos == ("abuse@shinbiro.example",)
+    msg = mail.message
+    assert msg["Subject"].endswith("] Network scan from 211.191.28.13") and msg["Subject"].startswith("[INC-")
+    body = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Scan of our network for vulnerable WinGate services." in body
+    assert "blah-off.mydomain.com" not in body and "1.2.3.64" not in body  # own names/addresses masked
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["xarf-211.191.28.13.json"]
+    store = Store(tmp_path / "incident")
+    (inc_id,) = store.in_state(State.SENT)
+    inc = store.get(inc_id)
+    assert inc.message_ids == (msg["Message-ID"],)
+    folder = Path(inc.folder)
+    assert folder.parent.name == "shinbiro.example"
+    assert {p.name for p in folder.iterdir()} >= {"orig_email.txt", "message.eml", "findings.json"}
+
+    again = run(config, "report", str(case), "-b")
+    assert again.returncode == 1 and f"already reported as {inc_id}" in again.stdout
+    assert len(smtp.messages) == 1
+
+    reply = (f"From: abuse@shinbiro.example\nTo: security@mydomain.example\nSubject: Re: something\n"
+             f"In-Reply-To: {msg['Message-ID']}\n\nWe took care of it.\n").encode()
+    filed = run_bytes(config, "followup", stdin=reply)
+    assert filed.returncode == 0 and inc_id.encode() in filed.stdout
+    assert any(p.name.startswith("followup-") for p in folder.iterdir())
+    assert store.get(inc_id).state is State.ANSWERED
+
+
+def test_interactive_session(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer, case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    answers = "y\nScan for WinGate proxies.\n\nn\ny\n"  # describe? text, end; view/edit? no; send? yes
+    proc = run(config, "report", str(case), stdin=answers)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    order = ["Add description of attack to message?", "View/edit message?", "Possible admin contacts:",
+             " * abuse@shinbiro.example (high): rdap abuse", "Send message to abuse@shinbiro.example?",
+             "sent to"]
+    positions = [out.index(part) for part in order]
+    assert positions == sorted(positions)
+    assert "Scan for WinGate proxies." in smtp.messages[0].message.get_body().get_content()  # type: ignore
+
+
+def test_saying_no_sends_nothing(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer, case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = run(config, "report", str(case), "-d", "x", stdin="n\nn\n")
+    assert proc.returncode == 0 and "skipped" in proc.stdout
+    assert smtp.messages == []
+
+
+def test_without_smtp_the_report_is_written_not_sent(tmp_path: Path, sandbox: Sandbox, case: Path) -> None:
+    config = write_config(tmp_path, sandbox, None)
+    proc = run(config, "report", str(case), "-b")
+    assert proc.returncode == 0, proc.stderr
+    assert "written, not sent:" in proc.stdout
+    path = Path(proc.stdout.split("written, not sent: ")[1].split()[0])
+    assert path.name == "orig_email.txt" and "Network scan from 211.191.28.13" in path.read_text()
+
+
+def test_dry_run_prints_and_writes_nothing(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer,
+                                           case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = run(config, "report", str(case), "-b", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "Subject: [INC-" in proc.stdout and "To: abuse@shinbiro.example" in proc.stdout
+    assert not (tmp_path / "incident").exists() and smtp.messages == []
+
+
+@pytest.mark.parametrize("stage", ["recorded", "delivered"])
+def test_killed_between_recording_and_sending_never_sends_twice(
+        tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer, case: Path, stage: str) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = popen(config, "report", str(case), "-b", INCIDENT_TEST_PAUSE_AT=stage)
+    assert proc.stderr is not None
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line or "incident-test-pause" in line:
+                break
+        assert f"incident-test-pause: {stage}" in line, "the command did not reach the pause point"
+        os.kill(proc.pid, signal.SIGKILL)  # the crash
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    sent_before = len(smtp.messages)
+    assert sent_before == (0 if stage == "recorded" else 1)
+    store = Store(tmp_path / "incident")
+    assert len(store.in_state(State.SENDING)) == 1
+
+    after = run(config, "report", str(case), "-b")  # the restart
+    assert after.returncode == 1 and "interrupted while being sent" in after.stdout
+    assert len(smtp.messages) == sent_before
+
+    forced = run(config, "report", str(case), "-b", "--force")  # a person says so
+    assert forced.returncode == 0 and len(smtp.messages) == sent_before + 1
+
+
+def test_send_failure_exit_code(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer, case: Path) -> None:
+    smtp.reject("abuse@shinbiro.example", 550, "5.7.1 we do not want it")
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = run(config, "report", str(case), "-b")
+    assert proc.returncode == 3 and "550" in proc.stdout
+    _no_traceback(proc.stderr)
+
+
+def test_bulk_groups_by_contact(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer) -> None:
+    nets = sandbox.synthetic[:3]
+    lines = [f"Sep  8 11:{n:02d}:00 fw kernel: DROP IN=eth0 SRC={ip} DST=1.2.3.4 PROTO=TCP SPT=4{n} DPT=22"
+             for net in nets for n, ip in enumerate(net.ips[:4]) for _ in range(n + 1)]
+    log = tmp_path / "bulk.log"
+    log.write_text("\n".join(lines) + "\n")
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = run(config, "report", str(log), "-A", "-b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == sorted(n.abuse_email for n in nets)
+    assert "reports: 3 sent" in proc.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["report", "/nonexistent/case"], "no such file"),
+    (["report", "{tmp}"], "directory"),
+])
+def test_bad_input_is_one_line(tmp_path: Path, sandbox: Sandbox, args: list[str], message: str) -> None:
+    config = write_config(tmp_path, sandbox, None)
+    proc = run(config, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert proc.returncode == 2 and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    _no_traceback(proc.stderr)
+
+
+def test_smtp_without_sender_is_a_config_error(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer,
+                                               case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp, smtp={"from_address": ""},
+                          report={"reporter_email": ""})
+    proc = run(config, "report", str(case), "-b")
+    assert proc.returncode == 2 and "smtp.from_address" in proc.stderr
+    _no_traceback(proc.stderr)
+
+
+def test_followup_unmatched_and_malformed(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = write_config(tmp_path, sandbox, None)
+    lost = run_bytes(config, "followup", stdin=b"From: a@b.example\nSubject: Re: hello\n\nhi\n")
+    assert lost.returncode == 1 and b"No incident matches" in lost.stdout
+    kept = list((tmp_path / "incident" / "unmatched").iterdir())
+    assert len(kept) == 1 and kept[0].read_bytes() == b"From: a@b.example\nSubject: Re: hello\n\nhi\n"
+    for junk in (b"", b"\x00\xff\xfe binary junk", b"no headers here\n"):
+        bad = run_bytes(config, "followup", stdin=junk)
+        assert bad.returncode == 2 and bad.stderr.startswith(b"incident: error: ")
+        assert len(bad.stderr.strip().splitlines()) == 1 and b"Traceback" not in bad.stderr
