@@ -68,8 +68,10 @@ def backoff(attempt: int, base: float, retry_after: float | None = None, cap: fl
 class Gates:
     """One gate per registry, built from config; unknown registries share a default limit."""
 
-    def __init__(self, limits: dict[str, RegistryLimit]) -> None:
+    def __init__(self, limits: dict[str, RegistryLimit],
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._limits = dict(limits)
+        self._sleep = sleep
         self._gates: dict[str, RegistryGate] = {}
         self._lock = threading.Lock()
 
@@ -77,6 +79,6 @@ class Gates:
         with self._lock:
             gate = self._gates.get(registry)
             if gate is None:
-                gate = RegistryGate(registry, self._limits.get(registry, RegistryLimit()))
+                gate = RegistryGate(registry, self._limits.get(registry, RegistryLimit()), sleep=self._sleep)
                 self._gates[registry] = gate
             return gate

@@ -70,7 +70,7 @@ class NetworkStep:
         self.cfg = cfg
         self.rdap = rdap
         self.cache = cache
-        self.gates = Gates(cfg.gather.registries)
+        self.gates = Gates(cfg.gather.registries, sleep)
         self.sleep = sleep
         self._lock = threading.Lock()
         self._bootstrap: dict[int, dict[str, Any]] = {}
