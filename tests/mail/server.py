@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -134,6 +135,7 @@ class SmtpServer:
             self.fail_data = n
 
     def __enter__(self) -> SmtpServer:
+        logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's own deprecation chatter
         ctx = None
         if self.cert is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
