@@ -166,6 +166,8 @@ class Pipeline:
         self.outbox = outbox
         self.scan = scan
         self.now = now
+        # Templates are configuration, compiled once per run (a bad template_dir fails here, early).
+        self.templates = compose_mod.environment(cfg.report.template_dir)
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -289,7 +291,8 @@ class Pipeline:
             now = self.now()
             inc_id = self.store.new_id(now) if self.store is not None and not opts.dry_run else \
                 f"INC-{now:%Y%m%d}-0000"
-            draft = compose_mod.compose(inc_id, items, chosen, self.cfg, description=description, now=now)
+            draft = compose_mod.compose(inc_id, items, chosen, self.cfg, description=description, now=now,
+                                        env=self.templates)
         to = [c.address for c in chosen]
         if opts.dry_run or self.store is None:
             return Outcome("dry-run", ips, inc_id, detail="dry run: nothing written or sent",

@@ -167,6 +167,7 @@ def test_bulk_groups_by_contact(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServ
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(m.rcpt_tos[0] for m in smtp.messages) == sorted(n.abuse_email for n in nets)
     assert "reports: 3 sent" in proc.stdout
+    assert "\r" not in proc.stderr and "[###" not in proc.stderr  # the progress bar is for terminals only
 
 
 @pytest.mark.parametrize(("args", "message"), [
