@@ -32,7 +32,7 @@ from bot.config import Config
 from bot.contacts import rank_contacts
 from bot.errors import IncidentError, LookupFailed, SendError
 from bot.mail import message as message_mod
-from bot.mail.outbox import Outbox
+from bot.mail.outbox import Outbox, UncertainDelivery
 from bot.models import Candidate, Confidence, Contact, Draft, Findings, State
 from bot.store import ORIG_EMAIL, Store
 
@@ -334,6 +334,10 @@ class Pipeline:
         _test_pause("recorded")
         try:
             result = self.outbox.send(msg, from_addr, rcpts)
+        except UncertainDelivery as exc:
+            # Left in state `sending`: it may have gone out, so only a person can send it again.
+            return Outcome("failed", ips, inc_id, detail=f"{exc} (left as 'sending'; --force to report anew)",
+                           folder=folder, recipients=tuple(to))
         except SendError as exc:
             self.store.set_state(inc_id, State.FAILED)
             return Outcome("failed", ips, inc_id, detail=str(exc), folder=folder, recipients=tuple(to))

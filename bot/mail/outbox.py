@@ -4,9 +4,11 @@
 Outbox gets it injected. ``Outbox.send`` only sends: recording the Message-ID and the ``sending``
 state before it, and the outcome after it, is the pipeline's job (see bot/pipeline.py).
 
-Temporary failures (4xx answers, refused or dropped connections, timeouts) are retried
+Temporary failures (4xx answers, refused connections, timeouts while connecting) are retried
 ``smtp.retries`` times with doubling delays from ``smtp.retry_delay``; a 5xx answer to a recipient
-marks that recipient failed, a 5xx to the whole transaction is a permanent SendError.
+marks that recipient failed, a 5xx to the whole transaction is a permanent SendError. A connection
+lost *during* the transaction is not retried: the server may have taken the mail before the line
+dropped, so ``UncertainDelivery`` is raised and a person decides (no mail is ever sent twice on a guess).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from bot.config import SmtpConfig
 from bot.errors import SendError
 
 Connect = Callable[[], smtplib.SMTP]
+
+
+class UncertainDelivery(SendError):
+    """The connection broke during the SMTP transaction: the mail may or may not have been delivered."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +136,17 @@ class Outbox:
                 refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=pending)
             except smtplib.SMTPRecipientsRefused as exc:
                 refused = exc.recipients
-            except (smtplib.SMTPException, OSError) as exc:
+            except smtplib.SMTPResponseException as exc:  # a definite answer: nothing was taken
                 last = _describe(exc)
                 _close(conn)
                 if not _temporary(exc):
                     raise SendError(f"SMTP refused the message: {last}", permanent=True) from exc
                 continue
+            except (smtplib.SMTPException, OSError) as exc:
+                _close(conn)
+                raise UncertainDelivery(
+                    f"the connection to the SMTP server broke during the transaction ({_describe(exc)}); "
+                    f"the mail may or may not have been delivered", permanent=False) from exc
             _close(conn)
             retry: list[str] = []
             for addr in pending:

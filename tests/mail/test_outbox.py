@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import socket
 from email.message import EmailMessage
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from bot.config import SmtpConfig, from_dict
 from bot.errors import SendError
-from bot.mail.outbox import Outbox
+from bot.mail.outbox import Outbox, UncertainDelivery
 from tests.mail.server import Cert, SmtpServer
 
 
@@ -109,3 +110,28 @@ def test_connection_refused_is_retried_then_reported() -> None:
         Outbox(cfg, sleep=sleeps.append).send(_msg(), "a@mydomain.example", ["abuse@example.net"])
     assert not err.value.permanent
     assert sleeps == [0.01, 0.02]
+
+
+class _DroppingConnection:
+    """Stands in for smtplib.SMTP whose line drops after the message was handed over."""
+
+    def __init__(self, counter: list[int]) -> None:
+        counter.append(1)
+
+    def send_message(self, *args: object, **kwargs: object) -> dict[str, tuple[int, bytes]]:
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    def quit(self) -> None:
+        raise smtplib.SMTPServerDisconnected("gone")
+
+    def close(self) -> None:
+        pass
+
+
+def test_connection_lost_mid_transaction_is_not_retried() -> None:
+    cfg = from_dict({"smtp": {"host": "127.0.0.1", "retries": 3}}).smtp
+    connects: list[int] = []
+    out = Outbox(cfg, connect=lambda: _DroppingConnection(connects), sleep=lambda s: None)  # type: ignore
+    with pytest.raises(UncertainDelivery, match="may or may not have been delivered"):
+        out.send(_msg(), "a@mydomain.example", ["abuse@example.net"])
+    assert connects == [1]  # exactly one attempt: a retry could deliver a second copy
