@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Config
+from bot.errors import InputError, StoreError, UserError
 from bot.mail import replies
 from bot.store import Store
 
@@ -27,8 +28,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     if args.file:
-        from bot.errors import InputError
-
         try:
             raw = Path(args.file).read_bytes()
         except OSError as exc:
@@ -36,12 +35,15 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     else:
         raw = sys.stdin.buffer.read()
     msg = replies.parse(raw)  # InputError (one line) when it is not a mail
-    store = Store(Path(cfg.report.incident_dir).expanduser())
-    found = replies.match(msg, store)
-    if found.incident is None:
-        path = store.file_followup(None, raw)
-        print(f"No incident matches this mail (subject: {replies.subject(msg)[:120]!r}); kept in {path}")
-        return EXIT_UNMATCHED
-    path = store.file_followup(found.incident.id, raw)
+    try:
+        store = Store(Path(cfg.report.incident_dir).expanduser())
+        found = replies.match(msg, store)
+        if found.incident is None:
+            path = store.file_followup(None, raw)
+            print(f"No incident matches this mail (subject: {replies.subject(msg)[:120]!r}); kept in {path}")
+            return EXIT_UNMATCHED
+        path = store.file_followup(found.incident.id, raw)
+    except StoreError as exc:  # its text is written for a person: a folder or index we cannot use
+        raise UserError(f"incident store: {exc}") from exc
     print(f"Filed with {found.incident.id} ({found.incident.ip}, matched by {found.how}): {path}")
     return EXIT_OK

@@ -39,7 +39,7 @@ from pathlib import Path
 from bot.compose import with_body
 from bot.config import Config
 from bot.contacts import explain
-from bot.errors import UserError
+from bot.errors import StoreError, UserError
 from bot.models import Candidate, Contact, Draft
 from bot.pipeline import STEPS, NothingToDo, Options, Outcome, Pipeline
 
@@ -204,14 +204,16 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         description=args.description if args.description is not None else ("" if args.batch else None),
         keep_received=args.keep_received, probe=args.probe, dry_run=args.dry_run, force=args.force,
     )
-    pipeline = build_pipeline(cfg, dry_run=args.dry_run)
     ui = TerminalUI(batch=args.batch, bulk=bool(args.all_ips))
     paths = ["/dev/stdin"] if args.file == "-" else [args.file]
     try:
+        pipeline = build_pipeline(cfg, dry_run=args.dry_run)
         result = pipeline.run(paths, opts, ui)
     except NothingToDo as exc:
         print(f"Nothing to report: {exc}")
         return EXIT_NOTHING
+    except StoreError as exc:  # its text is written for a person: a folder or index we cannot use
+        raise UserError(f"incident store: {exc}") from exc
     for out in result.outcomes:
         _print_outcome(out, show_draft=len(result.outcomes) == 1 or not args.all_ips)
     counts = Counter(o.status for o in result.outcomes)

@@ -201,3 +201,14 @@ def test_followup_unmatched_and_malformed(tmp_path: Path, sandbox: Sandbox) -> N
         bad = run_bytes(config, "followup", stdin=junk)
         assert bad.returncode == 2 and bad.stderr.startswith(b"incident: error: ")
         assert len(bad.stderr.strip().splitlines()) == 1 and b"Traceback" not in bad.stderr
+
+
+def test_unusable_incident_dir_is_one_line(tmp_path: Path, sandbox: Sandbox, case: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    config = write_config(tmp_path, sandbox, None, report={"incident_dir": str(blocker / "incident")})
+    mail = b"From: a@b.example\nSubject: x\n\nx"
+    for args, stdin in ((["report", str(case), "-b"], b""), (["followup"], mail)):
+        proc = run_bytes(config, *args, stdin=stdin)
+        assert proc.returncode == 2 and proc.stderr.startswith(b"incident: error: incident store: ")
+        assert len(proc.stderr.strip().splitlines()) == 1 and b"Traceback" not in proc.stderr
