@@ -1,27 +1,19 @@
 """Report the attacker in a log to whoever runs its network (the old incident.pl).
 
-usage: incident report FILE [IP|STRING] [-a|-A] [-b] [-d TEXT] [-r] [--probe|--no-probe] [--dry-run] [--force]
-
 Finds the attacker in FILE (the address seen most, on the attacker side), gathers who runs its
 network, writes a report under report.incident_dir, shows the possible contacts with where each came
-from and asks before sending. The optional IP names the attacker; any other STRING isolates the
-lines holding it, as in the old tool.
+from (* marks those the report goes to) and asks before sending. The optional IP names the attacker;
+any other STRING isolates the lines holding it, as in the old tool.
 
-  -a           every address in the input, by count, asking before each (with a short excerpt)
-  -A           every address, without asking before each; addresses with the same contact become
-               one report to that contact (report.group_by_contact)
-  -b           batch: no questions; the default contacts get the report (old: assume yes)
-  -d TEXT      the description of the attack (otherwise asked for; none in batch mode)
-  -r           keep lines holding "Received:" (mail headers), normally ignored
-  --dry-run    compose and print the reports; write nothing and send nothing
-  --force      report even if the address (or contact) was reported within report.suppress_days,
-               or its last report was interrupted while being sent
-
-Without smtp.host in the configuration, reports are written, not sent; the output says where.
+With -A or -b, addresses whose contact is the same become one report to that contact
+(report.group_by_contact); an address reported within report.suppress_days, or whose last report
+was interrupted while being sent, is skipped unless --force. Without smtp.host in the
+configuration, reports are written, not sent, and the output says where.
 
 Exit codes: 0 every report was sent, written or skipped by you (or --dry-run); 1 nothing to report
-(no reportable address, or all were suppressed or had no contact); 2 bad input or configuration;
-3 a send failed (after retries; the incident is marked failed and can be reported again).
+(no reportable address, or every one was suppressed or had no contact); 2 bad input or
+configuration; 3 a send failed after retries (the incident is marked failed, or left "sending"
+when the connection broke mid-transaction and the mail may have gone out).
 """
 
 from __future__ import annotations
@@ -50,17 +42,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="log excerpt to analyse ('-' for standard input)")
     p.add_argument("select", metavar="IP|STRING", nargs="?", help="the attacker, or a string isolating lines")
     many = p.add_mutually_exclusive_group()
-    many.add_argument("-a", dest="ask_each", action="store_true", help="every address, asking before each")
-    many.add_argument("-A", dest="all_ips", action="store_true", help="every address, without asking")
-    p.add_argument("-b", "--batch", action="store_true", help="no questions: send to the default contacts")
-    p.add_argument("-d", "--description", metavar="TEXT", help="description of the attack")
+    many.add_argument("-a", dest="ask_each", action="store_true",
+                      help="every address in the input, by count, asking before each (with a short excerpt)")
+    many.add_argument("-A", dest="all_ips", action="store_true",
+                      help="every address in the input, by count, without asking before each")
+    p.add_argument("-b", "--batch", action="store_true",
+                   help="batch: no questions; the * contacts get the report (old: assume yes)")
+    p.add_argument("-d", "--description", metavar="TEXT",
+                   help="the description of the attack (otherwise asked; none with -b)")
     p.add_argument("-r", dest="keep_received", action="store_true", default=None,
-                   help='keep lines holding "Received:"')
+                   help='keep lines holding "Received:" (mail headers), normally ignored')
     probe = p.add_mutually_exclusive_group()
-    probe.add_argument("--probe", dest="probe", action="store_true", default=None, help="probe the attacker")
+    probe.add_argument("--probe", dest="probe", action="store_true", default=None,
+                       help="probe the attacker's ports (default: probe.enabled)")
     probe.add_argument("--no-probe", "-H", dest="probe", action="store_false", help="do not probe (old -H)")
-    p.add_argument("--dry-run", action="store_true", help="compose and print; write and send nothing")
-    p.add_argument("--force", action="store_true", help="report even when suppressed or interrupted")
+    p.add_argument("--dry-run", action="store_true",
+                   help="compose and print the reports; write nothing, send nothing")
+    p.add_argument("--force", action="store_true",
+                   help="report even if already reported recently or interrupted while sending")
     p.add_argument("--timings", action="store_true", help="print the time spent in each step (stderr)")
 
 
