@@ -230,7 +230,7 @@ class Pipeline:
         if prev is None:
             return None
         return Outcome("suppressed", tuple(ips), prev.id, folder=prev.folder, detail=(
-            f"already reported as {prev.id} on {prev.created:%Y-%m-%d} ({prev.state.value}); "
+            f"already reported as {prev.id} on {prev.created:%Y-%m-%d} ({prev.state.value}, {prev.folder}); "
             f"skipped (within {rc.suppress_days} days; --force to report again)"))
 
     def _gather(self, targets: Sequence[Candidate], opts: Options, ui: UI,

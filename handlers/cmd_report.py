@@ -204,6 +204,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         keep_received=args.keep_received, probe=args.probe, dry_run=args.dry_run, force=args.force,
     )
     ui = TerminalUI(batch=args.batch, bulk=bool(args.all_ips))
+    ui.progress(f"Using config {cfg.path}" if cfg.path else "Using the default configuration (no file)")
     paths = ["/dev/stdin"] if args.file == "-" else [args.file]
     try:
         pipeline = build_pipeline(cfg, dry_run=args.dry_run)
