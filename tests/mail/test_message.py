@@ -5,6 +5,8 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.compose import one_line
 from bot.config import from_dict
@@ -86,3 +88,16 @@ def test_envelope_adds_bcc_self_once() -> None:
 def test_message_id_names_the_sender_domain() -> None:
     mid = new_message_id("INC-20260908-0001", "security@mydomain.example")
     assert mid.startswith("<") and mid.endswith("@mydomain.example>") and "INC-20260908-0001" in mid
+
+
+@given(st.text(max_size=300))
+def test_no_untrusted_subject_adds_or_breaks_a_header(text: str) -> None:
+    draft = Draft("INC-20260908-0001", one_line(f"[INC-20260908-0001] {text}"), "body\n", ())
+    raw = build(draft, CFG, to=["abuse@example.net"], message_id="<x@mydomain.example>").as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert sorted(parsed.keys()) == sorted(EXPECTED_HEADERS)
+    assert parsed["Subject"] == draft.subject
+
+
+EXPECTED_HEADERS = ["From", "To", "Reply-To", "Subject", "Date", "Message-ID", "X-Incident-ID",
+                    "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]
