@@ -187,13 +187,13 @@ class Pipeline:
         outcomes: list[Outcome] = []
         targets: list[Candidate] = []
         for cand in candidates:
-            if opts.ask_each and not ui.choose_ip(cand):
-                outcomes.append(Outcome("skipped", (cand.ip,), detail="skipped by you"))
-                continue
             earlier = None if (opts.force or opts.dry_run) else self._earlier(ips=[cand.ip])
-            if earlier is not None:
+            if earlier is not None:  # checked first: no point asking about it
                 outcomes.append(earlier)
                 ui.progress(f"{cand.ip}: {earlier.detail}")
+                continue
+            if opts.ask_each and not ui.choose_ip(cand):
+                outcomes.append(Outcome("skipped", (cand.ip,), detail="skipped by you"))
                 continue
             targets.append(cand)
         if not targets:
