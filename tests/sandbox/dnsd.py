@@ -7,7 +7,6 @@ forwards or recurses: names outside the zones it holds are answered REFUSED.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import socketserver
 import struct
@@ -16,10 +15,12 @@ import threading
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 
 from tests.sandbox.faults import FaultPlan
+from tests.sandbox.serving import ConnectionTracking, hold
 from tests.sandbox.zone import Zone
 
 DNS_FAULTS = frozenset({"servfail", "timeout", "nxdomain"})
@@ -80,6 +81,7 @@ class DnsServer:
         for server in (self._udp, self._tcp):
             server.shutdown()
             server.server_close()
+        self._tcp.close_connections()
         for thread in self._threads:
             thread.join(timeout=2)
 
@@ -113,16 +115,45 @@ class DnsServer:
                 response.flags &= ~dns.flags.AA
             response.answer.extend(answer)
             response.authority.extend(authority)
-        limit = max_size
-        if limit is not None and query.edns >= 0:
-            limit = max(limit, query.payload)
-        try:
-            return response.to_wire(max_size=limit or 65535)
-        except dns.exception.TooBig:
-            response.answer.clear()
-            response.authority.clear()
-            response.flags |= dns.flags.TC
-            return response.to_wire()
+        limit = 65535 if max_size is None else max(max_size, query.payload if query.edns >= 0 else 0)
+        return _render(response, limit)
+
+
+def _render(msg: dns.message.Message, limit: int) -> bytes:
+    """The message's wire form; too big for `limit`: truncated (TC).
+
+    Sections are laid out here from dnspython's own name and rdata wire forms, names written whole:
+    dnspython's renderer rebuilds every suffix of every name it writes, which for 34-label reversed
+    IPv6 names costs more than all the rest of an answer."""
+    parts: list[bytes] = []
+    for question in msg.question:
+        parts.append(_name_wire(question.name) + struct.pack("!HH", question.rdtype, question.rdclass))
+    counts = [len(msg.question), 0, 0, 0]
+    for index, section in ((1, msg.answer), (2, msg.authority)):
+        for rrset in section:
+            head = _name_wire(rrset.name) + struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
+            for rdata in rrset:
+                data = rdata.to_wire()
+                parts.append(head + struct.pack("!H", len(data)) + data)
+                counts[index] += 1
+    if msg.opt is not None:
+        ttl = (msg.ednsflags & 0xFFFF) | (msg.edns & 0xFF) << 16 | (msg.rcode() >> 4 & 0xFF) << 24
+        parts.append(b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, msg.payload, ttl, 0))
+        counts[3] = 1
+    flags = (msg.flags & ~0xF) | (msg.rcode() & 0xF)
+    wire = struct.pack("!HH4H", msg.id, flags, *counts) + b"".join(parts)
+    if len(wire) <= limit:
+        return wire
+    msg.answer.clear()
+    msg.authority.clear()
+    msg.flags |= dns.flags.TC
+    return msg.to_wire()
+
+
+def _name_wire(name: dns.name.Name) -> bytes:
+    wire = name.to_wire()         # without a file: the fast path, uncompressed
+    assert wire is not None
+    return wire
 
 
 class _UdpHandler(socketserver.BaseRequestHandler):
@@ -152,7 +183,7 @@ class _TcpHandler(socketserver.BaseRequestHandler):
                     return
                 reply = self.server.dns.answer(wire, None)
                 if reply is None:       # say nothing until the client gives up or we stop
-                    _hold(sock, self.server.dns._stopping)
+                    hold(sock, self.server.dns._stopping)
                     return
                 sock.sendall(struct.pack("!H", len(reply)) + reply)
         except OSError:
@@ -169,20 +200,6 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     return data
 
 
-def _hold(sock: socket.socket, stopping: threading.Event, limit: float = 120.0) -> None:
-    """Keep a connection open without answering until the peer closes it, we stop, or `limit`."""
-    waited = 0.0
-    while waited < limit and not stopping.is_set():
-        readable, _, _ = select.select([sock], [], [], 0.05)
-        waited += 0.05
-        if readable:
-            try:
-                if not sock.recv(4096):
-                    return
-            except OSError:
-                return
-
-
 class _UdpServer(socketserver.UDPServer):
     allow_reuse_address = False
     max_packet_size = 65535
@@ -192,7 +209,7 @@ class _UdpServer(socketserver.UDPServer):
         super().__init__(addr, _UdpHandler)
 
 
-class _TcpServer(socketserver.ThreadingTCPServer):
+class _TcpServer(ConnectionTracking, socketserver.ThreadingTCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True

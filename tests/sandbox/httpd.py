@@ -12,10 +12,10 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.sandbox.dnsd import _hold
 from tests.sandbox.faults import FaultPlan
 from tests.sandbox.recorded import Answer
 from tests.sandbox.replay import RDAP_JSON, Replay, error_answer
+from tests.sandbox.serving import ConnectionTracking, hold
 
 HTTP_FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "ripe-ratelimit"})
 
@@ -73,6 +73,7 @@ class HttpServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=2)
 
@@ -81,7 +82,7 @@ class HttpServer:
             self._requests.append((host, path))
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(ConnectionTracking, ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 256
@@ -90,6 +91,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 60                      # an idle keep-alive connection is closed after this
     server: _Server
 
     def log_message(self, format: str, *args: object) -> None:
@@ -106,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = sandbox.faults.take(host + path)
         if fault == "timeout":
             self.close_connection = True
-            _hold(self.connection, sandbox._stopping)
+            hold(self.connection, sandbox._stopping)
             return
         answer = sandbox.replay.resolve(host, path)
         if fault is not None:

@@ -5,6 +5,7 @@ DNS, whois and the synthetic networks are in test_sandbox_dns.py.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -264,6 +265,20 @@ def test_stopping_releases_a_connection_held_by_a_timeout_fault() -> None:
     sock.settimeout(2)
     assert sock.recv(100) == b""           # closed by the sandbox, not left hanging
     sock.close()
+
+
+def test_keep_alive_connections_are_served_then_cut_when_the_sandbox_stops() -> None:
+    with Sandbox() as sb:
+        conn = http.client.HTTPConnection("127.0.0.1", sb.http.port, timeout=5)
+        for _ in range(2):                          # two requests over one connection
+            conn.request("GET", "/rdap.apnic.net/ip/1.1.1.1")
+            resp = conn.getresponse()
+            assert resp.status == 200
+            resp.read()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn.request("GET", "/rdap.apnic.net/ip/1.1.1.1")
+        conn.getresponse()
+    conn.close()
 
 
 def test_config_points_every_client_at_the_sandbox(sandbox: Sandbox, tmp_path: Path) -> None:

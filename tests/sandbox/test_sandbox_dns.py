@@ -180,7 +180,7 @@ def _bootstrap_holders(version: int) -> list[tuple[ipaddress.IPv4Network | ipadd
     data = json.loads((FIXTURES / "iana-bootstrap" / f"ipv{version}.json").read_text())
     hosts = {"rdap.arin.net": "arin", "rdap.db.ripe.net": "ripencc", "rdap.apnic.net": "apnic",
              "rdap.lacnic.net": "lacnic", "rdap.afrinic.net": "afrinic"}
-    out = []
+    out: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
     for prefixes, urls in data["services"]:
         registry = hosts[urls[0].split("/")[2]]
         out.extend((ipaddress.ip_network(p), registry) for p in prefixes)
@@ -190,11 +190,11 @@ def _bootstrap_holders(version: int) -> list[tuple[ipaddress.IPv4Network | ipadd
 def _recorded_ranges() -> list[tuple[int, int, int]]:
     from tests.sandbox.recorded import parse_address
 
-    out = []
+    out: list[tuple[int, int, int]] = []
     for meta in RDAP_INDEX.values():
         if meta.get("startAddress"):
             first, last = parse_address(meta["startAddress"]), parse_address(meta["endAddress"])
-            out.append((first.version, int(first), int(last)))
+            out.append((int(first.version), int(first), int(last)))
     return out
 
 
@@ -214,8 +214,8 @@ def test_synthetic_space_is_the_right_registrys_and_overlaps_nothing_recorded(sa
         assert not [r for r in recorded if r[0] == cidr.version and r[1] <= last and first <= r[2]], net
         assert net.domain.endswith(".example") and net.abuse_email.endswith("@" + net.domain)
     assert len({(c.version, c) for c in cidrs}) == len(cidrs)
-    assert not any(a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1:]  # type: ignore[arg-type]
-                   if a.version == b.version)
+    pairs = [(a, b) for i, a in enumerate(cidrs) for b in cidrs[i + 1:] if a.version == b.version]
+    assert not any(a.overlaps(b) for a, b in pairs)
 
 
 def _abuse_emails(entities: list[dict[str, Any]]) -> set[str]:

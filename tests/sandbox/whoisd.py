@@ -14,10 +14,10 @@ import socketserver
 import threading
 
 from tests.sandbox import recorded, synthetic
-from tests.sandbox.dnsd import _hold
 from tests.sandbox.example import EXAMPLE
 from tests.sandbox.faults import FaultPlan
 from tests.sandbox.recorded import Recorded
+from tests.sandbox.serving import ConnectionTracking, hold
 from tests.sandbox.zone import Zone
 
 WHOIS_FAULTS = frozenset({"timeout", "empty", "ratelimit"})
@@ -73,6 +73,7 @@ class WhoisServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=2)
 
@@ -110,7 +111,7 @@ class WhoisServer:
         return f"{asn:<7} | {ip:<16} | {prefix:<19} | {cc} | {registry:<8} | {date} | {as_name}\n".encode()
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class _Server(ConnectionTracking, socketserver.ThreadingTCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
@@ -140,7 +141,7 @@ class _Handler(socketserver.BaseRequestHandler):
         fault = whois.faults.take(query)
         try:
             if fault == "timeout":
-                _hold(sock, whois._stopping)
+                hold(sock, whois._stopping)
             elif fault == "ratelimit":
                 sock.sendall(b"%% Query rate limit exceeded. Reduced information.\r\n")
             elif fault is None:

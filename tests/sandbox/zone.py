@@ -117,11 +117,18 @@ class PrefixTxt:
         self.zones = {4: _name(zone_v4), 6: _name(zone_v6)}
         self._lock = threading.Lock()
         self._table: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
+        self._rdata: dict[str, dns.rdata.Rdata] = {}
 
     def add(self, cidr: str, text: str) -> None:
         net = ipaddress.ip_network(cidr, strict=False)
+        rdata = _parse(dns.rdatatype.TXT, _rdata_text(dns.rdatatype.TXT, text))
         with self._lock:
             self._table[net.version].append((int(net.network_address), int(net.broadcast_address), text))
+            self._rdata[text] = rdata
+
+    def rdata(self, text: str) -> dns.rdata.Rdata:
+        with self._lock:
+            return self._rdata[text]
 
     def for_address(self, ip: str) -> list[str]:
         """The texts of the most specific prefix holding an address (as a query for it would get)."""
@@ -158,7 +165,8 @@ class Zone:
 
     def __init__(self, origins: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._records: dict[str, dict[int, list[str]]] = {}
+        self._records: dict[str, dict[int, list[dns.rdata.Rdata]]] = {}
+        self._soa: dict[str, dns.rrset.RRset] = {}     # authority section per origin, built once
         self._ents: set[str] = set()         # names that exist only as parents of others
         self._origins: set[str] = set()
         self.cymru = PrefixTxt("origin.asn.cymru.com", "origin6.asn.cymru.com")
@@ -172,8 +180,11 @@ class Zone:
             if key in self._origins:
                 return
             self._origins.add(key)
-        self._put(key, dns.rdatatype.SOA, [f"{SANDBOX_NS} hostmaster.sandbox.test. 1 3600 600 86400 60"])
-        self._put(key, dns.rdatatype.NS, [SANDBOX_NS])
+        soa = _parse(dns.rdatatype.SOA, f"{SANDBOX_NS} hostmaster.sandbox.test. 1 3600 600 86400 60")
+        self._put(key, dns.rdatatype.SOA, [soa])
+        self._put(key, dns.rdatatype.NS, [_parse(dns.rdatatype.NS, SANDBOX_NS)])
+        with self._lock:
+            self._soa[key] = dns.rrset.from_rdata(key, TTL, soa)
 
     def origin_of(self, name: str | dns.name.Name) -> str | None:
         """The most specific zone held that contains `name`, or None."""
@@ -196,17 +207,14 @@ class Zone:
                 name = reverse_name(name)
         owner = _key(name)
         dns.name.from_text(owner)
-        texts = [_rdata_text(kind, v) for v in values]
-        for text in texts:
-            dns.rdata.from_text(dns.rdataclass.IN, kind, text)
-        self._put(owner, kind, texts)
+        self._put(owner, kind, [_parse(kind, _rdata_text(kind, v)) for v in values])
 
-    def _put(self, owner: str, kind: int, texts: list[str]) -> None:
+    def _put(self, owner: str, kind: int, rdatas: list[dns.rdata.Rdata]) -> None:
         if kind != dns.rdatatype.SOA and self.origin_of(owner) is None:
             self.add_origin(".".join(owner.split(".")[-3:]))
         with self._lock:
             bucket = self._records.setdefault(owner, {}).setdefault(int(kind), [])
-            bucket.extend(t for t in texts if t not in bucket)
+            bucket.extend(r for r in rdatas if r not in bucket)
             parent = owner
             while parent != ".":
                 parent = parent.split(".", 1)[1] or "."
@@ -214,7 +222,8 @@ class Zone:
 
     def texts(self, name: str | dns.name.Name, rdtype: str | int) -> list[str]:
         with self._lock:
-            return list(self._records.get(_key(name), {}).get(int(dns.rdatatype.RdataType.make(rdtype)), []))
+            found = self._records.get(_key(name), {}).get(int(dns.rdatatype.RdataType.make(rdtype)), [])
+        return [r.to_text() for r in found]
 
     def has(self, name: str | dns.name.Name, rdtype: str | int) -> bool:
         with self._lock:
@@ -230,22 +239,21 @@ class Zone:
         with self._lock:
             found = self._records.get(key)
             exists = found is not None or key in self._ents
-            texts = list(found.get(rdtype, [])) if found else []
+            rdatas = list(found.get(rdtype, [])) if found else []
             cname = list(found.get(dns.rdatatype.CNAME, [])) if found else []
-            soa = list(self._records.get(origin, {}).get(dns.rdatatype.SOA, []))
-        if not texts and not cname:
+            soa = self._soa.get(origin)
+        if not rdatas and not cname:
             for table in (self.cymru, self.abusix):
                 under, found_txt = table.answer(qname)
                 if under:
                     exists = exists or bool(found_txt)
                     if rdtype == dns.rdatatype.TXT:
-                        texts = [_rdata_text(dns.rdatatype.TXT, t) for t in found_txt]
-        authority = [dns.rrset.from_text_list(origin, TTL, "IN", "SOA", soa)] if soa else []
-        if texts:
-            kind = dns.rdatatype.RdataType.make(rdtype)
-            return dns.rcode.NOERROR, [dns.rrset.from_text_list(qname, TTL, "IN", kind, texts)], []
+                        rdatas = [table.rdata(t) for t in found_txt]
+        if rdatas:
+            return dns.rcode.NOERROR, [dns.rrset.from_rdata_list(qname, TTL, rdatas)], []
         if cname:
-            return dns.rcode.NOERROR, [dns.rrset.from_text_list(qname, TTL, "IN", "CNAME", cname)], []
+            return dns.rcode.NOERROR, [dns.rrset.from_rdata_list(qname, TTL, cname)], []
+        authority = [soa] if soa is not None else []
         return (dns.rcode.NOERROR if exists else dns.rcode.NXDOMAIN), [], authority
 
 
@@ -261,6 +269,10 @@ def _name(name: str | dns.name.Name) -> dns.name.Name:
     return dns.name.from_text(name if name.endswith(".") else name + ".")
 
 
+def _parse(kind: int, text: str) -> dns.rdata.Rdata:
+    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.RdataType.make(kind), text)
+
+
 def _rdata_text(kind: int, value: str) -> str:
     if kind == dns.rdatatype.TXT and not value.startswith('"'):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -273,10 +285,10 @@ def _rdata_text(kind: int, value: str) -> str:
 
 
 def _fast(zone: Zone, name: str, rdtype: str, value: str) -> None:
-    """Add a record we generated ourselves (already well-formed): no parsing, for start-up speed."""
+    """Add a record we generated ourselves (already well-formed): no name checks, for start-up speed."""
     kind = dns.rdatatype.RdataType.make(rdtype)
     owner = reverse_name(name).to_text() if kind == dns.rdatatype.PTR else _key(name)
-    zone._put(owner, kind, [_rdata_text(kind, value)])
+    zone._put(owner, kind, [_parse(kind, _rdata_text(kind, value))])
 
 
 def _address_type(ip: str) -> str:

@@ -1,0 +1,50 @@
+"""Pieces shared by the sandbox's TCP servers: held connections, and closing them all on stop."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+from typing import Any
+
+
+def hold(sock: socket.socket, stopping: threading.Event, limit: float = 120.0) -> None:
+    """Keep a connection open without answering until the peer closes it, we stop, or `limit`."""
+    waited = 0.0
+    while waited < limit and not stopping.is_set():
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        waited += 0.05
+        if readable:
+            try:
+                if not sock.recv(4096):
+                    return
+            except OSError:
+                return
+
+
+class ConnectionTracking:
+    """socketserver mix-in (list it first): remembers open connections so that close_connections()
+    can cut idle keep-alive ones; a client's pooled connection must not outlive its sandbox."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._open_sockets: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open_sockets.add(request)
+        super().process_request(request, client_address)  # type: ignore[misc]
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open_sockets.discard(request)
+        super().shutdown_request(request)  # type: ignore[misc]
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            open_now = list(self._open_sockets)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
