@@ -34,7 +34,7 @@ class Sandbox:
         self._started = False
         rec = recorded.load()
         self.recorded = rec
-        self.zone = build_zone(self.synthetic, ABUSIX_ZONE)
+        self.zone = build_zone(self.synthetic, ABUSIX_ZONE, recorded.email_domains(rec))
         self.replay = Replay(rec, self.synthetic)
         self.http = HttpServer(self.replay, self._stopping, latency, HOST)
         self.dns = DnsServer(self.zone, self._stopping, HOST)

@@ -186,6 +186,15 @@ def load(root: Path = FIXTURES) -> Recorded:
     return rec
 
 
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+
+
+def email_domains(rec: Recorded) -> set[str]:
+    """Domains of the e-mail addresses the recorded answers name (INDEX.json and whois texts), lower-case."""
+    text = json.dumps(rec.index) + "\n".join(w.text.decode("utf-8", "replace") for w in rec.whois)
+    return {match.group(1).lower().rstrip(".") for match in _EMAIL.finditer(text)}
+
+
 def most_specific(networks: list[Network], host: str | None, version: int, first: int,
                   last: int) -> Network | None:
     """The smallest network (of `host`, or any host if None) holding first..last; on a tie the

@@ -94,6 +94,9 @@ def test_nxdomain_inside_held_zones_refused_outside(sandbox: Sandbox) -> None:
     assert ask(sandbox, "2.1.1.1.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
     assert ask(sandbox, "0.0.0.c.0.1.0.0.1.0.8.2.origin6.asn.cymru.com", "TXT").rcode() == dns.rcode.NXDOMAIN
     assert ask(sandbox, "nothing.example", "A").rcode() == dns.rcode.NXDOMAIN
+    no_mx = ask(sandbox, "uco.edu.co", "MX")       # a recorded answer's e-mail domain: held, no MX
+    assert (no_mx.rcode(), no_mx.answer) == (dns.rcode.NOERROR, [])
+    assert ask(sandbox, "www.uco.edu.co", "A").rcode() == dns.rcode.NXDOMAIN
     refused = ask(sandbox, "www.python.org", "A")
     assert refused.rcode() == dns.rcode.REFUSED
     assert not refused.answer

@@ -304,9 +304,12 @@ def _add_origin_records(zone: Zone, asn: int, prefix: str, cc: str, registry: st
         zone.add(f"AS{asn}.asn.cymru.com", "TXT", f"{asn} | {cc} | {registry} | {date} | {as_name}")
 
 
-def build_zone(networks: Iterable[SyntheticNetwork] = (), abusix_zone: str = ABUSIX_ZONE) -> Zone:
-    """The built-in test zone, with records for the given synthetic networks."""
-    zone = Zone(["in-addr.arpa", "ip6.arpa", "asn.cymru.com", abusix_zone, "example", "sandbox.test"])
+def build_zone(networks: Iterable[SyntheticNetwork] = (), abusix_zone: str = ABUSIX_ZONE,
+               held_domains: Iterable[str] = ()) -> Zone:
+    """The built-in test zone, with records for the given synthetic networks. `held_domains` (the
+    recorded answers' e-mail domains) are zones too: unknown names there get NXDOMAIN, not REFUSED."""
+    zone = Zone(["in-addr.arpa", "ip6.arpa", "asn.cymru.com", abusix_zone, "example", "sandbox.test",
+                 *held_domains])
     zone.abusix = PrefixTxt(abusix_zone, abusix_zone)
     zone.add(SANDBOX_NS, "A", "127.0.0.1")
     for ip, ptr, forward, abuse, asn, prefix, cc, registry, as_name in FIXTURE_HOSTS:
