@@ -74,7 +74,7 @@ def _v4(s: str) -> str | None:
     nums = [int(p) for p in parts]
     if any(n > 255 for n in nums):
         return None
-    return "%d.%d.%d.%d" % tuple(nums)
+    return ".".join(str(n) for n in nums)
 
 
 def _v6(s: str) -> str | None:

@@ -15,6 +15,11 @@ from bot.models import Candidate, Evidence, Role
 MAX_EVIDENCE_CHARS = 2000   # one evidence line is cut to this many characters
 
 
+def clip(line: str) -> str:
+    """An evidence line, cut to MAX_EVIDENCE_CHARS."""
+    return line if len(line) <= MAX_EVIDENCE_CHARS else line[:MAX_EVIDENCE_CHARS] + " [...]"
+
+
 class Tally:
     """What one address did: lines mentioning it, on which side, when, and some of those lines."""
 
@@ -37,7 +42,7 @@ class Tally:
             if self.last is None or when > self.last:
                 self.last = when
         if len(self.lines) < keep:
-            self.lines.append(line if len(line) <= MAX_EVIDENCE_CHARS else line[:MAX_EVIDENCE_CHARS] + " [...]")
+            self.lines.append(clip(line))
 
 
 @lru_cache(maxsize=65536)
@@ -96,7 +101,8 @@ def rank(tallies: dict[str, Tally], *, allow_non_global: bool, first: str | None
         out.append(Candidate(
             ip=ip, count=t.count, source_count=t.source_count, role=_dominant(t),
             reportable=is_global(ip),
-            evidence=Evidence(lines=tuple(t.lines), total_lines=t.count, first_seen=t.first, last_seen=t.last),
+            evidence=Evidence(lines=tuple(t.lines), total_lines=t.count, first_seen=t.first,
+                              last_seen=t.last),
             destination_count=t.dest_count,
         ))
     return out

@@ -116,6 +116,15 @@ def _left_score(line: str, f: Found) -> int | None:
     return score
 
 
+def context_score(left: str) -> int | None:
+    """The score that the text written right before an address gives it (None: no cue)."""
+    if _ARROW_BEFORE.search(left):
+        return DEST
+    left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
+    words = _WORD.findall(left)
+    return _word_score(words[-1]) if words else None
+
+
 def score_line(line: str, found: list[Found]) -> list[Scored]:
     """Scores and roles for the addresses ``found`` in ``line`` (same order)."""
     scores: list[int] = []

@@ -16,10 +16,11 @@ from pathlib import Path
 from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import Role, ScanResult
-from bot.scan import addresses, roles
+from bot.scan import addresses, bulk, roles
 from bot.scan.ranking import OwnNetworks, Tally, rank
 from bot.scan.timestamps import Clock, zone
 
+BULK_MIN_BYTES = 16 << 20   # from this input size on (and without a selector), the bulk path is used
 MAX_LINE = 1 << 20          # bytes; a longer line is cut (the rest is read as further lines)
 CHUNK = 1 << 20
 RECEIVED = "Received:"
@@ -72,9 +73,8 @@ class _Scan:
         if "\x1b" in line:
             line = _ANSI.sub("", line)      # terminal colours (Gitea, Docker logs) are not text
         found = addresses.find(line)
-        if self.selected_ip is not None:
-            if not any(f.ip == self.selected_ip for f in found):
-                return
+        if self.selected_ip is not None and not any(f.ip == self.selected_ip for f in found):
+            return
         self.lines_used += 1
         if not found:
             return
@@ -175,7 +175,12 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
 def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, select: str | None = None,
                keep_received: bool | None = None, allow_non_global: bool | None = None,
                now: datetime | None = None) -> ScanResult:
-    """scan_lines over the files ``paths`` (``-`` is not special here), read as one stream."""
+    """scan_lines over the files ``paths`` (``-`` is not special here), read as one stream.
+
+    Inputs of BULK_MIN_BYTES and more, without ``select``, take the bulk path (bot.scan.bulk): the
+    same result, computed on whole chunks; counts are of mentions and only the top candidates get
+    evidence lines and first/last seen.
+    """
     paths = list(paths)
     if not paths:
         raise InputError("no input file given")
@@ -184,6 +189,14 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, sele
             raise InputError(f"{p}: is a directory")
         if not Path(p).exists():
             raise InputError(f"{p}: no such file")
+
+    total = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
+    if select is None and total >= BULK_MIN_BYTES:
+        return bulk.scan_bulk(
+            [str(p) for p in paths], cfg,
+            keep_received=cfg.keep_received if keep_received is None else keep_received,
+            allow_non_global=cfg.allow_non_global if allow_non_global is None else allow_non_global,
+            now=now)
 
     def stream() -> Iterator[bytes]:
         for p in paths:

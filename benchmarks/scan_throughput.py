@@ -1,0 +1,152 @@
+"""Scanner speed and memory against the classic shell pipeline, on the same generated log.
+
+    python benchmarks/scan_throughput.py                 # about 100 MB
+    python benchmarks/scan_throughput.py --size-mb 1000  # 1 GB: the peak-memory check
+
+Generates (deterministically, seed fixed) mixed syslog - snort, sshd, iptables, nginx; IPv4 and IPv6;
+a few heavy hitters among thousands of addresses - in a temporary directory, then times, in the same
+run, finding the top attacker with
+
+    LC_ALL=C grep -oE '([0-9]{1,3}\\.){3}[0-9]{1,3}' FILE | sort | uniq -c | sort -rn | head
+
+and with ``incident``'s scanner (scan_paths, in a child process whose peak RSS is measured with
+getrusage). Prints both times and peak memory; the last line is ``ratio=<pipeline time / scanner time>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PIPELINE = "LC_ALL=C grep -oE '([0-9]{1,3}\\.){3}[0-9]{1,3}' \"$1\" | sort | uniq -c | sort -rn | head"
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _v4(rng: random.Random) -> str:
+    return f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+
+def _v6(rng: random.Random) -> str:
+    return f"2001:db8:{rng.randint(0, 0xffff):x}:{rng.randint(0, 0xffff):x}::{rng.randint(1, 0xffff):x}"
+
+
+def generate(path: Path, size_mb: int, seed: int = 20011) -> None:
+    """Write about ``size_mb`` MB of mixed syslog to ``path`` (same bytes for the same arguments)."""
+    rng = random.Random(seed)
+    crowd = [_v4(rng) for _ in range(5000)] + [_v6(rng) for _ in range(1000)]
+    heavy = ["211.191.28.13", "166.188.17.76", "2001:db8:bad::66"]
+    ours = [f"198.51.100.{i}" for i in range(1, 30)] + ["2001:db8:10::1", "2001:db8:10::2"]
+    target = size_mb * 1_000_000
+    written = 0
+    with open(path, "w", encoding="ascii") as fh:
+        while written < target:
+            buf = []
+            for _ in range(2000):
+                src = rng.choice(heavy) if rng.random() < 0.08 else rng.choice(crowd)
+                dst = rng.choice(ours)
+                if ":" in src and ":" not in dst:
+                    dst = "2001:db8:10::1"
+                elif ":" not in src and ":" in dst:
+                    dst = "198.51.100.7"
+                ts = f"{rng.choice(MONTHS)} {rng.randint(1, 28):2d} {rng.randint(0, 23):02d}:" \
+                     f"{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+                kind = rng.randrange(4)
+                sport, dport = rng.randint(1024, 65535), rng.choice((22, 25, 53, 80, 443, 8080, 3389))
+                if kind == 0:
+                    a = f"[{src}]" if ":" in src else src
+                    b = f"[{dst}]" if ":" in dst else dst
+                    buf.append(f"{ts} fw1.mydomain.com snort[16526]: [1:2003:8] SCAN attempt "
+                               f"[Classification: Attempted Information Leak] [Priority: 2] {{TCP}} "
+                               f"{a}:{sport} -> {b}:{dport}\n")
+                elif kind == 1:
+                    buf.append(f"{ts} mail.mydomain.com sshd[{rng.randint(100, 99999)}]: Failed password for "
+                               f"invalid user admin from {src} port {sport} ssh2\n")
+                elif kind == 2:
+                    buf.append(f"{ts} fw1.mydomain.com kernel: [UFW BLOCK] IN=eth0 OUT= "
+                               f"MAC=00:16:3e:5e:6c:00:00:1b:21:0a:0b:0c:08:00 SRC={src} DST={dst} LEN=40 "
+                               f"TOS=0x00 TTL=242 ID=54321 PROTO=TCP SPT={sport} DPT={dport} WINDOW=1024 "
+                               f"SYN URGP=0\n")
+                else:
+                    buf.append(f"{ts} www.mydomain.com nginx: {src} - - [10/Oct/2024:13:55:36 +0000] "
+                               f"\"GET /wp-login.php HTTP/1.1\" 404 153 \"-\" \"Mozilla/5.0 (zgrab/0.x)\"\n")
+            chunk = "".join(buf)
+            fh.write(chunk)
+            written += len(chunk)
+
+
+def run_pipeline(path: Path) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(["sh", "-c", PIPELINE, "sh", str(path)], capture_output=True, text=True, check=True)
+    return time.perf_counter() - t0, out.stdout.splitlines()[0].strip() if out.stdout else ""
+
+
+def run_scanner(path: Path) -> tuple[float, str, float, float]:
+    """Time the scanner in a child process; also its peak RSS in MB, and that of its largest worker
+    process (big inputs are counted by two processes)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read().strip().splitlines()
+    top = out[0] if out else ""
+    workers = next((float(x.split("=")[1]) for x in out if x.startswith("workers_maxrss_mb=")), 0.0)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"scanner child failed with exit code {proc.returncode}")
+    return elapsed, top, usage.ru_maxrss / 1024.0, workers
+
+
+def child(path: str) -> int:
+    sys.path.insert(0, str(ROOT))
+    from bot.config import ScanConfig
+    from bot.scan import scan_paths
+
+    result = scan_paths([path], ScanConfig())
+    top = result.attacker
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    print(f"{top.ip} count={top.count}" if top else "none")
+    print(f"workers_maxrss_mb={workers:.0f}")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=100)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--keep", action="store_true", help="leave the generated file in place")
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child)
+    tmp = Path(tempfile.mkdtemp(prefix="scan-bench-"))
+    path = tmp / "mixed.log"
+    try:
+        t0 = time.perf_counter()
+        generate(path, args.size_mb)
+        size = path.stat().st_size / 1e6
+        print(f"generated {size:.0f} MB in {time.perf_counter() - t0:.1f}s: {path}")
+        t_pipe, top_pipe = run_pipeline(path)
+        print(f"pipeline: {t_pipe:.2f}s  top: {top_pipe}")
+        t_scan, top_scan, rss, workers = run_scanner(path)
+        print(f"scanner:  {t_scan:.2f}s  top: {top_scan}  ({size / t_scan:.0f} MB/s)")
+        print(f"scanner peak memory: {max(rss, workers):.0f} MB (largest maxrss of the scanner process "
+              f"and its worker processes)")
+        print(f"ratio={t_pipe / t_scan:.2f}")
+    finally:
+        if not args.keep:
+            path.unlink(missing_ok=True)
+            tmp.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
