@@ -31,14 +31,32 @@ class Sandbox:
         self.example = EXAMPLE
         self.abusix_zone = ABUSIX_ZONE
         self._stopping = threading.Event()
-        self._started = False
         rec = recorded.load()
         self.recorded = rec
         self.zone = build_zone(self.synthetic, ABUSIX_ZONE, recorded.email_domains(rec))
         self.replay = Replay(rec, self.synthetic)
-        self.http = HttpServer(self.replay, self._stopping, latency, HOST)
-        self.dns = DnsServer(self.zone, self._stopping, HOST)
-        self.whois = WhoisServer(rec, self.zone, self.synthetic, self._stopping, HOST)
+        # Sockets are opened by start() and closed by stop(): nothing is bound before.
+        self._http: HttpServer | None = None
+        self._dns: DnsServer | None = None
+        self._whois: WhoisServer | None = None
+
+    @property
+    def http(self) -> HttpServer:
+        if self._http is None:
+            raise RuntimeError("the sandbox is not running: use `with Sandbox() as sb:` or sb.start()")
+        return self._http
+
+    @property
+    def dns(self) -> DnsServer:
+        if self._dns is None:
+            raise RuntimeError("the sandbox is not running: use `with Sandbox() as sb:` or sb.start()")
+        return self._dns
+
+    @property
+    def whois(self) -> WhoisServer:
+        if self._whois is None:
+            raise RuntimeError("the sandbox is not running: use `with Sandbox() as sb:` or sb.start()")
+        return self._whois
 
     # --- addresses ----------------------------------------------------------------------
 
@@ -86,21 +104,27 @@ class Sandbox:
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self) -> Sandbox:
-        if not self._started:
-            self._stopping.clear()
-            self.http.start()
-            self.dns.start()
-            self.whois.start()
-            self._started = True
+        if self._http is not None:
+            return self
+        self._stopping.clear()
+        try:
+            self._http = HttpServer(self.replay, self._stopping, self.latency, HOST)
+            self._dns = DnsServer(self.zone, self._stopping, HOST)
+            self._whois = WhoisServer(self.recorded, self.zone, self.synthetic, self._stopping, HOST)
+        except BaseException:
+            self.stop()
+            raise
+        self._http.start()
+        self._dns.start()
+        self._whois.start()
         return self
 
     def stop(self) -> None:
-        if self._started:
-            self._stopping.set()       # releases connections held by "timeout" faults
-            self.http.stop()
-            self.dns.stop()
-            self.whois.stop()
-            self._started = False
+        self._stopping.set()       # releases connections held by "timeout" faults
+        for server in (self._http, self._dns, self._whois):
+            if server is not None:
+                server.stop()
+        self._http = self._dns = self._whois = None
 
     def __enter__(self) -> Sandbox:
         return self.start()

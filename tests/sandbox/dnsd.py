@@ -79,7 +79,8 @@ class DnsServer:
 
     def stop(self) -> None:
         for server in (self._udp, self._tcp):
-            server.shutdown()
+            if self._threads:                  # shutdown() waits for a loop that must be running
+                server.shutdown()
             server.server_close()
         self._tcp.close_connections()
         for thread in self._threads:

@@ -71,7 +71,8 @@ class HttpServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:           # shutdown() waits for a loop that must be running
+            self._server.shutdown()
         self._server.server_close()
         self._server.close_connections()
         if self._thread is not None:

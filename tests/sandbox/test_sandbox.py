@@ -256,6 +256,17 @@ def test_starts_fast_binds_loopback_only_and_closes_its_ports() -> None:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+def test_nothing_is_bound_before_start_and_use_before_start_is_a_clear_error() -> None:
+    sb = Sandbox()
+    with pytest.raises(RuntimeError, match="not running"):
+        sb.http.fail("x", 500)
+    sb.stop()                                   # harmless
+    with sb:
+        assert get(sb, "rdap.apnic.net", "/ip/1.1.1.1")[0] == 200
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = sb.rdap_base
+
+
 def test_stopping_releases_a_connection_held_by_a_timeout_fault() -> None:
     with Sandbox() as sb:
         sb.http.fail("x", "timeout")
