@@ -87,21 +87,18 @@ def _network(i: int) -> SyntheticNetwork:
     domain = f"synth{i:03d}-{short}.example"
     return SyntheticNetwork(
         cidr=str(net), registry=registry, abuse_email=f"abuse@{domain}", domain=domain,
-        handle=_net_handle(registry, net, i), name=f"SYNTH-NET-{i:03d}", asn=64512 + i,
+        handle=_net_handle(registry, net), name=f"SYNTH-NET-{i:03d}", asn=64512 + i,
         country=country, host=host, ips=ips, has_ptr=i % 4 != 3,
         noc_email=f"noc@{domain}", extra_emails=(f"noc@{domain}",),
     )
 
 
-def _net_handle(registry: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network, i: int) -> str:
+def _net_handle(registry: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     first, last = net.network_address, net.broadcast_address
     if registry == "arin":
-        return f"NET{'6' if net.version == 6 else ''}-{str(first).replace('.', '-').replace(':', '-')}-1"
-    if registry == "lacnic":
-        return str(net)
-    if registry == "apnic" and net.version == 4:
-        return f"{first} - {last}"
-    if net.version == 6:
+        dashed = str(first).replace(".", "-").replace(":", "-").rstrip("-").upper()
+        return f"NET{'6' if net.version == 6 else ''}-{dashed}-1"
+    if registry == "lacnic" or net.version == 6:
         return str(net)
     return f"{first} - {last}"
 
