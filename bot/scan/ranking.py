@@ -10,6 +10,7 @@ import ipaddress
 from datetime import datetime
 from functools import lru_cache
 
+from bot.errors import ConfigError
 from bot.models import Candidate, Evidence, Role
 
 MAX_EVIDENCE_CHARS = 2000   # one evidence line is cut to this many characters
@@ -58,7 +59,10 @@ class OwnNetworks:
     def __init__(self, cidrs: tuple[str, ...], hostnames: tuple[str, ...]) -> None:
         nets = []
         for c in cidrs:
-            nets.append(ipaddress.ip_network(c, strict=False))
+            try:
+                nets.append(ipaddress.ip_network(c, strict=False))
+            except ValueError as exc:
+                raise ConfigError(f"scan.own_networks: {c!r} is not a network (CIDR)") from exc
         for h in hostnames:
             try:
                 nets.append(ipaddress.ip_network(h, strict=False))

@@ -1,0 +1,141 @@
+"""Find the attacker in log files: every address found, ranked, with counts and times.
+
+    incident scan FILE... [IP|STRING] [-r] [--json] [--all-addresses]
+
+Reads the files (``-`` is standard input) and lists the addresses found, the most likely attacker
+first: attacker-side mentions (the source of "A -> B", SRC=, "from X", rhost=, the client of a
+proxy chain...) count before plain mentions. Own networks and host names (config [scan]) are never
+listed; private, loopback, documentation... addresses are marked not reportable and come after
+the public ones unless --all-addresses is given. Times are shown in UTC.
+
+The optional last argument works as in the old tool: an IP names the attacker (its lines are the
+evidence), any other string keeps only the lines that contain it. Rule: the last positional
+argument is that selector when there are at least two and it is not an existing file; use
+-s/--select to say it explicitly (e.g. when a file has the selector's name).
+
+Exit status: 0 when a candidate was found, 1 when the input holds no usable address, 2 for a
+missing, unreadable or empty input or a bad argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import Config
+from bot.errors import UserError
+from bot.models import Candidate, ScanResult
+from bot.scan import scan_lines, scan_paths
+
+EXIT_OK, EXIT_NOTHING = 0, 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.usage = ("%(prog)s FILE... [IP|STRING] [-s IP|STRING] [-r] [--json] [--all-addresses] [-n N]")
+    parser.add_argument("inputs", nargs="+", metavar="FILE... [IP|STRING]",
+                        help="log files ('-' for standard input), then optionally an IP or a string")
+    parser.add_argument("-s", "--select", metavar="IP|STRING",
+                        help="the attacker's IP, or a string isolating the lines to consider")
+    parser.add_argument("-r", "--keep-received", action="store_true", default=None,
+                        help="do not ignore lines holding 'Received:' (mail headers)")
+    parser.add_argument("--all-addresses", action="store_true", default=None,
+                        help="rank private, loopback, documentation... addresses like public ones")
+    parser.add_argument("--json", action="store_true", help="print one JSON document for scripts")
+    parser.add_argument("-n", "--limit", type=int, default=20, metavar="N",
+                        help="candidates shown in the table (default 20, 0: all)")
+
+
+def split_inputs(inputs: list[str], select: str | None) -> tuple[list[str], str | None]:
+    """The files and the selector, by the rule of the module docstring."""
+    files = list(inputs)
+    if select is None and len(files) >= 2 and files[-1] != "-" and not Path(files[-1]).exists():
+        select = files.pop()
+    return files, select
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    files, select = split_inputs(args.inputs, args.select)
+    if files.count("-") > 1:
+        raise UserError("standard input ('-') can be given once")
+    kwargs: dict[str, Any] = {"select": select, "keep_received": args.keep_received,
+                              "allow_non_global": args.all_addresses}
+    if files == ["-"]:
+        result = scan_lines(sys.stdin.buffer, cfg.scan, **kwargs)
+    elif "-" in files:
+        raise UserError("standard input ('-') cannot be mixed with files")
+    else:
+        result = scan_paths(files, cfg.scan, **kwargs)
+    if args.json:
+        sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
+    else:
+        sys.stdout.write(render(result, args.limit))
+    if result.attacker is None:
+        if not args.json:
+            sys.stderr.write("incident: no address found in the input\n")
+        return EXIT_NOTHING
+    return EXIT_OK
+
+
+def _clean(text: str) -> str:
+    """Log text is untrusted: no control characters reach the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _when(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
+
+
+def render(result: ScanResult, limit: int) -> str:
+    out: list[str] = []
+    top = result.attacker
+    used = f"{result.lines_used} of {result.lines_read} lines used"
+    if result.lines_skipped_received:
+        used += f", {result.lines_skipped_received} 'Received:' lines ignored (-r keeps them)"
+    if result.select_string is not None:
+        used += f", isolated by {_clean(result.select_string)!r}"
+    out.append(used)
+    if top is None:
+        return "\n".join(out) + "\n"
+    why = "named on the command line" if result.selected else "appears to be the attacker"
+    out.append(f"{top.ip} {why}")
+    out.append("")
+    shown = result.candidates if limit <= 0 else result.candidates[:limit]
+    rows = [("IP", "COUNT", "ATTACKER-SIDE", "ROLE", "REPORTABLE", "FIRST SEEN (UTC)", "LAST SEEN (UTC)")]
+    rows += [_row(c) for c in shown]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    if len(shown) < len(result.candidates):
+        out.append(f"... {len(result.candidates) - len(shown)} more (-n 0 shows all)")
+    return "\n".join(out) + "\n"
+
+
+def _row(c: Candidate) -> tuple[str, ...]:
+    return (c.ip, str(c.count), str(c.source_count), c.role.value, "yes" if c.reportable else "no",
+            _when(c.evidence.first_seen), _when(c.evidence.last_seen))
+
+
+def to_json(result: ScanResult) -> dict[str, Any]:
+    def iso(t: datetime | None) -> str | None:
+        return t.isoformat() if t is not None else None
+
+    return {
+        "attacker": result.attacker.ip if result.attacker else None,
+        "selected": result.selected,
+        "select_string": result.select_string,
+        "lines_read": result.lines_read,
+        "lines_used": result.lines_used,
+        "lines_skipped_received": result.lines_skipped_received,
+        "candidates": [
+            {"ip": c.ip, "count": c.count, "source_count": c.source_count,
+             "destination_count": c.destination_count, "role": c.role.value, "reportable": c.reportable,
+             "first_seen": iso(c.evidence.first_seen), "last_seen": iso(c.evidence.last_seen),
+             "evidence": list(c.evidence.lines)}
+            for c in result.candidates
+        ],
+    }
+
