@@ -55,9 +55,10 @@ class DnsSource:
         return tuple(str(ipaddress.ip_address(a)) for a in out)
 
     def forward_confirms(self, name: str, ip: str) -> bool:
-        """Whether ``name`` resolves back to ``ip``."""
+        """Whether ``name`` resolves back to ``ip`` (asking only for the address's own family)."""
         want = ipaddress.ip_address(ip)
-        return any(ipaddress.ip_address(a) == want for a in self.addresses(name))
+        found = self._query(name, "A" if want.version == 4 else "AAAA")
+        return any(ipaddress.ip_address(a) == want for a in found)
 
     def mx(self, name: str) -> tuple[str, ...]:
         records = []
@@ -75,20 +76,26 @@ class DnsSource:
             out.append("".join(chunks))
         return tuple(out)
 
-    def origin(self, ip: str) -> tuple[int | None, str]:
-        """(origin AS number, AS name) from Team Cymru's DNS zones; (None, "") when unknown."""
+    def origin_asn(self, ip: str) -> tuple[int | None, str]:
+        """(origin AS number, announced prefix) from Team Cymru's DNS zone; (None, "") when unknown."""
         zone = "origin.asn.cymru.com" if ipaddress.ip_address(ip).version == 4 else "origin6.asn.cymru.com"
         texts = self.txt(f"{reversed_labels(ip)}.{zone}")
-        if not texts:
-            return None, ""
-        first = texts[0].split("|")[0].split()
+        fields = [f.strip() for f in texts[0].split("|")] if texts else []
+        first = fields[0].split() if fields else []
         if not first or not first[0].isdigit():
             return None, ""
-        asn = int(first[0])
-        name = ""
+        prefix = ""
+        if len(fields) > 1:
+            try:
+                prefix = str(ipaddress.ip_network(fields[1], strict=False))
+            except ValueError:
+                prefix = ""
+        return int(first[0]), prefix
+
+    def as_name(self, asn: int) -> str:
+        """The AS name Team Cymru lists ("" when none)."""
         for text in self.txt(f"AS{asn}.asn.cymru.com"):
             fields = [f.strip() for f in text.split("|")]
             if len(fields) >= 5:
-                name = fields[4]
-                break
-        return asn, name
+                return fields[4]
+        return ""

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -99,8 +100,10 @@ def ensure_whoisit_bootstrap(session: requests.Session) -> None:
         if whoisit.is_bootstrapped():
             return
         data: dict[str, Any] = {"timestamp": int(time.time())}
-        for key, name in _BOOTSTRAP_FILES.items():
-            data[key] = _fetch_json(session, f"https://data.iana.org/rdap/{name}.json")
+        with ThreadPoolExecutor(max_workers=len(_BOOTSTRAP_FILES)) as pool:
+            files = pool.map(lambda n: _fetch_json(session, f"https://data.iana.org/rdap/{n}.json"),
+                             _BOOTSTRAP_FILES.values())
+            data.update(zip(_BOOTSTRAP_FILES, files, strict=True))
         try:
             whoisit.load_bootstrap_data(json.dumps(data))
         except whoisit.errors.BootstrapError as exc:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.clients import Clients
 from bot.config import Config
@@ -32,6 +32,7 @@ from bot.models import DomainInfo, Findings, LookupResult, Network, ProbeResult,
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 def parse_ip(text: str) -> str:
@@ -205,12 +206,31 @@ class Gatherer:
         return name, verified
 
     def _origin(self, ip: str, network: Network, run: Run) -> tuple[Network, str]:
-        found = self._step("Origin AS", run, lambda: self.dns.origin(ip))
-        if not found or found[0] is None:
+        asn = self._known_origin(ip, run)
+        if asn is None:
+            found = self._step("Origin AS", run, lambda: self.dns.origin_asn(ip))
+            asn, prefix = found if found else (None, "")
+            if asn is not None and prefix and run.shared is not None:
+                with run.shared.lock:
+                    run.shared.memo.setdefault("origins", []).append((ipaddress.ip_network(prefix), asn))
+        if asn is None:
             return network, ""
-        asn, as_name = found
+        as_name = self._memo(run, f"as:{asn}", lambda sub: self._step("AS name", sub,
+                                                                      lambda: self.dns.as_name(asn)) or "")
         run.line(f"Origin AS{asn}" + (f" ({as_name})" if as_name else ""))
         return replace(network, asn=asn, as_name=as_name or network.as_name), as_name
+
+    @staticmethod
+    def _known_origin(ip: str, run: Run) -> int | None:
+        """In a bulk run, the origin AS of an announced prefix already seen that holds ``ip``."""
+        if run.shared is None:
+            return None
+        addr = ipaddress.ip_address(ip)
+        with run.shared.lock:
+            origins = list(run.shared.memo.get("origins", ()))
+        best = max(((net, asn) for net, asn in origins if addr.version == net.version and addr in net),
+                   key=lambda pair: pair[0].prefixlen, default=None)
+        return best[1] if best else None
 
     def _pick_domain(self, rdns: str | None, network: Network | None, as_name: str, run: Run,
                      hint: tuple[str, str, str] | None) -> DomainInfo | None:
@@ -235,7 +255,18 @@ class Gatherer:
 
     def _domain(self, name: str, host: str, guessed: bool, reason: str, network: Network | None,
                 run: Run) -> DomainInfo:
-        host_mx = self._mx(host, run) if host != name else ()
+        # the host's own MX only for a name someone asked about or guessed, not every reverse name
+        asked = host != name and not reason.startswith("registered domain of")
+        host_mx = self._mx(host, run) if asked else ()
+        mx, parent_mx, has_address, registrar, entities = self._memo(
+            run, f"domain:{name}", lambda sub: self._domain_core(name, sub))
+        return DomainInfo(name=name, guessed=guessed, guess_reason=reason if guessed else "", mx=mx,
+                          parent_mx=parent_mx, has_address=has_address, registrar=registrar,
+                          entities=entities, host=host, host_mx=host_mx)
+
+    def _domain_core(self, name: str, run: Run) -> tuple[tuple[str, ...], tuple[str, ...], bool, str,
+                                                          tuple[RegistryEntity, ...]]:
+        """What depends on the domain alone (shared by every address of it in one bulk run)."""
         mx = self._mx(name, run)
         parent = name.split(".", 1)[1] if "." in name else ""
         parent_mx = self._mx(parent, run) if parent and domain_mod.registered_domain(parent) else ()
@@ -244,9 +275,26 @@ class Gatherer:
         entities: tuple[RegistryEntity, ...] = ()
         if self.cfg.gather.domain_rdap:
             registrar, entities = self._registration(name, run)
-        return DomainInfo(name=name, guessed=guessed, guess_reason=reason if guessed else "", mx=mx,
-                          parent_mx=parent_mx, has_address=has_address, registrar=registrar,
-                          entities=entities, host=host, host_mx=host_mx)
+        return mx, parent_mx, has_address, registrar, entities
+
+    def _memo(self, run: Run, key: str, compute: Callable[[Run], T]) -> T:
+        """Within one gather_many, compute a per-domain/per-AS answer once and replay its lines."""
+        shared = run.shared
+        if shared is None:
+            return compute(run)
+        with shared.lock:
+            hit = shared.memo.get(key)
+        if hit is None:
+            sub = Run(shared=shared)
+            value = compute(sub)
+            hit = (value, tuple(sub.lines), tuple(sub.problems))
+            with shared.lock:
+                shared.memo.setdefault(key, hit)
+        value, lines, problems = hit
+        for line in lines:
+            run.line(line)
+        run.problems.extend(problems)
+        return value
 
     def _registration(self, name: str, run: Run) -> tuple[str, tuple[RegistryEntity, ...]]:
         key = f"domain-rdap:{name}"

@@ -56,6 +56,7 @@ class SharedRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
     down: dict[str, str] = field(default_factory=dict)
     domains: dict[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 def _neighbourhood(ip: str) -> str:
