@@ -85,7 +85,7 @@ class BufferingHandler(urllib.request.BaseHandler):
             response.close()
         buffered = urllib.response.addinfourl(io.BytesIO(body), response.headers, response.url,
                                               response.code)
-        buffered.msg = response.msg
+        buffered.msg = response.msg  # type: ignore[attr-defined]  # HTTPErrorProcessor reads it
         return buffered
 
     https_response = http_response
