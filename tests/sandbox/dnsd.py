@@ -17,11 +17,13 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 
 from tests.sandbox.faults import FaultPlan
 from tests.sandbox.serving import ConnectionTracking, hold
-from tests.sandbox.zone import Zone
+from tests.sandbox.zone import TTL, RRs, Zone
 
 DNS_FAULTS = frozenset({"servfail", "timeout", "nxdomain"})
 
@@ -89,66 +91,61 @@ class DnsServer:
     def answer(self, wire: bytes, max_size: int | None) -> bytes | None:
         """The answer to one query message, or None to stay silent (a timeout fault, garbage)."""
         try:
-            query = dns.message.from_wire(wire)
+            # The question is all we need; an OPT record (EDNS) is only looked for in the header.
+            query = dns.message.from_wire(wire, question_only=True)
         except dns.exception.DNSException:
             return None
-        response = dns.message.make_response(query)
-        response.flags |= dns.flags.AA
+        edns = struct.unpack("!H", wire[10:12])[0] > 0
+        flags = dns.flags.QR | dns.flags.AA | (query.flags & (dns.flags.RD | 0x7800))
         if len(query.question) != 1:
-            response.set_rcode(dns.rcode.FORMERR)
-            return response.to_wire()
+            return _render(query.id, flags, dns.rcode.FORMERR, query.question, [], [], edns, 512)
         question = query.question[0]
-        qname = question.name.to_text().lower().rstrip(".")
+        key = question.name.to_text().lower()
+        qname = key.rstrip(".")
         with self._log_lock:
             self._queries.append((qname, dns.rdatatype.to_text(question.rdtype)))
         fault = self.faults.take(qname)
+        answer: list[RRs] = []
+        authority: list[RRs] = []
+        rcode: int
         if fault == "timeout":
             return None
         if fault == "servfail":
-            response.flags &= ~dns.flags.AA
-            response.set_rcode(dns.rcode.SERVFAIL)
+            flags &= ~dns.flags.AA
+            rcode = dns.rcode.SERVFAIL
         elif fault == "nxdomain":
-            response.set_rcode(dns.rcode.NXDOMAIN)
+            rcode = dns.rcode.NXDOMAIN
         else:
-            rcode, answer, authority = self.zone.lookup(question.name, question.rdtype)
-            response.set_rcode(dns.rcode.Rcode.make(rcode))
+            rcode, answer, authority = self.zone.lookup(question.name, question.rdtype, key)
             if rcode == dns.rcode.REFUSED:
-                response.flags &= ~dns.flags.AA
-            response.answer.extend(answer)
-            response.authority.extend(authority)
-        limit = 65535 if max_size is None else max(max_size, query.payload if query.edns >= 0 else 0)
-        return _render(response, limit)
+                flags &= ~dns.flags.AA
+        limit = 65535 if max_size is None else max(max_size, 1232 if edns else 0)
+        return _render(query.id, flags, rcode, query.question, answer, authority, edns, limit)
 
 
-def _render(msg: dns.message.Message, limit: int) -> bytes:
-    """The message's wire form; too big for `limit`: truncated (TC).
-
-    Sections are laid out here from dnspython's own name and rdata wire forms, names written whole:
-    dnspython's renderer rebuilds every suffix of every name it writes, which for 34-label reversed
-    IPv6 names costs more than all the rest of an answer."""
-    parts: list[bytes] = []
-    for question in msg.question:
-        parts.append(_name_wire(question.name) + struct.pack("!HH", question.rdtype, question.rdclass))
-    counts = [len(msg.question), 0, 0, 0]
-    for index, section in ((1, msg.answer), (2, msg.authority)):
-        for rrset in section:
-            head = _name_wire(rrset.name) + struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
-            for rdata in rrset:
-                data = rdata.to_wire()
-                parts.append(head + struct.pack("!H", len(data)) + data)
+def _render(qid: int, flags: int, rcode: int, question: list[dns.rrset.RRset], answer: list[RRs],
+            authority: list[RRs], edns: bool, limit: int) -> bytes:
+    """A response's wire form, from dnspython's own name and rdata wire forms, names written whole
+    (dnspython's renderer rebuilds every suffix of every name it writes, which for 34-label reversed
+    IPv6 names costs more than all the rest of an answer). Too big for `limit`: truncated (TC)."""
+    head = b"".join(_name_wire(q.name) + struct.pack("!HH", q.rdtype, q.rdclass) for q in question)
+    records: list[bytes] = []
+    counts = [0, 0]
+    for index, section in enumerate((answer, authority)):
+        for rrs in section:
+            prefix = _name_wire(rrs.name) + struct.pack("!HHI", rrs.rdtype, dns.rdataclass.IN, TTL)
+            for rdata in rrs.rdatas:
+                data = rdata.to_wire() or b""
+                records.append(prefix + struct.pack("!H", len(data)) + data)
                 counts[index] += 1
-    if msg.opt is not None:
-        ttl = (msg.ednsflags & 0xFFFF) | (msg.edns & 0xFF) << 16 | (msg.rcode() >> 4 & 0xFF) << 24
-        parts.append(b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, msg.payload, ttl, 0))
-        counts[3] = 1
-    flags = (msg.flags & ~0xF) | (msg.rcode() & 0xF)
-    wire = struct.pack("!HH4H", msg.id, flags, *counts) + b"".join(parts)
+    # OPT: root owner, our UDP payload size, extended rcode 0, version 0, no flags, no options
+    opt = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, 1232, 0, 0) if edns else b""
+    flags = (flags & ~0xF) | (rcode & 0xF)
+    wire = struct.pack("!HH4H", qid, flags, len(question), *counts, 1 if edns else 0) + head
+    wire += b"".join(records) + opt
     if len(wire) <= limit:
         return wire
-    msg.answer.clear()
-    msg.authority.clear()
-    msg.flags |= dns.flags.TC
-    return msg.to_wire()
+    return struct.pack("!HH4H", qid, flags | dns.flags.TC, len(question), 0, 0, 1 if edns else 0) + head + opt
 
 
 def _name_wire(name: dns.name.Name) -> bytes:

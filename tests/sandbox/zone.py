@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import threading
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import dns.exception
 import dns.name
@@ -85,28 +86,34 @@ def abusix_name(ip: str, zone: str = ABUSIX_ZONE) -> dns.name.Name:
     return dns.name.Name(rev.labels[:-3]).concatenate(dns.name.from_text(zone))
 
 
-def address_from_labels(labels: tuple[bytes, ...], version: int) -> tuple[int, int] | None:
-    """(first, last) address covered by reversed labels (octets or nibbles; missing ones are a
-    range, as Cymru answers for ipwhois' shortened IPv6 names); None if they are not an address."""
+def address_from_labels(labels: list[str], version: int) -> tuple[int, int] | None:
+    """(first, last) address covered by reversed labels (octets or nibbles, as in the query name;
+    missing ones are a range, as Cymru answers for ipwhois' shortened IPv6 names); None if they are
+    not an address."""
+    parts = labels[::-1]
     try:
-        parts = [lab.decode("ascii") for lab in reversed(labels)]
         if version == 4:
-            octets = [int(p) for p in parts]
-            if not 1 <= len(octets) <= 4 or any(not 0 <= o <= 255 or not p.isdigit()
-                                                for o, p in zip(octets, parts, strict=True)):
+            if not 1 <= len(parts) <= 4 or not all(p.isdigit() and int(p) <= 255 for p in parts):
                 return None
-            value, bits = 0, 8 * len(octets)
-            for o in octets:
-                value = value << 8 | o
-            width = 32
+            value, bits, width = 0, 8 * len(parts), 32
+            for part in parts:
+                value = value << 8 | int(part)
         else:
             if not 1 <= len(parts) <= 32 or any(len(p) != 1 for p in parts):
                 return None
             value, bits, width = int("".join(parts), 16), 4 * len(parts), 128
-    except (UnicodeDecodeError, ValueError):
+    except ValueError:
         return None
     shift = width - bits
     return value << shift, (value << shift) | ((1 << shift) - 1)
+
+
+class RRs(NamedTuple):
+    """Records of one name and type, as the DNS server writes them."""
+
+    name: dns.name.Name
+    rdtype: int
+    rdatas: list[dns.rdata.Rdata]
 
 
 class PrefixTxt:
@@ -114,7 +121,7 @@ class PrefixTxt:
     origin zones, Abusix' zone): a query for any address of 85.254.3.0/24 gets that prefix's text."""
 
     def __init__(self, zone_v4: str, zone_v6: str) -> None:
-        self.zones = {4: _name(zone_v4), 6: _name(zone_v6)}
+        self.zones = {4: _key(zone_v4), 6: _key(zone_v6)}
         self._lock = threading.Lock()
         self._table: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
         self._rdata: dict[str, dns.rdata.Rdata] = {}
@@ -140,14 +147,15 @@ class PrefixTxt:
         best = min(r[1] - r[0] for r in holding)
         return [r[2] for r in holding if r[1] - r[0] == best]
 
-    def answer(self, qname: dns.name.Name) -> tuple[bool, list[str]]:
-        """(is under one of the zones, texts of the most specific prefix holding the address)."""
+    def answer(self, key: str) -> tuple[bool, list[str]]:
+        """(is under one of the zones, texts of the most specific prefix holding the address) for a
+        query name given as lower-case text with the final dot."""
         under = False
         for version, zone in self.zones.items():
-            if not qname.is_subdomain(zone) or qname == zone:
+            if not key.endswith("." + zone):
                 continue
             under = True
-            span = address_from_labels(qname.relativize(zone).labels, version)
+            span = address_from_labels(key[: -len(zone) - 1].split("."), version)
             if span is None:
                 continue
             with self._lock:
@@ -166,7 +174,7 @@ class Zone:
     def __init__(self, origins: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, dict[int, list[dns.rdata.Rdata]]] = {}
-        self._soa: dict[str, dns.rrset.RRset] = {}     # authority section per origin, built once
+        self._soa: dict[str, RRs] = {}                  # authority section per origin, built once
         self._ents: set[str] = set()         # names that exist only as parents of others
         self._origins: set[str] = set()
         self.cymru = PrefixTxt("origin.asn.cymru.com", "origin6.asn.cymru.com")
@@ -184,7 +192,7 @@ class Zone:
         self._put(key, dns.rdatatype.SOA, [soa])
         self._put(key, dns.rdatatype.NS, [_parse(dns.rdatatype.NS, SANDBOX_NS)])
         with self._lock:
-            self._soa[key] = dns.rrset.from_rdata(key, TTL, soa)
+            self._soa[key] = RRs(dns.name.from_text(key), dns.rdatatype.SOA, [soa])
 
     def origin_of(self, name: str | dns.name.Name) -> str | None:
         """The most specific zone held that contains `name`, or None."""
@@ -229,13 +237,13 @@ class Zone:
         with self._lock:
             return bool(self._records.get(_key(name), {}).get(int(dns.rdatatype.RdataType.make(rdtype))))
 
-    def lookup(self, qname: dns.name.Name, rdtype: int) -> tuple[int, list[dns.rrset.RRset],
-                                                                    list[dns.rrset.RRset]]:
-        """(rcode, answer rrsets, authority rrsets); REFUSED outside the zones held."""
-        origin = self.origin_of(qname)
+    def lookup(self, qname: dns.name.Name, rdtype: int, key: str = "") -> tuple[int, list[RRs], list[RRs]]:
+        """(rcode, answer records, authority records); REFUSED outside the zones held.
+        `key`: the name as lower-case text with the final dot, when the caller has it already."""
+        key = key or _key(qname)
+        origin = self.origin_of(key)
         if origin is None:
             return dns.rcode.REFUSED, [], []
-        key = _key(qname)
         with self._lock:
             found = self._records.get(key)
             exists = found is not None or key in self._ents
@@ -244,15 +252,15 @@ class Zone:
             soa = self._soa.get(origin)
         if not rdatas and not cname:
             for table in (self.cymru, self.abusix):
-                under, found_txt = table.answer(qname)
+                under, found_txt = table.answer(key)
                 if under:
                     exists = exists or bool(found_txt)
                     if rdtype == dns.rdatatype.TXT:
                         rdatas = [table.rdata(t) for t in found_txt]
         if rdatas:
-            return dns.rcode.NOERROR, [dns.rrset.from_rdata_list(qname, TTL, rdatas)], []
+            return dns.rcode.NOERROR, [RRs(qname, rdtype, rdatas)], []
         if cname:
-            return dns.rcode.NOERROR, [dns.rrset.from_rdata_list(qname, TTL, cname)], []
+            return dns.rcode.NOERROR, [RRs(qname, dns.rdatatype.CNAME, cname)], []
         authority = [soa] if soa is not None else []
         return (dns.rcode.NOERROR if exists else dns.rcode.NXDOMAIN), [], authority
 
@@ -261,12 +269,6 @@ def _key(name: str | dns.name.Name) -> str:
     text = name.to_text() if isinstance(name, dns.name.Name) else name
     text = text.lower()
     return text if text.endswith(".") else text + "."
-
-
-def _name(name: str | dns.name.Name) -> dns.name.Name:
-    if isinstance(name, dns.name.Name):
-        return name
-    return dns.name.from_text(name if name.endswith(".") else name + ".")
 
 
 def _parse(kind: int, text: str) -> dns.rdata.Rdata:
