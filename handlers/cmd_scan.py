@@ -104,7 +104,8 @@ def render(result: ScanResult, limit: int) -> str:
     out.append(f"{top.ip} {why}")
     out.append("")
     shown = result.candidates if limit <= 0 else result.candidates[:limit]
-    rows = [("IP", "COUNT", "ATTACKER-SIDE", "ROLE", "REPORTABLE", "FIRST SEEN (UTC)", "LAST SEEN (UTC)")]
+    rows: list[tuple[str, ...]] = [
+        ("IP", "COUNT", "ATTACKER-SIDE", "ROLE", "REPORTABLE", "FIRST SEEN (UTC)", "LAST SEEN (UTC)")]
     rows += [_row(c) for c in shown]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

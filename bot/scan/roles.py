@@ -171,16 +171,19 @@ def _is_header_host(line: str, f: Found, header_end: int) -> bool:
 
 
 def _swap_from_to(line: str, found: list[Found], scores: list[int]) -> None:
-    """``sending packet: from <us> to <them>``: our own message, so the "to" side is the remote one."""
+    """``sending packet: from <us> to <them>``: our own message, so the "to" side is the remote one.
+
+    Only when a "from" address is followed by a "to" address on the line."""
+    i_from = i_to = None
     for i, f in enumerate(found):
         words = _WORD.findall(line[max(0, f.start - 12):f.start])
-        if not words:
-            continue
-        w = words[-1].lower()
-        if w == "from" and scores[i] >= SOURCE:
-            scores[i] = DEST
-        elif w == "to" and scores[i] <= DEST:
-            scores[i] = SOURCE
+        w = words[-1].lower() if words else ""
+        if w == "from" and i_from is None:
+            i_from = i
+        elif w == "to" and i_from is not None and i_to is None:
+            i_to = i
+    if i_from is not None and i_to is not None and scores[i_from] >= SOURCE and scores[i_to] <= DEST:
+        scores[i_from], scores[i_to] = DEST, SOURCE
 
 
 def _role(score: int) -> Role:

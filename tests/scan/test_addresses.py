@@ -1,0 +1,64 @@
+"""Finding and normalising addresses in every notation, and not finding things that only look like one."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.scan.addresses import find, normalise
+
+
+def ips(line: str) -> list[tuple[str, int | None]]:
+    return [(f.ip, f.port) for f in find(line)]
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("scan from 166.188.17.76 done", [("166.188.17.76", None)]),
+    ("166.188.17.76:8300 -> 1.2.3.2:53", [("166.188.17.76", 8300), ("1.2.3.2", 53)]),
+    ("IP 1.2.3.4.43436 > 172.1.2.3.22: Flags [S]", [("1.2.3.4", 43436), ("172.1.2.3", 22)]),
+    ("remote [2001:db8::2]:443 ok", [("2001:db8::2", 443)]),
+    ("rhost=[::ffff:31.54.38.23]:47414 user=root", [("31.54.38.23", 47414)]),
+    ("rhost=::ffff:172.21.10.2 user=root@pam", [("172.21.10.2", None)]),
+    ("Bad password attempt from ::ffff:1.2.3.4:55990", [("1.2.3.4", 55990)]),
+    ("{TCP} 2001:0db8:0000:0000:0000:0000:0000:0001:443 -> 2001:0db8:0000:0000:0000:0000:0000:0002:22",
+     [("2001:db8::1", 443), ("2001:db8::2", 22)]),
+    ("to 2001:0db8:85a3:0000:0000:8a2e:0370:7334 now", [("2001:db8:85a3::8a2e:370:7334", None)]),
+    ("link fe80::1%eth0 up", [("fe80::1", None)]),
+    ("[client ::1:37752] [client ::1] ModSecurity", [("::1", 37752), ("::1", None)]),
+    ("client @0x7fb04c007328 ::1#62449 (example.com)", [("::1", None)]),
+    ("Try again. IP: ::1. Username: x", [("::1", None)]),
+    ("padded 010.001.002.003 here", [("10.1.2.3", None)]),
+    ("remote host [ipv4:172.17.0.1:44890] mapped", [("172.17.0.1", 44890)]),
+    ("end of sentence 203.0.113.9.", [("203.0.113.9", None)]),
+    ('{"ip":"::ffff:127.0.0.1","email":"x"}', [("127.0.0.1", None)]),
+])
+def test_notations_are_found_and_normalised(line: str, expected: list[tuple[str, int | None]]) -> None:
+    assert ips(line) == expected
+
+
+@pytest.mark.parametrize("line", [
+    "OpenSSH_9.6p1 version 1.2.3 and 10.0.19045",               # versions
+    "SNMP OID 1.3.6.1.4.1.311.21.7 trap",                       # OIDs
+    "backup of 2021.10.12 and 12.10.2021",                      # dotted dates
+    "Feb 10 13:15:11 host x", "11:29:42.550475 IP6", "took 01:02:03:04",   # times
+    "src-mac 00:17:10:88:bc:02, MAC=00:16:3e:5e:6c:00:00:1b:21:0a:0b:0c:08:00",  # MACs
+    "hash c3b9d05b8f36265eb89edee60aad693a sha256:9f86d081884c7d65",            # hashes
+    "2024-07-20 12:27:52,797::WARNING::[interface:657]",         # '::' between words
+    "vaultwarden::api::identity std::vector Foo::Bar",
+    "999.1.1.1 and 1.2.3.256 are not addresses",
+    "just :: alone",
+])
+def test_look_alikes_are_not_addresses(line: str) -> None:
+    assert ips(line) == []
+
+
+@pytest.mark.parametrize(("text", "norm"), [
+    ("::ffff:1.2.3.4", "1.2.3.4"),
+    ("2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
+    ("[fe80::1%eth0]", "fe80::1"),
+    ("192.0.2.1", "192.0.2.1"),
+    ("1.2.3", None),
+    ("13:15:11", None),
+    ("hello", None),
+])
+def test_normalise(text: str, norm: str | None) -> None:
+    assert normalise(text) == norm

@@ -1,0 +1,103 @@
+"""The bulk path for big files agrees with the line path on plain logs."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.config import ScanConfig
+from bot.models import Role
+from bot.scan import bulk, scan_lines, scan_paths, scanner
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def write_log(path: Path, lines: int = 3000, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    crowd = [f"{rng.randint(11, 99)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+             for _ in range(200)] + [f"2a01:4f8:{rng.randint(1, 0xfff):x}::{rng.randint(1, 0xfff):x}"
+                                     for _ in range(50)]
+    out = []
+    for i in range(lines):
+        src = "211.191.28.13" if i % 7 == 0 else (
+            "2a0e:97c0:3e3:1d1::5" if i % 11 == 0 else rng.choice(crowd))
+        ts = f"Mar {1 + i // 1000:2d} 04:{(i // 60) % 60:02d}:{i % 60:02d}"
+        kind = i % 3
+        if kind == 0:
+            a = f"[{src}]" if ":" in src else src
+            out.append(f"{ts} fw.mydomain.com snort[1]: SCAN {a}:{1024 + i} -> 198.51.100.7:22")
+        elif kind == 1:
+            out.append(f"{ts} www.mydomain.com sshd[{i}]: Failed password for root from {src} "
+                       f"port {1024 + i} ssh2")
+        else:
+            out.append(f"{ts} gw.mydomain.com kernel: [UFW BLOCK] IN=eth0 SRC={src} DST=198.51.100.8 "
+                       "PROTO=TCP")
+    out.append("Received: from mx.example.org (mx.example.org [9.9.9.9])")
+    path.write_text("\n".join(out) + "\n")
+    return out
+
+
+def test_bulk_agrees_with_the_line_path(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    lines = write_log(log)
+    exact = scan_lines(lines, ScanConfig(), now=NOW, allow_non_global=True)
+    fast = bulk.scan_bulk([str(log)], ScanConfig(), keep_received=False, allow_non_global=True, now=NOW,
+                          chunk_size=4096, workers=1)
+    assert fast.lines_read == exact.lines_read and fast.lines_skipped_received == 1
+    assert [c.ip for c in fast.candidates[:5]] == [c.ip for c in exact.candidates[:5]]
+    by_ip = {c.ip: c for c in exact.candidates}
+    for c in fast.candidates:
+        assert (c.count, c.source_count) == (by_ip[c.ip].count, by_ip[c.ip].source_count), c.ip
+    top = fast.candidates[0]
+    assert top.ip == "211.191.28.13" and top.role is Role.SOURCE
+    assert top.evidence.lines == exact.candidates[0].evidence.lines
+    assert top.evidence.first_seen == exact.candidates[0].evidence.first_seen
+    assert top.evidence.last_seen == exact.candidates[0].evidence.last_seen
+    assert "9.9.9.9" not in by_ip and all(c.ip != "9.9.9.9" for c in fast.candidates)
+
+
+def test_two_workers_count_the_same_as_one(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    write_log(log)
+    one = bulk.count_parallel([str(log)], 4096, 5, False, 1)
+    two = bulk.count_parallel([str(log)], 4096, 5, False, 2)
+    assert bulk.split_all(one)[0] == bulk.split_all(two)[0]
+    assert (one.lines, one.received) == (two.lines, two.received)
+
+
+def test_plan_splits_at_line_starts(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"x" * 50 + b"\n" + b"y" * 30 + b"\n")
+    b.write_bytes(b"z" * 10 + b"\n")
+    parts = bulk.plan([str(a), str(b)], 2)
+    ranges = [r for part in parts for r in part]
+    covered: dict[str, int] = {}
+    for r in ranges:
+        assert r.start == covered.get(r.path, 0)      # contiguous, in order
+        covered[r.path] = r.end
+        data = Path(r.path).read_bytes()
+        assert r.start == 0 or data[r.start - 1:r.start] == b"\n"
+    assert covered == {str(a): 82, str(b): 11}
+
+
+def test_scan_paths_takes_the_bulk_path_for_big_inputs(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "big.log"
+    write_log(log, lines=500)
+    monkeypatch.setattr(scanner, "BULK_MIN_BYTES", 1000)
+    called: list[bool] = []
+    real = bulk.scan_bulk
+
+    def spy(*args: object, **kwargs: object) -> object:
+        called.append(True)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk, "scan_bulk", spy)
+    result = scan_paths([log], ScanConfig())
+    assert called and result.attacker is not None and result.attacker.ip == "211.191.28.13"
+    # a selector needs the line path: it isolates lines
+    called.clear()
+    assert scan_paths([log], ScanConfig(), select="sshd").select_string == "sshd" and not called

@@ -1,0 +1,67 @@
+"""Source vs destination on one line: the attacker side ranks first."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.models import Role
+from bot.scan.addresses import find
+from bot.scan.roles import attacker_index, ranked, score_line
+
+
+def first(line: str) -> str:
+    return ranked(score_line(line, find(line)))[0]
+
+
+@pytest.mark.parametrize(("line", "attacker"), [
+    # IDS arrows (snort, suricata fast.log, mikrotik), tcpdump
+    ("Feb 10 13:15:11 fw.mydomain.com snort[16526]: IDS278 - SCAN -named Version probe: "
+     "166.188.17.76:8300 -> 1.2.3.2:53", "166.188.17.76"),
+    ("proto TCP (SYN), 36.97.161.219:59388->81.82.202.145:23, len 40", "36.97.161.219"),
+    ("11:29:42.550554 IP 172.1.2.3.22 > 1.2.3.4.43436: Flags [S.]", "172.1.2.3"),
+    # firewalls: iptables SRC=/DST=, pf filterlog CSV (source before destination)
+    ("kernel: [UFW BLOCK] IN=eth0 OUT= DST=192.0.2.7 SRC=45.146.165.37 PROTO=TCP", "45.146.165.37"),
+    ("filterlog: 53,,,1000000301,em0,match,block,in,4,0x0,,64,420,0,none,6,tcp,460,10.0.2.2,10.0.2.15,"
+     "53742,22,420,PA", "10.0.2.2"),
+    # words and keys before the address
+    ("sending to 10.9.9.9: Failed password for root from 203.0.113.5 port 22 ssh2", "203.0.113.5"),
+    ("pvedaemon[1]: authentication failure; rhost=::ffff:172.21.10.2 user=root@pam", "172.21.10.2"),
+    ("[error] POST 192.168.1.1 /control/login: from ip 192.168.1.3: invalid password", "192.168.1.3"),
+    ("named[1]: client @0x7f ::1#62449 (example.com): zone transfer denied", "::1"),
+    # proxies: the forwarded-for client beats the peer; CLF first field
+    ("Unsuccessful login attempt from 192.168.10.1 (X-Forwarded-For: 192.168.1.2, 192.168.1.3)",
+     "192.168.1.2"),
+    ('{"remote_ip":"172.17.0.1","remote_port":"44790","client_ip":"127.0.0.1","host":"127.0.0.1:8080"}',
+     "127.0.0.1"),
+    ('10.0.0.9 - - [14/Oct/2022:09:55:53 +0200] "GET / HTTP/1.1" 404 134 "-" "x" "198.51.100.1"',
+     "10.0.0.9"),
+    # SIP: the remote party is the client, the local address the server
+    ('SecurityEvent="InvalidPassword",LocalAddress="IPV4/UDP/172.17.0.2/5060",'
+     'RemoteAddress="IPV4/UDP/172.17.0.1/56433"', "172.17.0.1"),
+    # our own packet going out: the "to" side is the remote one
+    ("charon: 08[IKE] sending packet: from 116.178.2.180[4500] to 116.178.2.170[28821]", "116.178.2.170"),
+    # the syslog host field is the reporting device, not the attacker
+    ("2023-03-19T12:34:09.757188+01:00 10.120.127.1 system,error login failure for user admin from "
+     "10.127.0.35 via winbox", "10.127.0.35"),
+    # two addr:port pairs: the ephemeral port is the client's
+    ("2022-07-20T21:28:50.530Z,0E,2,192.168.9.241:143,192.168.9.212:35070,testuser,authenticate",
+     "192.168.9.212"),
+    # exim: the address claimed in HELO, in ([...]), is not the peer
+    ("dovecot_login authenticator failed for ([1.2.3.5]) [1.2.3.4]:55379: 535 Incorrect", "1.2.3.4"),
+    # postfix/proftpd "name[addr]"
+    ("proftpd[80686]: 172.31.39.97 (1.1.1.1[1.1.1.1]) - USER x (Login failed)", "1.1.1.1"),
+])
+def test_attacker_side_first(line: str, attacker: str) -> None:
+    assert first(line) == attacker
+
+
+def test_roles_on_an_arrow_line() -> None:
+    line = "snort: 211.191.28.13:1693 -> 1.2.3.2:8080"
+    scored = score_line(line, find(line))
+    assert [s.role for s in scored] == [Role.SOURCE, Role.DESTINATION]
+    assert attacker_index(scored) == 0
+
+
+def test_no_attacker_when_every_address_is_the_hit_side() -> None:
+    line = "Jun  1 10:00:00 10.0.0.1 kernel: DST=192.0.2.7"
+    assert attacker_index(score_line(line, find(line))) is None

@@ -1,0 +1,167 @@
+"""scan_lines / scan_paths: ranking, the old tool's selector and -r, own networks, bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.config import ScanConfig
+from bot.errors import ConfigError, InputError
+from bot.models import Role
+from bot.scan import scan_lines, scan_paths
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+WINGATE = [
+    "Apr 14 23:11:08 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1693 -> "
+    "1.2.3.2:8080",
+    "Apr 14 23:11:11 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1693 -> "
+    "1.2.3.2:8080",
+    "Apr 14 23:11:13 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1755 -> "
+    "1.2.3.64:8080",
+    "Apr 14 23:11:13 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1756 -> "
+    "1.2.3.65:8080",
+]
+CFG = ScanConfig()
+
+
+def test_the_old_readme_example() -> None:
+    result = scan_lines(WINGATE, CFG, now=NOW)
+    top = result.attacker
+    assert top is not None and top.ip == "211.191.28.13"
+    assert (top.count, top.source_count, top.role, top.reportable) == (4, 4, Role.SOURCE, True)
+    assert top.evidence.lines == tuple(WINGATE)
+    assert top.evidence.first_seen == datetime(2026, 4, 14, 23, 11, 8, tzinfo=UTC)
+    assert top.evidence.last_seen == datetime(2026, 4, 14, 23, 11, 13, tzinfo=UTC)
+    # the hit side is listed after the attacker even when it is mentioned as often
+    assert [c.ip for c in result.candidates][1:] == ["1.2.3.2", "1.2.3.64", "1.2.3.65"]
+    assert result.candidates[1].role is Role.DESTINATION
+
+
+def test_attacker_side_beats_a_busier_destination() -> None:
+    lines = [f"snort: 198.51.100.{i}:4000 -> 203.0.113.80:80" for i in range(1, 6)]
+    lines += ["snort: 8.8.4.4:555 -> 203.0.113.81:22"]
+    result = scan_lines(lines, CFG, allow_non_global=True)
+    assert result.candidates[0].ip != "203.0.113.80"
+
+
+def test_selector_ip_names_the_attacker_and_isolates_its_lines() -> None:
+    lines = [*WINGATE, "Apr 14 23:12:00 fw snort[1]: SCAN: 64.56.114.21:3361 -> 1.2.3.64:3128"]
+    result = scan_lines(lines, CFG, select="64.56.114.21", now=NOW)
+    assert result.selected == "64.56.114.21"
+    assert result.attacker is not None and result.attacker.ip == "64.56.114.21"
+    assert result.attacker.evidence.lines == (lines[-1],)
+    assert result.lines_used == 1 and {c.ip for c in result.candidates} == {"64.56.114.21", "1.2.3.64"}
+
+
+def test_selector_ip_in_another_notation_and_absent_from_the_input() -> None:
+    result = scan_lines(WINGATE, CFG, select="::ffff:211.191.28.13")
+    assert result.attacker is not None and result.attacker.count == 4
+    absent = scan_lines(WINGATE, CFG, select="192.0.2.99")
+    assert absent.attacker is not None and absent.attacker.ip == "192.0.2.99" and absent.attacker.count == 0
+
+
+def test_selector_string_isolates_lines() -> None:
+    lines = ["a IDS278 166.188.17.76:1 -> 1.2.3.2:53", "b IDS999 9.9.9.9:1 -> 1.2.3.2:53",
+             "c IDS999 9.9.9.9:2 -> 1.2.3.2:53"]
+    result = scan_lines(lines, CFG, select="IDS278")
+    assert result.select_string == "IDS278" and result.lines_used == 1
+    assert result.attacker is not None and result.attacker.ip == "166.188.17.76"
+
+
+def test_received_lines_are_skipped_unless_kept() -> None:
+    lines = ["Received: from mx.example.org (mx.example.org [9.9.9.9])"] * 3 + ["sshd: from 5.5.5.5 port 2"]
+    result = scan_lines(lines, CFG)
+    assert result.lines_skipped_received == 3 and [c.ip for c in result.candidates] == ["5.5.5.5"]
+    kept = scan_lines(lines, CFG, keep_received=True)
+    assert kept.attacker is not None and kept.attacker.ip == "9.9.9.9"
+    assert scan_lines(lines, ScanConfig(keep_received=True)).lines_skipped_received == 0
+
+
+def test_own_networks_and_hostnames_are_never_candidates() -> None:
+    cfg = ScanConfig(own_networks=("1.2.3.0/24", "2001:db8:10::/48"), own_hostnames=("fw1.mydomain.com",))
+    lines = [*WINGATE, "x 2001:db8:10::5 -> 7.7.7.7", "y fw1.mydomain.com[8.8.8.8] said hello",
+             "z 2001:db8:10::5 -> 7.7.7.7"]
+    ips = [c.ip for c in scan_lines(lines, cfg).candidates]
+    assert ips == ["211.191.28.13", "7.7.7.7"]
+    with pytest.raises(InputError, match="own networks"):
+        scan_lines(WINGATE, cfg, select="1.2.3.2")
+
+
+def test_bad_own_network_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"scan\.own_networks"):
+        scan_lines(WINGATE, ScanConfig(own_networks=("not-a-net",)))
+
+
+def test_non_global_addresses_rank_after_global_ones_unless_allowed() -> None:
+    lines = ["from 10.0.0.1"] * 5 + ["from 192.0.2.1"] * 4 + ["from 100.64.1.1"] * 3 + ["from 9.9.9.9"]
+    result = scan_lines(lines, CFG)
+    assert [c.ip for c in result.candidates] == ["9.9.9.9", "10.0.0.1", "192.0.2.1", "100.64.1.1"]
+    assert [c.reportable for c in result.candidates] == [True, False, False, False]
+    allowed = scan_lines(lines, CFG, allow_non_global=True)
+    assert allowed.attacker is not None and allowed.attacker.ip == "10.0.0.1"
+    assert not allowed.attacker.reportable
+
+
+def test_evidence_is_capped() -> None:
+    lines = [f"from 9.9.9.9 attempt {i}" for i in range(30)]
+    top = scan_lines(lines, ScanConfig(excerpt_lines=5)).attacker
+    assert top is not None and top.count == 30 and len(top.evidence.lines) == 5
+    assert top.evidence.total_lines == 30
+
+
+def test_empty_input_is_an_error() -> None:
+    with pytest.raises(InputError, match="empty"):
+        scan_lines([], CFG)
+    with pytest.raises(InputError, match="empty"):
+        scan_lines(["", "   "], CFG)
+
+
+def test_no_address_gives_no_candidate() -> None:
+    result = scan_lines(["hello", "world"], CFG)
+    assert result.attacker is None and result.lines_read == 2
+
+
+def test_files_with_encoding_mess(tmp_path: Path) -> None:
+    f = tmp_path / "mess.log"
+    long_line = b"x" * (1 << 20) + b" from 7.7.7.7\n"
+    f.write_bytes(b"\xff\xfe bad utf-8 \xc3 from 5.5.5.5\n" + b"nul\x00bytes from 5.5.5.5\x00\n" + long_line)
+    result = scan_paths([f], CFG)
+    assert result.attacker is not None and result.attacker.ip == "5.5.5.5" and result.attacker.count == 2
+    assert "7.7.7.7" in [c.ip for c in result.candidates]
+
+
+def test_several_files_are_one_stream(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text("from 5.5.5.5\n")
+    (tmp_path / "b.log").write_text("from 5.5.5.5\nfrom 6.6.6.6")
+    result = scan_paths([tmp_path / "a.log", tmp_path / "b.log"], CFG)
+    assert result.lines_read == 3 and result.attacker is not None and result.attacker.count == 2
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda d: d / "missing.log", "no such file"),
+    (lambda d: d, "is a directory"),
+    (lambda d: (d / "empty.log", (d / "empty.log").write_bytes(b""))[0], "empty"),
+])
+def test_unusable_files(tmp_path: Path, make: object, message: str) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    with pytest.raises(InputError, match=message) as err:
+        scan_paths([path], CFG)
+    assert "\n" not in str(err.value)
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "secret.log"
+    f.write_text("from 1.2.3.4\n")
+    real_open = open
+
+    def deny(path: object, *args: object, **kwargs: object) -> object:
+        if str(path) == str(f):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", deny)
+    with pytest.raises(InputError, match=r"cannot read \(Permission denied") as err:
+        scan_paths([f], CFG)
+    assert "\n" not in str(err.value)

@@ -1,0 +1,63 @@
+"""Line timestamps, shown in UTC: syslog (year inferred, zone from config), ISO 8601, CLF, epoch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.scan.timestamps import Clock, zone
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def parse(line: str, tz: str = "UTC", now: datetime = NOW) -> datetime | None:
+    return Clock(zone(tz), now).parse(line)
+
+
+def test_syslog_year_is_the_one_not_in_the_future() -> None:
+    assert parse("Jan  5 11:00:00 host sshd[1]: x") == datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
+    assert parse("Dec 31 23:59:59 host sshd[1]: x") == datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert parse("Feb 10 13:15:11 fw snort[1]: x") == datetime(2025, 2, 10, 13, 15, 11, tzinfo=UTC)
+
+
+def test_syslog_zone_comes_from_config() -> None:
+    # Paris is UTC+2 in summer, UTC+1 in winter.
+    assert parse("Jul  1 12:00:00 h x", "Europe/Paris") == datetime(2025, 7, 1, 10, 0, tzinfo=UTC)
+    assert parse("Jan  2 12:00:00 h x", "Europe/Paris") == datetime(2026, 1, 2, 11, 0, tzinfo=UTC)
+
+
+def test_feb_29_goes_to_the_last_leap_year() -> None:
+    assert parse("Feb 29 10:00:00 h x", now=datetime(2025, 3, 1, tzinfo=UTC)) == \
+        datetime(2024, 2, 29, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("2022-07-20T21:28:50.530Z,0E,2", datetime(2022, 7, 20, 21, 28, 50, 530000, tzinfo=UTC)),
+    ("<134>1 2022-09-06T18:37:34+02:00 opnsense filterlog", datetime(2022, 9, 6, 16, 37, 34, tzinfo=UTC)),
+    ("2021-11-12T16:59:46.613304+00:00 1.1.1.1 x", datetime(2021, 11, 12, 16, 59, 46, 613304, tzinfo=UTC)),
+    ('1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0"',
+     datetime(2000, 10, 10, 20, 55, 36, tzinfo=UTC)),
+    ('{"level":"info","ts":1693840791.7564995,"msg":"x"}',
+     datetime(2023, 9, 4, 15, 19, 51, 756499, tzinfo=UTC)),
+    ("1693840791 accepted from 1.2.3.4", datetime(2023, 9, 4, 15, 19, 51, tzinfo=UTC)),
+    ("2021/12/02 11:53:15 [error] 4065777#4065777: x", datetime(2021, 12, 2, 11, 53, 15, tzinfo=UTC)),
+    ("03-Nov-2022 13:34:52.235 security: error: x", datetime(2022, 11, 3, 13, 34, 52, tzinfo=UTC)),
+])
+def test_formats(line: str, expected: datetime) -> None:
+    assert parse(line) == expected
+
+
+def test_zone_less_iso_uses_config_zone() -> None:
+    expected = datetime(2024, 7, 20, 10, 27, 52, 797000, tzinfo=UTC)
+    assert parse("2024-07-20 12:27:52,797::WARNING", "Europe/Berlin") == expected
+
+
+def test_no_timestamp() -> None:
+    assert parse("Failed password for root from 1.2.3.4") is None
+
+
+def test_unknown_zone_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"scan\.timezone"):
+        zone("Mars/Olympus_Mons")
