@@ -31,6 +31,7 @@ class HttpServer:
         self._stopping = stopping
         self._lock = threading.Lock()
         self._requests: list[tuple[str, str]] = []
+        self._spans: list[list[float]] = []       # [start, end] per request, monotonic; end 0 while open
         self._server = _Server((host, 0), _Handler)
         self._server.sandbox = self
         self.port: int = self._server.server_address[1]
@@ -48,6 +49,25 @@ class HttpServer:
     def reset_counts(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._spans.clear()
+
+    def timeline(self, host: str = "") -> list[tuple[str, str, float, float]]:
+        """(host, path, start, end) of each request to hosts containing `host`, in arrival order;
+        times are time.monotonic() values, end is 0.0 while a request is still being answered."""
+        with self._lock:
+            return [(h, p, span[0], span[1]) for (h, p), span in zip(self._requests, self._spans, strict=True)
+                    if host in h]
+
+    def peak_concurrency(self, host: str = "") -> int:
+        """The most requests to hosts containing `host` that were being answered at one time (with
+        latency set, this is how many the client had in flight: per-registry limits show here)."""
+        events = sorted((t, step) for _, _, start, end in self.timeline(host)
+                        for t, step in ((start, 1), (end or float("inf"), -1)))
+        peak = current = 0
+        for _, step in events:        # at equal times an end (-1) sorts before a start (+1)
+            current += step
+            peak = max(peak, current)
+        return peak
 
     def count(self, host: str = "") -> int:
         """Requests served so far, to hosts containing `host` (all when empty)."""
@@ -78,9 +98,13 @@ class HttpServer:
         if self._thread is not None:
             self._thread.join(timeout=2)
 
-    def log(self, host: str, path: str) -> None:
+    def log(self, host: str, path: str) -> list[float]:
+        """Record a request; the returned span's end is set by the handler when it is answered."""
+        span = [time.monotonic(), 0.0]
         with self._lock:
             self._requests.append((host, path))
+            self._spans.append(span)
+        return span
 
 
 class _Server(ConnectionTracking, ThreadingHTTPServer):
@@ -103,18 +127,21 @@ class _Handler(BaseHTTPRequestHandler):
         host, _, rest = self.path.split("?", 1)[0].lstrip("/").partition("/")
         host = host.lower()
         path = "/" + urllib.parse.unquote(rest)
-        sandbox.log(host, path)
-        if sandbox.latency > 0:
-            time.sleep(sandbox.latency)
-        fault = sandbox.faults.take(host + path)
-        if fault == "timeout":
-            self.close_connection = True
-            hold(self.connection, sandbox._stopping)
-            return
-        answer = sandbox.replay.resolve(host, path)
-        if fault is not None:
-            answer = _fault_answer(fault, answer, self.client_address[0])
-        self._send(answer)
+        span = sandbox.log(host, path)
+        try:
+            if sandbox.latency > 0:
+                time.sleep(sandbox.latency)
+            fault = sandbox.faults.take(host + path)
+            if fault == "timeout":
+                self.close_connection = True
+                hold(self.connection, sandbox._stopping)
+                return
+            answer = sandbox.replay.resolve(host, path)
+            if fault is not None:
+                answer = _fault_answer(fault, answer, self.client_address[0])
+            self._send(answer)
+        finally:
+            span[1] = time.monotonic()
 
     def _send(self, answer: Answer) -> None:
         self.send_response(answer.status)

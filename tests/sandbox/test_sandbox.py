@@ -171,6 +171,19 @@ def test_latency_is_per_request_not_global(sandbox: Sandbox) -> None:
     assert len(sandbox.http.requests) == 20
 
 
+def test_timeline_shows_how_many_requests_a_client_had_in_flight(sandbox: Sandbox) -> None:
+    sandbox.http.latency = 0.2
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        list(pool.map(lambda i: get(sandbox, "rdap.apnic.net", f"/ip/1.1.1.{i}"), range(5)))
+    for i in range(3):
+        get(sandbox, "rdap.arin.net", f"/registry/ip/74.125.0.{i}")
+    assert sandbox.http.peak_concurrency("apnic") == 5
+    assert sandbox.http.peak_concurrency("arin") == 1
+    spans = sandbox.http.timeline("arin")
+    assert [path for _, path, _, _ in spans] == [f"/registry/ip/74.125.0.{i}" for i in range(3)]
+    assert all(end - start >= 0.2 for _, _, start, end in spans)
+
+
 def test_many_concurrent_requests_are_all_served_and_logged(sandbox: Sandbox) -> None:
     sandbox.http.latency = 0.05
     ips = [ip for net in sandbox.synthetic for ip in net.ips][:300]
