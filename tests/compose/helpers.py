@@ -23,7 +23,7 @@ def shinbiro_findings(ip: str = "211.191.28.13") -> Findings:
     irt = RegistryEntity("IRT-SHINBIRO-KR", "IRT-SHINBIRO-KR", "group", ("abuse",),
                          ("abuse@shinbiro.example",))
     net = Network(
-        registry="apnic", handle="211.191.0.0 - 211.191.127.255", name="SHINBIRO-KR",
+        registry="krnic", handle="211.191.0.0 - 211.191.127.255", name="SHINBIRO-KR",
         cidrs=("211.191.0.0/17",), start="211.191.0.0", end="211.191.127.255", country="KR",
         org="Shinbiro (synthetic example)", asn=64496, as_name="SHINBIRO-AS", entities=(irt,), source="rdap",
     )

@@ -40,7 +40,7 @@ def test_subject_carries_the_token_and_the_kind() -> None:
 def test_body_reads_in_the_order_an_abuse_desk_needs() -> None:
     body = _draft(description="Scan of our network for vulnerable WinGate services.").body
     order = ["Scan of our network for vulnerable WinGate", "Source address: 211.191.28.13",
-             "Network:       211.191.0.0/17 (SHINBIRO-KR, APNIC)", "AS:            AS64496",
+             "Network:       211.191.0.0/17 (SHINBIRO-KR, KRNIC)", "AS:            AS64496",
              "Country:       KR",
              "First seen:    2026-04-14 23:11:08 UTC", "Last seen:     2026-04-14 23:11:13 UTC",
              "Log excerpt", "MISC-WinGate-8080-Attempt", "How to reach us", "security@mydomain.com",
