@@ -154,7 +154,8 @@ class Gatherer:
                 domain_hint: tuple[str, str, str] | None = None) -> Findings:
         if not ipaddress.ip_address(ip).is_global:
             run.problem(f"{ip} is not a global address: there is nobody to report it to")
-            return Findings(ip, None, False, None, None, problems=tuple(run.problems),
+            probes = self._probe(ip, probe, run)  # refused unless probe.allow_non_global (tests)
+            return Findings(ip, None, False, None, None, probes=probes, problems=tuple(run.problems),
                             progress=tuple(run.lines))
         rdns, verified = self._reverse(ip, run)
         network = self._step("RDAP", run, lambda: self.net.network(ip, run))
@@ -165,21 +166,25 @@ class Gatherer:
         if self.cfg.gather.abusix:
             abusix = self._step("Abusix", run, lambda: self.abusix.contacts(ip)) or ()
         dom = self._pick_domain(rdns, network, as_name, run, domain_hint)
-        probes: tuple[ProbeResult, ...] = ()
-        if probe if probe is not None else self.cfg.probe.enabled:
-            refusal = probe_refusal(ip, self.cfg)
-            if refusal:
-                run.line(f"Probe: not done, {refusal}.")
-            else:
-                probes = probe_ports(ip, self.cfg)
-                for p in probes:
-                    state = "succeeded" + (f": {p.banner}" if p.banner else "") if p.open else "failed"
-                    run.line(f"TCP CONNECT TO {ip}:{p.port} {state}")
+        probes = self._probe(ip, probe, run)
         findings = Findings(ip, rdns, verified, network, dom, abusix, probes)
         notes = [abuse_status(findings), *run.notes]
         if dom is not None and dom.guessed:
             notes.append(f"the domain {dom.name} is a guess: {dom.guess_reason}")
         return replace(findings, problems=tuple(run.problems), notes=tuple(notes), progress=tuple(run.lines))
+
+    def _probe(self, ip: str, probe: bool | None, run: Run) -> tuple[ProbeResult, ...]:
+        if not (probe if probe is not None else self.cfg.probe.enabled):
+            return ()
+        refusal = probe_refusal(ip, self.cfg)
+        if refusal:
+            run.line(f"Probe: not done, {refusal}.")
+            return ()
+        probes = probe_ports(ip, self.cfg)
+        for p in probes:
+            state = "succeeded" + (f": {p.banner}" if p.banner else "") if p.open else "failed"
+            run.line(f"TCP CONNECT TO {ip}:{p.port} {state}")
+        return probes
 
     def _step(self, name: str, run: Run, call: Callable[[], Any]) -> Any:
         try:

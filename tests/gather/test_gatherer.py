@@ -141,3 +141,49 @@ def test_probe_is_off_by_default_and_never_for_non_global(sandbox: Sandbox, tmp_
     f = g.gather(sandbox.synthetic[2].ips[0])
     assert f.probes == ()
     g.cache.close()
+
+
+def test_without_iana_bootstrap_arins_redirect_service_is_used(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    sandbox.http.fail("data.iana.org/rdap/ipv4.json", "500", times=1)
+    lines: list[str] = []
+    f = gatherer.gather("1.1.1.1", progress=lines.append)
+    assert f.network is not None and f.network.registry == "apnic"
+    assert "RDAP 1.1.1.1...ARIN redirect to APNIC...succeeded." in lines
+    assert ("rdap-bootstrap.arin.net", "/bootstrap/ip/1.1.1.1") in sandbox.http.requests
+
+
+def test_domain_registration_gives_the_registrars_nested_abuse_contact(gatherer: Gatherer) -> None:
+    result = gatherer.lookup("google.com")
+    dom = result.findings.domain
+    assert result.kind == "domain" and dom is not None and dom.name == "google.com"
+    abuse = [e for e in dom.entities if "abuse" in e.roles]
+    assert any("abusecomplaints@markmonitor.com" in e.emails and e.depth == 1 for e in abuse), dom.entities
+    assert dom.registrar
+
+
+def test_probe_runs_only_when_asked_and_allowed(sandbox: Sandbox, tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    thread = threading.Thread(target=lambda: server.accept()[0].close())
+    thread.start()
+    cfg = sandbox_config(sandbox, tmp_path)
+    denied = Gatherer(cfg, build_clients(cfg))
+    lines: list[str] = []
+    assert denied.gather("127.0.0.1", probe=True, progress=lines.append).probes == ()
+    assert "Probe: not done, 127.0.0.1 is not a global address." in lines
+    denied.cache.close()
+    from bot.config import from_dict
+    data = sandbox.config_dict(tmp_path)
+    data["probe"] = {"allow_non_global": True, "ports": [port], "timeout": 1.0}
+    allowed_cfg = from_dict(data)
+    allowed = Gatherer(allowed_cfg, build_clients(allowed_cfg))
+    f = allowed.gather("127.0.0.1", probe=True)
+    allowed.cache.close()
+    thread.join()
+    server.close()
+    assert [(p.port, p.open) for p in f.probes] == [(port, True)]
