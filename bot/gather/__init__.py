@@ -3,6 +3,13 @@
 One module per source, each behind a small interface with an injected client (bot.clients);
 the :class:`Gatherer` orders them, retries, caches and turns failures into ``problems`` lines.
 
+ipwhois' known problems and what we do instead: abuse contacts nested under the registrant org
+(ARIN) and the roles of re-fetched root entities are lost by its parser -> we walk the raw answer
+(rdapwalk); ``inc_nir`` with bootstrap crashes -> NIR delegation is read from the APNIC answer;
+``Net.get_host`` is broken -> reverse DNS through our own resolver; ``get_http_json`` sleeps 120 s
+on a 429 -> called with ``retry_count=0`` and backoff is ours; it never closes its responses ->
+our opener buffers and closes them (bot.clients.BufferingHandler).
+
 Public API::
 
     Gatherer(cfg, clients, *, cache=None)

@@ -7,6 +7,7 @@ NXDOMAIN and "no such record" are answers (empty results); SERVFAIL, REFUSED and
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import dns.exception
 import dns.name
@@ -14,6 +15,9 @@ import dns.resolver
 import dns.reversename
 
 from bot.errors import LookupFailed
+
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
 
 
 def reversed_labels(ip: str) -> str:
@@ -44,9 +48,17 @@ class DnsSource:
         return [rr.to_text() for rr in answer.rrset]
 
     def ptr(self, ip: str) -> str | None:
-        """The reverse name of ``ip`` (without the trailing dot), None when there is none."""
+        """The reverse name of ``ip`` (without the trailing dot), None when there is none.
+
+        A PTR is attacker-controlled: anything that is not a plain host name raises LookupFailed.
+        """
         names = self._query(dns.reversename.from_address(ip).to_text(), "PTR")
-        return names[0].rstrip(".").lower() if names else None
+        if not names:
+            return None
+        name = names[0].rstrip(".").lower()
+        if not _HOSTNAME_RE.match(name):
+            raise LookupFailed("the PTR record is not a host name", source="dns")
+        return name
 
     def addresses(self, name: str) -> tuple[str, ...]:
         out: list[str] = []

@@ -115,3 +115,28 @@ def test_abusix_failure_leaves_the_rest(gatherer: Gatherer, sandbox: Sandbox) ->
     f = gatherer.gather(RIPE_IP)
     assert f.abusix == () and any(p.startswith("Abusix:") for p in f.problems)
     assert f.network is not None
+
+
+def test_a_ptr_that_is_not_a_host_name_stays_data(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    sandbox.dns.add("1.1.1.77", "PTR", "evil/name`id`.example.")  # an address used by no other test
+    f = gatherer.gather("1.1.1.77")
+    assert f.rdns is None
+    assert "Reverse lookup: the PTR record is not a host name" in f.problems
+    assert f.domain is None or "/" not in f.domain.name
+
+
+def test_abuse_entity_without_email_is_fetched_from_its_registry(cfg: Config, sandbox: Sandbox) -> None:
+    from bot.gather import rdapwalk
+    from bot.gather.rdap import RdapSource
+
+    data = {"startAddress": "74.125.0.0", "endAddress": "74.125.255.255", "handle": "NET-X",
+            "entities": [{"handle": "ZG39-ARIN", "roles": ["abuse"],
+                          "links": [{"rel": "self", "href": "https://rdap.arin.net/registry/entity/ZG39-ARIN"}]},
+                         {"handle": "EVIL", "roles": ["abuse"],
+                          "links": [{"rel": "self", "href": "https://127.0.0.1/steal"}]}]}
+    net = rdapwalk.network_from_rdap(data, registry="arin")
+    done, fetched = RdapSource(build_clients(cfg))._complete_entities(net, data, "74.125.225.229")
+    assert fetched == 1  # the link to a non-registry host is not followed
+    emails = {e.handle: e.emails for e in done.entities}
+    assert emails["ZG39-ARIN"] == ("arin-contact@google.com",)
+    assert emails["EVIL"] == ()
