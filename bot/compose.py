@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ SUBJECT_MAX = 200
 REDACTED_HOST = "[own-host]"
 REDACTED_ADDRESS = "[own-address]"
 
+_NOT_IN_HEADERS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
 _IPV6 = re.compile(
@@ -106,9 +108,10 @@ def redactor(own_hostnames: Sequence[str], own_networks: Sequence[str]) -> Any:
 
 
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
-    """Untrusted text made fit for a header value: control characters (CR, LF...) become spaces."""
-    cleaned = " ".join(_CONTROL.sub(" ", text).split())
-    return cleaned[:limit].rstrip()
+    """Untrusted text made fit for a header value: control and format characters (CR, LF, C1 controls,
+    bidi overrides, line/paragraph separators...) become spaces, runs of spaces one space."""
+    cleaned = "".join(" " if unicodedata.category(ch) in _NOT_IN_HEADERS else ch for ch in text)
+    return " ".join(cleaned.split())[:limit].rstrip()
 
 
 def _when(value: datetime | None) -> str:
