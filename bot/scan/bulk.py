@@ -98,14 +98,13 @@ Key = tuple[bytes, ...]
 class BulkCounts:
     """What pass 1 learnt, keyed by the regex's raw findall tuples (split once, at the end)."""
 
-    raw4: dict[Key, int] = field(default_factory=dict)
-    raw6: dict[Key, int] = field(default_factory=dict)
-    first_chunks: dict[Key, list[int]] = field(default_factory=dict)   # capped list of chunk numbers
+    raw4: Counter[Key] = field(default_factory=Counter)
+    raw6: Counter[Key] = field(default_factory=Counter)
+    first_chunk: dict[Key, int] = field(default_factory=dict)
     last_chunk: dict[Key, int] = field(default_factory=dict)
     chunks: list[Chunk] = field(default_factory=list)
     lines: int = 0
     received: int = 0
-    keep_chunks: int = 1
 
     def merge(self, other: BulkCounts) -> None:
         """Add the counts of ``other`` (the input that follows this one)."""
@@ -113,16 +112,37 @@ class BulkCounts:
         self.chunks.extend(other.chunks)
         self.lines += other.lines
         self.received += other.received
-        for mine, theirs in ((self.raw4, other.raw4), (self.raw6, other.raw6)):
-            for k, n in theirs.items():
-                mine[k] = mine.get(k, 0) + n
-        for k, lst in other.first_chunks.items():
-            cur = self.first_chunks.setdefault(k, [])
-            room = self.keep_chunks - len(cur)
-            if room > 0:
-                cur.extend(base + i for i in lst[:room])
+        self.raw4.update(other.raw4)
+        self.raw6.update(other.raw6)
+        for k in other.first_chunk.keys() - self.first_chunk.keys():
+            self.first_chunk[k] = base + other.first_chunk[k]
         for k, i in other.last_chunk.items():
             self.last_chunk[k] = base + i
+
+
+@dataclass
+class Counted:
+    """Pass 1's result for a part of the input: counts per (context, raw address, arrow), the first
+    and last chunk of each raw address, the chunks themselves, line counts."""
+
+    tuples: Counter[tuple[bytes, bytes, bytes]]
+    first: dict[bytes, int]
+    last: dict[bytes, int]
+    chunks: list[Chunk]
+    lines: int
+    received: int
+
+    def merge(self, other: Counted) -> None:
+        """Add the counts of ``other`` (the input that follows this one)."""
+        base = len(self.chunks)
+        self.chunks.extend(other.chunks)
+        self.lines += other.lines
+        self.received += other.received
+        self.tuples.update(other.tuples)
+        for raw in other.first.keys() - self.first.keys():
+            self.first[raw] = base + other.first[raw]
+        for raw, i in other.last.items():
+            self.last[raw] = base + i
 
 
 @dataclass(frozen=True)
@@ -166,9 +186,9 @@ def _next_line_start(path: str, offset: int) -> int:
                 return fh.tell() - len(block) + i + 1
 
 
-def count_ranges(ranges: list[Range], size: int, keep_chunks: int, keep_received: bool) -> BulkCounts:
+def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted:
     """Pass 1 over some ranges: read in newline-aligned chunks of about ``size`` bytes, count each."""
-    acc = BulkCounts(keep_chunks=keep_chunks)
+    acc = BulkCounts()
     for r in ranges:
         with open(r.path, "rb") as fh:
             fh.seek(r.start)
@@ -193,7 +213,8 @@ def count_ranges(ranges: list[Range], size: int, keep_chunks: int, keep_received
             if rest:
                 acc.chunks.append(Chunk(r.path, offset, len(rest)))
                 count_chunk(rest, acc, len(acc.chunks) - 1, keep_received)
-    return acc
+    tuples, first, last = split_all(acc)
+    return Counted(tuples, first, last, acc.chunks, acc.lines, acc.received)
 
 
 MAX_PIECE = 1 << 24
@@ -210,39 +231,33 @@ def count_chunk(data: bytes, acc: BulkCounts, number: int, keep_received: bool) 
             else:
                 kept.append(line)
         data = b"\n".join(kept)
-    data = b"\n" + data
-    first, last, cap = acc.first_chunks, acc.last_chunk, acc.keep_chunks
+    first = acc.first_chunk
     for regex, totals in ((V4, acc.raw4), (V6, acc.raw6)):
         if regex is V6 and b":" not in data:
             continue
-        get = totals.get
-        for k, n in Counter(regex.findall(data)).items():
-            before = get(k, 0)
-            totals[k] = before + n
-            if before < cap:       # chunks are remembered until they hold ``cap`` mentions
-                lst = first.get(k)
-                if lst is None:
-                    first[k] = [number]
-                else:
-                    lst.append(number)
-            last[k] = number
+        found = Counter(regex.findall(data))
+        totals.update(found)
+        for k in found.keys() - first.keys():
+            first[k] = number
+        acc.last_chunk.update(dict.fromkeys(found, number))
 
 
-def split_all(acc: BulkCounts) -> tuple[Counter[tuple[bytes, bytes, bytes]], dict[bytes, list[int]],
+def split_all(acc: BulkCounts) -> tuple[Counter[tuple[bytes, bytes, bytes]], dict[bytes, int],
                                         dict[bytes, int]]:
-    """The counts per (context, raw address, arrow), and first/last chunks per raw address."""
+    """The counts per (context, raw address, arrow), and first/last chunk per raw address."""
     tuples: Counter[tuple[bytes, bytes, bytes]] = Counter()
-    first: dict[bytes, list[int]] = {}
+    first: dict[bytes, int] = {}
     last: dict[bytes, int] = {}
     for totals, v6 in ((acc.raw4, False), (acc.raw6, True)):
         for k, n in totals.items():
             t = _split(k, v6)
             tuples[t] += n
             raw = t[1]
-            f = first.get(raw)
-            first[raw] = sorted({*f, *acc.first_chunks[k]})[:acc.keep_chunks] if f else acc.first_chunks[k]
-            if last.get(raw, -1) < acc.last_chunk[k]:
-                last[raw] = acc.last_chunk[k]
+            f, lc = acc.first_chunk[k], acc.last_chunk[k]
+            if first.get(raw, f) >= f:
+                first[raw] = f
+            if last.get(raw, -1) < lc:
+                last[raw] = lc
     return tuples, first, last
 
 
@@ -288,7 +303,7 @@ def _line_at(data: bytes, pos: int) -> bytes:
     return data[start:end if end >= 0 else len(data)]
 
 
-def evidence(chunks: list[Chunk], first: dict[bytes, list[int]], last: dict[bytes, int],
+def evidence(chunks: list[Chunk], first: dict[bytes, int], last: dict[bytes, int],
              wanted: dict[str, set[bytes]], keep: int, keep_received: bool,
              on_line: Callable[[str, bytes, bool], None]) -> None:
     """Pass 2: call ``on_line(ip, line, is_last)`` for up to ``keep`` first lines and the last line
@@ -296,8 +311,9 @@ def evidence(chunks: list[Chunk], first: dict[bytes, list[int]], last: dict[byte
     plan: dict[int, list[tuple[str, bytes, bool]]] = {}
     for ip, raws in wanted.items():
         for raw in raws:
-            for n in first.get(raw, ()):
-                plan.setdefault(n, []).append((ip, raw, False))
+            if raw in first:
+                for n in range(first[raw], min(first[raw] + EVIDENCE_CHUNKS, last[raw] + 1)):
+                    plan.setdefault(n, []).append((ip, raw, False))
             if raw in last:
                 plan.setdefault(last[raw], []).append((ip, raw, True))
     taken: dict[str, int] = {}
@@ -341,17 +357,17 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
     ``workers`` processes share pass 1 (0: one per CPU, up to 2, for inputs of PARALLEL_MIN bytes).
     """
     keep = max(0, cfg.excerpt_lines)
-    acc = count_parallel(paths, chunk_size, max(1, keep), keep_received, workers)
+    acc = count_parallel(paths, chunk_size, keep_received, workers)
     if acc.lines == 0:
         raise InputError("the input is empty")
-    tuples, first_chunks, last_chunk = split_all(acc)
-    per_ip, raws = roles_by_ip(tuples)
+    first_chunks, last_chunk = acc.first, acc.last
+    per_ip, raws = roles_by_ip(acc.tuples)
     own = OwnNetworks(cfg.own_networks, cfg.own_hostnames)
     tallies: dict[str, Tally] = {}
     for ip, (n, src, dst) in per_ip.items():
         if ip in own:
             continue
-        first = min(first_chunks[r][0] for r in raws[ip])
+        first = min(first_chunks[r] for r in raws[ip])
         t = tallies[ip] = Tally(first)
         t.count, t.source_count, t.dest_count = n, src, dst
     order = rank(tallies, allow_non_global=allow_non_global)
@@ -381,23 +397,23 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
 
 
 EVIDENCE_FOR = 10    # candidates that get evidence lines and first/last seen on the bulk path
+EVIDENCE_CHUNKS = 4  # chunks read, from an address' first one on, for its evidence lines
 PARALLEL_MIN = 48 << 20   # bytes; smaller inputs are counted in this process
 
 
-def count_parallel(paths: list[str], size: int, keep_chunks: int, keep_received: bool,
-                   workers: int) -> BulkCounts:
-    """Pass 1, split over worker processes for big inputs (the parts are merged in input order)."""
+def count_parallel(paths: list[str], size: int, keep_received: bool, workers: int) -> Counted:
+    """Pass 1, split over processes for big inputs: this one counts the first part while worker
+    processes count the others; the parts are merged in input order."""
     total = sum(os.path.getsize(p) for p in paths)
     if workers <= 0:
         workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
     parts = [p for p in plan(paths, workers) if p] if workers > 1 else []
     if len(parts) <= 1:
-        return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], size, keep_chunks,
-                            keep_received)
+        return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], size, keep_received)
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    with ctx.Pool(len(parts)) as pool:
-        results = pool.starmap(count_ranges, [(p, size, keep_chunks, keep_received) for p in parts])
-    acc = results[0]
-    for other in results[1:]:
-        acc.merge(other)
+    with ctx.Pool(len(parts) - 1) as pool:
+        pending = [pool.apply_async(count_ranges, (p, size, keep_received)) for p in parts[1:]]
+        acc = count_ranges(parts[0], size, keep_received)
+        for job in pending:
+            acc.merge(job.get())
     return acc

@@ -45,9 +45,11 @@ def test_bulk_agrees_with_the_line_path(tmp_path: Path) -> None:
     lines = write_log(log)
     exact = scan_lines(lines, ScanConfig(), now=NOW, allow_non_global=True)
     fast = bulk.scan_bulk([str(log)], ScanConfig(), keep_received=False, allow_non_global=True, now=NOW,
-                          chunk_size=4096, workers=1)
+                          chunk_size=1 << 16, workers=1)
     assert fast.lines_read == exact.lines_read and fast.lines_skipped_received == 1
-    assert [c.ip for c in fast.candidates[:5]] == [c.ip for c in exact.candidates[:5]]
+    # same ranking (ties between equal counts may be broken differently: chunk vs line order)
+    assert [(c.source_count, c.count) for c in fast.candidates] == \
+        [(c.source_count, c.count) for c in exact.candidates]
     by_ip = {c.ip: c for c in exact.candidates}
     for c in fast.candidates:
         assert (c.count, c.source_count) == (by_ip[c.ip].count, by_ip[c.ip].source_count), c.ip
@@ -62,9 +64,12 @@ def test_bulk_agrees_with_the_line_path(tmp_path: Path) -> None:
 def test_two_workers_count_the_same_as_one(tmp_path: Path) -> None:
     log = tmp_path / "big.log"
     write_log(log)
-    one = bulk.count_parallel([str(log)], 4096, 5, False, 1)
-    two = bulk.count_parallel([str(log)], 4096, 5, False, 2)
-    assert bulk.split_all(one)[0] == bulk.split_all(two)[0]
+    one = bulk.count_parallel([str(log)], 4096, False, 1)
+    two = bulk.count_parallel([str(log)], 4096, False, 2)
+    assert one.tuples == two.tuples and one.first.keys() == two.first.keys()
+    # first/last chunks point at the same places of the file (chunk numbering differs)
+    for raw, n in one.first.items():
+        assert one.chunks[n].offset <= two.chunks[two.first[raw]].offset + two.chunks[two.first[raw]].length
     assert (one.lines, one.received) == (two.lines, two.received)
 
 
