@@ -273,6 +273,8 @@ def _check(cfg: Config) -> None:
     ):
         if value <= 0:
             raise ConfigError(f"{name}: must be greater than zero")
+    if cfg.gather.retries < 0 or cfg.gather.backoff < 0:
+        raise ConfigError("gather.retries and gather.backoff: must not be negative")
     for i, port in enumerate(cfg.probe.ports):
         if not 0 < port < 65536:
             raise ConfigError(f"probe.ports[{i}]: {port} is not a TCP port")

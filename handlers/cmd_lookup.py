@@ -44,12 +44,9 @@ def _progress(line: str) -> None:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    gatherer = Gatherer(cfg, build_clients(cfg))
-    try:
-        quiet = args.quiet or args.json
+    quiet = args.quiet or args.json
+    with Gatherer(cfg, build_clients(cfg)) as gatherer:
         result = gatherer.lookup(args.target, probe=args.probe, progress=None if quiet else _progress)
-    finally:
-        gatherer.cache.close()
     contacts = rank_contacts(result.findings, cfg.contacts)
     if args.json:
         sys.stdout.write(json.dumps(to_json(result, contacts), indent=2) + "\n")

@@ -58,6 +58,16 @@ class Gatherer:
         self.cache = cache or LookupCache(cfg.gather.cache_path or default_path(), cfg.gather.cache_ttl_hours)
         self.net = NetworkStep(cfg, RdapSource(clients), self.cache, sleep)
 
+    def close(self) -> None:
+        """Close the cache's database connection (the clients hold no open connection)."""
+        self.cache.close()
+
+    def __enter__(self) -> Gatherer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def requests(self) -> dict[str, int]:
         """Requests made so far, by registry (``iana`` for bootstrap files, ``domain`` for whoisit)."""

@@ -164,3 +164,9 @@ def test_probe_connects_and_reads_a_banner() -> None:
     assert results[0].open and results[0].banner.startswith("SSH-2.0-Test")
     assert "\x1b" not in results[0].banner
     assert not results[1].open
+
+
+def test_negative_retries_or_backoff_are_config_errors() -> None:
+    for bad in ({"retries": -1}, {"backoff": -0.5}):
+        with pytest.raises(ConfigError, match=r"gather\.retries and gather\.backoff"):
+            from_dict({"gather": bad})
