@@ -139,9 +139,10 @@ class _Handler(BaseHTTPRequestHandler):
             answer = sandbox.replay.resolve(host, path)
             if fault is not None:
                 answer = _fault_answer(fault, answer, self.client_address[0])
+            span[1] = time.monotonic()     # before the first byte: a client that has its answer sees it
             self._send(answer)
         finally:
-            span[1] = time.monotonic()
+            span[1] = span[1] or time.monotonic()
 
     def _send(self, answer: Answer) -> None:
         self.send_response(answer.status)
