@@ -97,7 +97,7 @@ def render(result: LookupResult, contacts: tuple[Contact, ...]) -> str:
         add("MX", ", ".join(dom.mx) or "none")
         if dom.parent_mx:
             add("Parent MX", ", ".join(dom.parent_mx))
-        add("Has address", "yes" if dom.has_address else "no")
+        add("Resolves", "yes (A/AAAA)" if dom.has_address else "no A/AAAA record")
         if dom.registrar:
             add("Registrar", dom.registrar)
     if f.abusix:

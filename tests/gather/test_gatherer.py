@@ -187,3 +187,15 @@ def test_probe_runs_only_when_asked_and_allowed(sandbox: Sandbox, tmp_path: Path
     thread.join()
     server.close()
     assert [(p.port, p.open) for p in f.probes] == [(port, True)]
+
+
+def test_concurrent_gathers_of_one_network_share_one_query(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = sandbox.synthetic[3]
+    sandbox.http.reset_counts()
+    sandbox.http.latency = 0.05  # the first answer is still on its way while the others ask
+    with ThreadPoolExecutor(max_workers=len(net.ips)) as pool:
+        results = list(pool.map(gatherer.gather, net.ips))
+    assert all(f.network is not None for f in results)
+    assert len([r for r in sandbox.http.requests if r[0] in RIR_HOSTS]) == 1
