@@ -103,8 +103,8 @@ class DomainInfo:
     has_address: bool               # the domain has A/AAAA records
     registrar: str = ""
     entities: tuple[RegistryEntity, ...] = ()
-    host: str = ""                  # the name the domain was taken from (reverse name or guess basis)
-    host_mx: tuple[str, ...] = ()   # MX of that host name itself, when it differs from the domain
+    host: str = ""                  # the name looked up, or the reverse name's zone, the domain came from
+    host_mx: tuple[str, ...] = ()   # MX of that name itself, when it differs from the domain
 
 
 @dataclass(frozen=True)

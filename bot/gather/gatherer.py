@@ -254,7 +254,10 @@ class Gatherer:
         if rdns:
             registered = domain_mod.registered_domain(rdns)
             if registered:
-                return self._domain(registered, rdns, False, f"registered domain of {rdns}", network, run)
+                # the reverse name's zone (host label dropped), then the registered domain: the MX of
+                # "the domain and its parent", as the old tool looked them up
+                zone = rdns.split(".", 1)[1] if rdns.count(".") > registered.count(".") + 1 else registered
+                return self._domain(registered, zone, False, f"registered domain of {rdns}", network, run)
         run.line("Trying to figure out domain name after failed reverse lookup.")
         guess = domain_mod.guess_domain(network, as_name)
         if guess is None:
@@ -270,9 +273,7 @@ class Gatherer:
 
     def _domain(self, name: str, host: str, guessed: bool, reason: str, network: Network | None,
                 run: Run) -> DomainInfo:
-        # the host's own MX only for a name someone asked about or guessed, not every reverse name
-        asked = host != name and not reason.startswith("registered domain of")
-        host_mx = self._mx(host, run) if asked else ()
+        host_mx = self._memo(run, f"mx:{host}", lambda sub: self._mx(host, sub)) if host != name else ()
         mx, parent_mx, has_address, registrar, entities = self._memo(
             run, f"domain:{name}", lambda sub: self._domain_core(name, sub))
         return DomainInfo(name=name, guessed=guessed, guess_reason=reason if guessed else "", mx=mx,
