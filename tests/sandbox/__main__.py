@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.synthetic <= 1250:
         parser.error("--synthetic must be between 0 and 1250")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):      # Ctrl-C at any moment: a clean stop
+        signal.signal(signum, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="incident-sandbox-") as tmp, \
             Sandbox(latency=args.latency, synthetic_networks=args.synthetic) as sb:
         work = Path(args.config_out).resolve().parent if args.config_out else Path(tmp)
@@ -44,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
         print(f"# RDAP {sb.rdap_base}  DNS 127.0.0.1:{sb.dns_port} (udp+tcp)  whois {sb.whois_address}")
         print(f"# example: incident lookup {sb.example.ips[0]}   (Ctrl-C stops)", flush=True)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     return 0
 
