@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -37,8 +37,7 @@ _TIME_LIKE = re.compile(r"^\d{1,2}(?::\d{1,2}){1,3}$")
 _PORT_TAIL = re.compile(r"^(?P<addr>.+):(?P<port>\d{1,5})$")
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):
     """One address written in a line."""
 
     ip: str              # normalised text form
@@ -67,6 +66,7 @@ def parse(text: str) -> IPAddress | None:
     return ipaddress.ip_address(norm) if norm is not None else None
 
 
+@lru_cache(maxsize=65536)
 def _v4(s: str) -> str | None:
     parts = s.split(".")
     if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
@@ -77,6 +77,7 @@ def _v4(s: str) -> str | None:
     return ".".join(str(n) for n in nums)
 
 
+@lru_cache(maxsize=65536)
 def _v6(s: str) -> str | None:
     if _TIME_LIKE.match(s):
         return None

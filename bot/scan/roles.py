@@ -18,7 +18,7 @@ attacker side (ties go to the leftmost). The rules:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bot.models import Role
 from bot.scan.addresses import Found
@@ -69,8 +69,7 @@ _SERVICE_PORTS = frozenset({
 })
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
+class Scored(NamedTuple):
     found: Found
     score: int
     role: Role

@@ -20,7 +20,7 @@ from bot.scan import addresses, bulk, roles
 from bot.scan.ranking import OwnNetworks, Tally, rank
 from bot.scan.timestamps import Clock, zone
 
-BULK_MIN_BYTES = 16 << 20   # from this input size on (and without a selector), the bulk path is used
+BULK_MIN_BYTES = 8 << 20    # from this input size on (and without a selector), the bulk path is used
 MAX_LINE = 1 << 20          # bytes; a longer line is cut (the rest is read as further lines)
 CHUNK = 1 << 20
 RECEIVED = "Received:"
