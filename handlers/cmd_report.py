@@ -206,6 +206,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     ui = TerminalUI(batch=args.batch, bulk=bool(args.all_ips))
     ui.progress(f"Using config {cfg.path}" if cfg.path else "Using the default configuration (no file)")
     paths = ["/dev/stdin"] if args.file == "-" else [args.file]
+    pipeline = None
     try:
         pipeline = build_pipeline(cfg, dry_run=args.dry_run)
         result = pipeline.run(paths, opts, ui)
@@ -214,6 +215,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         return EXIT_NOTHING
     except StoreError as exc:  # its text is written for a person: a folder or index we cannot use
         raise UserError(f"incident store: {exc}") from exc
+    finally:
+        if pipeline is not None and pipeline.outbox is not None:
+            pipeline.outbox.close()
     for out in result.outcomes:
         _print_outcome(out, show_draft=len(result.outcomes) == 1 or not args.all_ips)
     counts = Counter(o.status for o in result.outcomes)

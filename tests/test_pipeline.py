@@ -96,6 +96,8 @@ def _pipeline(tmp_path: Path, smtp: SmtpServer | None, **report: Any) -> tuple[P
     cfg = from_dict(data)
     store = Store(cfg.report.incident_dir)
     outbox = Outbox(cfg.smtp, sleep=lambda s: None) if smtp is not None else None
+    if outbox is not None and smtp is not None:
+        smtp.track(outbox)
     return Pipeline(cfg, gatherer=FakeGatherer(), store=store, outbox=outbox, scan=scan_paths,
                     now=lambda: NOW), store, cfg
 

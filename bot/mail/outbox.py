@@ -16,6 +16,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -103,15 +104,53 @@ def _describe(exc: BaseException) -> str:
 
 
 class Outbox:
-    """Sends one message to its recipients, retrying what may work later."""
+    """Sends messages, retrying what may work later.
+
+    One logged-in connection is kept open between messages (a bulk run sends a hundred reports) and
+    checked with NOOP before it is used again, so a connection that died while idle is replaced
+    before any message is handed over. ``close()`` (or ``with Outbox(...)``) ends it. A lock makes
+    concurrent ``send`` calls take turns on it.
+    """
 
     def __init__(self, cfg: SmtpConfig, connect: Connect | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._cfg = cfg
         self._connect = connect or connector(cfg)
         self._sleep = sleep
+        self._lock = threading.Lock()
+        self._conn: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            _close(self._conn)
+            self._conn = None
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            try:
+                if self._conn.noop()[0] == 250:
+                    return self._conn
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+        self._conn = self._connect()
+        return self._conn
 
     def send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str]) -> SendResult:
+        with self._lock:
+            return self._send(msg, envelope_from, recipients)
+
+    def _send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str]) -> SendResult:
         pending = list(dict.fromkeys(recipients))
         accepted: list[str] = []
         failed: dict[str, str] = {}
@@ -124,7 +163,7 @@ class Outbox:
                 delay *= 2
             attempts = attempt + 1
             try:
-                conn = self._connect()
+                conn = self._connection()
             except (smtplib.SMTPException, OSError) as exc:
                 if isinstance(exc, smtplib.SMTPAuthenticationError):
                     raise SendError(f"SMTP login refused: {_describe(exc)}", permanent=True) from exc
@@ -138,16 +177,15 @@ class Outbox:
                 refused = exc.recipients
             except smtplib.SMTPResponseException as exc:  # a definite answer: nothing was taken
                 last = _describe(exc)
-                _close(conn)
+                self._drop()
                 if not _temporary(exc):
                     raise SendError(f"SMTP refused the message: {last}", permanent=True) from exc
                 continue
             except (smtplib.SMTPException, OSError) as exc:
-                _close(conn)
+                self._drop()
                 raise UncertainDelivery(
                     f"the connection to the SMTP server broke during the transaction ({_describe(exc)}); "
                     f"the mail may or may not have been delivered", permanent=False) from exc
-            _close(conn)
             retry: list[str] = []
             for addr in pending:
                 if addr not in refused:
@@ -163,6 +201,7 @@ class Outbox:
             pending = retry
             if not pending:
                 break
+            self._drop()  # recipients answered 4xx: come back later on a fresh connection
         if pending and not accepted and not failed:
             # The server never took the transaction: nothing was sent, the caller may try later.
             raise SendError(f"SMTP server unavailable after {attempts} attempts: {last}")

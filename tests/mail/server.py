@@ -115,6 +115,12 @@ class SmtpServer:
         self.auth_attempts = 0
         self.port = 0
         self._controller: Controller | None = None
+        self._clients: list[Any] = []
+
+    def track(self, client: Any) -> Any:
+        """Close `client` (an Outbox) before the server stops, so no connection is left half-open."""
+        self._clients.append(client)
+        return client
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
                       data: Any) -> AuthResult:
@@ -158,6 +164,8 @@ class SmtpServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        while self._clients:
+            self._clients.pop().close()
         if self._controller is not None:
             self._controller.stop()
 

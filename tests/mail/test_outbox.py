@@ -34,7 +34,7 @@ def _cfg(srv: SmtpServer, tmp_path: Path, **extra: object) -> SmtpConfig:
 
 
 def test_starttls_with_auth_delivers(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
-    out = Outbox(_cfg(smtp_starttls, tmp_path))
+    out = smtp_starttls.track(Outbox(_cfg(smtp_starttls, tmp_path)))
     res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net", "noc@example.net"])
     assert res.accepted == ("abuse@example.net", "noc@example.net") and not res.failed
     assert len(smtp_starttls.messages) == 1
@@ -45,7 +45,8 @@ def test_starttls_with_auth_delivers(smtp_starttls: SmtpServer, tmp_path: Path) 
 
 def test_implicit_tls(cert: Cert, tmp_path: Path) -> None:
     with SmtpServer(security="tls", users={"bot": "s3cret"}, cert=cert) as srv:
-        res = Outbox(_cfg(srv, tmp_path)).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+        out = srv.track(Outbox(_cfg(srv, tmp_path)))
+        res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net"])
         assert res.accepted == ("abuse@example.net",)
         assert len(srv.messages) == 1
 
@@ -53,7 +54,8 @@ def test_implicit_tls(cert: Cert, tmp_path: Path) -> None:
 def test_untrusted_certificate_is_refused_without_sending(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
     cfg = _cfg(smtp_starttls, tmp_path, cafile="")
     with pytest.raises(SendError) as err:
-        Outbox(cfg, sleep=lambda s: None).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+        smtp_starttls.track(Outbox(cfg, sleep=lambda s: None)).send(_msg(), "security@mydomain.example",
+                                                                     ["abuse@example.net"])
     assert err.value.permanent
     assert smtp_starttls.messages == []
 
@@ -64,7 +66,8 @@ def test_wrong_password_is_a_permanent_error(smtp_starttls: SmtpServer, tmp_path
     cfg = from_dict({"smtp": smtp_starttls.config_dict(username="bot", password_file=str(pw))}).smtp
     sleeps: list[float] = []
     with pytest.raises(SendError, match="login refused") as err:
-        Outbox(cfg, sleep=sleeps.append).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+        smtp_starttls.track(Outbox(cfg, sleep=sleeps.append)).send(_msg(), "security@mydomain.example",
+                                                                   ["abuse@example.net"])
     assert err.value.permanent
     assert sleeps == []  # not retried: a wrong password stays wrong
     assert smtp_starttls.auth_attempts >= 1 and smtp_starttls.messages == []
@@ -72,7 +75,7 @@ def test_wrong_password_is_a_permanent_error(smtp_starttls: SmtpServer, tmp_path
 
 def test_5xx_recipient_is_marked_failed_others_get_it(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
     smtp_starttls.reject("gone@example.net", 550, "5.1.1 no such user")
-    res = Outbox(_cfg(smtp_starttls, tmp_path)).send(
+    res = smtp_starttls.track(Outbox(_cfg(smtp_starttls, tmp_path))).send(
         _msg(), "security@mydomain.example", ["gone@example.net", "abuse@example.net"])
     assert res.accepted == ("abuse@example.net",)
     assert res.failed["gone@example.net"].startswith("550")
@@ -83,7 +86,8 @@ def test_4xx_is_retried_with_backoff_then_delivered(smtp_starttls: SmtpServer, t
     smtp_starttls.temporary_failures(2)
     sleeps: list[float] = []
     cfg = _cfg(smtp_starttls, tmp_path, retries=3, retry_delay=0.5)
-    res = Outbox(cfg, sleep=sleeps.append).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+    res = smtp_starttls.track(Outbox(cfg, sleep=sleeps.append)).send(_msg(), "security@mydomain.example",
+                                                                   ["abuse@example.net"])
     assert res.accepted == ("abuse@example.net",) and res.attempts == 3
     assert sleeps == [0.5, 1.0]
     assert len(smtp_starttls.messages) == 1
@@ -92,7 +96,7 @@ def test_4xx_is_retried_with_backoff_then_delivered(smtp_starttls: SmtpServer, t
 def test_4xx_recipient_retried_then_given_up(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
     smtp_starttls.reject("busy@example.net", 450, "4.2.1 mailbox busy")
     cfg = _cfg(smtp_starttls, tmp_path, retries=2)
-    res = Outbox(cfg, sleep=lambda s: None).send(
+    res = smtp_starttls.track(Outbox(cfg, sleep=lambda s: None)).send(
         _msg(), "security@mydomain.example", ["abuse@example.net", "busy@example.net"])
     assert res.accepted == ("abuse@example.net",)
     assert "gave up after 3 attempts" in res.failed["busy@example.net"]
@@ -135,3 +139,16 @@ def test_connection_lost_mid_transaction_is_not_retried() -> None:
     with pytest.raises(UncertainDelivery, match="may or may not have been delivered"):
         out.send(_msg(), "a@mydomain.example", ["abuse@example.net"])
     assert connects == [1]  # exactly one attempt: a retry could deliver a second copy
+
+
+def test_one_connection_serves_several_messages_and_is_replaced_when_dead(
+        smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    with Outbox(_cfg(smtp_starttls, tmp_path)) as out:
+        for n in range(3):
+            out.send(_msg(f"[INC-20260908-000{n + 1}] x"), "security@mydomain.example", ["abuse@example.net"])
+        assert smtp_starttls.auth_attempts == 1  # logged in once for three messages
+        assert out._conn is not None
+        out._conn.close()  # the line died while idle
+        res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+    assert res.accepted == ("abuse@example.net",) and smtp_starttls.auth_attempts == 2
+    assert len(smtp_starttls.messages) == 4
