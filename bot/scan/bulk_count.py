@@ -1,0 +1,270 @@
+"""Pass 1 of the bulk path: whole chunks counted at C speed, optionally in two processes.
+
+One bytes regex per address family runs over each chunk (``findall``) and the (context, address,
+arrow) tuples are counted with ``Counter``: no Python work per line. The patterns start at the first
+``.`` (IPv4) or ``:`` (IPv6) of an address, literals the regex engine finds fast; the first octet or
+group, and the few bytes of context written before it, come from fixed-width lookbehinds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+# Bytes of context kept before an address (enough for "client ", "rhost=", "SRC="), only when they
+# end in a word and a separator: a cue. Other contexts (ports, arrows) are not kept, so that the
+# number of distinct (context, address) pairs stays small.
+CTX = 8
+
+
+def _v4_pattern() -> bytes:
+    # Starts at the first dot: a literal, which the regex engine finds fast. The first octet and the
+    # context before it are taken with fixed-width lookbehinds (one per octet width).
+    alts = []
+    for w in (3, 2, 1):
+        d = rb"\d{%d}" % w
+        alts.append(rb"(?<=([^\n]{%d}[A-Za-z=:\"'][^\w.:\n]%s)\.)" % (CTX - 2, d))
+        alts.append(rb"(?<=(?<![\w.:])(%s)\.)" % d)
+    return (rb"\.(?=\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d))(?:" + b"|".join(alts)
+            + rb")(\d{1,3}\.\d{1,3}\.\d{1,3})(?![\w]|\.\d(?!\d{0,4}(?:\s>|:\s)))" + _TAIL)
+
+
+def _v6_pattern() -> bytes:
+    # Starts at the first colon, for the same reason; the hex group before it comes from a lookbehind.
+    alts = []
+    for w in (4, 3, 2, 1, 0):
+        h = (rb"[0-9A-Fa-f]{%d}" % w) if w else b""
+        alts.append(rb"(?<=([^\n]{%d}[A-Za-z=:\"'][^\w.:%%\n]%s):)" % (CTX - 2, h))
+        alts.append(rb"(?<=(?<![\w.:%%])(%s):)" % h)
+    rest = rb"(?:[0-9A-Fa-f:]{1,30}?(?<=:)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f:]{1,44})"
+    return (rb":(?=[0-9A-Fa-f]{0,4}:)(?!\d\d:\d\d(?::\d\d)?(?![:0-9A-Fa-f]))"
+            rb"(?![0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:)"
+            rb"(?:" + b"|".join(alts) + rb")(" + rest + rb")" + _TAIL)
+
+
+# After the address: an optional port, then what tells its role from the right: an arrow
+# ("A:p -> B", tcpdump "A.p > B") or the rest of a Common Log Format head ("A - user [date").
+_TAIL = rb"\]?(?:[:.]\d{1,5})?(\s?-{1,2}>|\s>\s| - \S+ \[)?"
+V4 = re.compile(_v4_pattern())
+V6 = re.compile(_v6_pattern())
+N4 = V4.groups
+N6 = V6.groups
+
+
+def _split(key: tuple[bytes, ...], v6: bool) -> tuple[bytes, bytes, bytes]:
+    """(context, raw address, arrow) of one findall tuple.
+
+    The lookbehind groups come in pairs per width: (context + first part) of the alternative with
+    context, then (first part) of the one without.
+    """
+    ctx = head = b""
+    for i, g in enumerate(key[:-2]):
+        if g:
+            if i % 2 == 0:
+                ctx, head = g[:CTX], g[CTX:]
+            else:
+                head = g
+            break
+    return ctx, head + (b":" if v6 else b".") + key[-2], key[-1]
+
+
+@dataclass
+class Chunk:
+    path: str
+    offset: int
+    length: int
+
+
+Key = tuple[bytes, ...]
+
+
+@dataclass
+class BulkCounts:
+    """What pass 1 learnt, keyed by the regex's raw findall tuples (split once, at the end)."""
+
+    raw4: Counter[Key] = field(default_factory=Counter)
+    raw6: Counter[Key] = field(default_factory=Counter)
+    first_chunk: dict[Key, int] = field(default_factory=dict)
+    last_chunk: dict[Key, int] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    lines: int = 0
+    received: int = 0
+
+    def merge(self, other: BulkCounts) -> None:
+        """Add the counts of ``other`` (the input that follows this one)."""
+        base = len(self.chunks)
+        self.chunks.extend(other.chunks)
+        self.lines += other.lines
+        self.received += other.received
+        self.raw4.update(other.raw4)
+        self.raw6.update(other.raw6)
+        for k in other.first_chunk.keys() - self.first_chunk.keys():
+            self.first_chunk[k] = base + other.first_chunk[k]
+        for k, i in other.last_chunk.items():
+            self.last_chunk[k] = base + i
+
+
+@dataclass
+class Counted:
+    """Pass 1's result for a part of the input: counts per (context, raw address, arrow), the first
+    and last chunk of each raw address, the chunks themselves, line counts."""
+
+    tuples: Counter[tuple[bytes, bytes, bytes]]
+    first: dict[bytes, int]
+    last: dict[bytes, int]
+    chunks: list[Chunk]
+    lines: int
+    received: int
+
+    def merge(self, other: Counted) -> None:
+        """Add the counts of ``other`` (the input that follows this one)."""
+        base = len(self.chunks)
+        self.chunks.extend(other.chunks)
+        self.lines += other.lines
+        self.received += other.received
+        self.tuples.update(other.tuples)
+        for raw in other.first.keys() - self.first.keys():
+            self.first[raw] = base + other.first[raw]
+        for raw, i in other.last.items():
+            self.last[raw] = base + i
+
+
+@dataclass(frozen=True)
+class Range:
+    path: str
+    start: int
+    end: int
+
+
+def plan(paths: list[str], parts: int) -> list[list[Range]]:
+    """Split the input into ``parts`` consecutive, newline-aligned byte ranges (one list per part)."""
+    sizes = [os.path.getsize(p) for p in paths]
+    total = sum(sizes)
+    cuts = [total * i // parts for i in range(1, parts)]
+    out: list[list[Range]] = [[] for _ in range(parts)]
+    part = 0
+    pos = 0   # position in the concatenated input
+    for path, size in zip(paths, sizes, strict=True):
+        start = 0
+        while part < parts - 1 and cuts[part] < pos + size:
+            cut = _next_line_start(path, cuts[part] - pos)
+            if cut > start:
+                out[part].append(Range(path, start, cut))
+                start = cut
+            part += 1
+        if start < size:
+            out[part].append(Range(path, start, size))
+        pos += size
+    return out
+
+
+def _next_line_start(path: str, offset: int) -> int:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, offset))
+        while True:
+            block = fh.read(1 << 16)
+            if not block:
+                return fh.tell()
+            i = block.find(b"\n")
+            if i >= 0:
+                return fh.tell() - len(block) + i + 1
+
+
+def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted:
+    """Pass 1 over some ranges: read in newline-aligned chunks of about ``size`` bytes, count each."""
+    acc = BulkCounts()
+    for r in ranges:
+        with open(r.path, "rb") as fh:
+            fh.seek(r.start)
+            offset = r.start
+            rest = b""
+            while offset + len(rest) < r.end:
+                data = fh.read(min(size, r.end - offset - len(rest)))
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n")
+                if cut < 0 and len(data) < MAX_PIECE and offset + len(data) < r.end:
+                    rest = data
+                    continue
+                if cut < 0:
+                    cut = len(data) - 1
+                rest = data[cut + 1:]
+                data = data[:cut + 1]
+                acc.chunks.append(Chunk(r.path, offset, len(data)))
+                count_chunk(data, acc, len(acc.chunks) - 1, keep_received)
+                offset += len(data)
+            if rest:
+                acc.chunks.append(Chunk(r.path, offset, len(rest)))
+                count_chunk(rest, acc, len(acc.chunks) - 1, keep_received)
+    tuples, first, last = split_all(acc)
+    return Counted(tuples, first, last, acc.chunks, acc.lines, acc.received)
+
+
+MAX_PIECE = 1 << 24
+
+
+def count_chunk(data: bytes, acc: BulkCounts, number: int, keep_received: bool) -> None:
+    """Pass 1 over one chunk (bytes ending at a line end)."""
+    acc.lines += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if not keep_received and b"Received:" in data:
+        kept = []
+        for line in data.split(b"\n"):
+            if b"Received:" in line:
+                acc.received += 1
+            else:
+                kept.append(line)
+        data = b"\n".join(kept)
+    first = acc.first_chunk
+    for regex, totals in ((V4, acc.raw4), (V6, acc.raw6)):
+        if regex is V6 and b":" not in data:
+            continue
+        found = Counter(regex.findall(data))
+        totals.update(found)
+        for k in found.keys() - first.keys():
+            first[k] = number
+        acc.last_chunk.update(dict.fromkeys(found, number))
+
+
+def split_all(acc: BulkCounts) -> tuple[Counter[tuple[bytes, bytes, bytes]], dict[bytes, int],
+                                        dict[bytes, int]]:
+    """The counts per (context, raw address, arrow), and first/last chunk per raw address."""
+    tuples: Counter[tuple[bytes, bytes, bytes]] = Counter()
+    first: dict[bytes, int] = {}
+    last: dict[bytes, int] = {}
+    for totals, v6 in ((acc.raw4, False), (acc.raw6, True)):
+        for k, n in totals.items():
+            t = _split(k, v6)
+            tuples[t] += n
+            raw = t[1]
+            f, lc = acc.first_chunk[k], acc.last_chunk[k]
+            if first.get(raw, f) >= f:
+                first[raw] = f
+            if last.get(raw, -1) < lc:
+                last[raw] = lc
+    return tuples, first, last
+
+
+
+PARALLEL_MIN = 48 << 20   # bytes; smaller inputs are counted in this process
+
+
+def count_parallel(paths: list[str], size: int, keep_received: bool, workers: int) -> Counted:
+    """Pass 1, split over processes for big inputs: this one counts the first part while worker
+    processes count the others; the parts are merged in input order."""
+    total = sum(os.path.getsize(p) for p in paths)
+    if workers <= 0:
+        workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
+    parts = [p for p in plan(paths, workers) if p] if workers > 1 else []
+    if len(parts) <= 1:
+        return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], size, keep_received)
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with ctx.Pool(len(parts) - 1) as pool:
+        pending = [pool.apply_async(count_ranges, (p, size, keep_received)) for p in parts[1:]]
+        acc = count_ranges(parts[0], size, keep_received)
+        for job in pending:
+            acc.merge(job.get())
+    return acc
