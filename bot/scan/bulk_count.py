@@ -40,7 +40,11 @@ def _v6_pattern() -> bytes:
         alts.append(rb"(?<=([^\n]{%d}[A-Za-z=:\"'][^\w.:%%\n]%s):)" % (CTX - 2, h))
         alts.append(rb"(?<=(?<![\w.:%%])(%s):)" % h)
     rest = rb"(?:[0-9A-Fa-f:]{1,30}?(?<=:)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f:]{1,44})"
-    return (rb":(?=[0-9A-Fa-f]{0,4}:)(?!\d\d:\d\d(?::\d\d)?(?![:0-9A-Fa-f]))"
+    # Cheap exclusions first: the colon must be the first of its run (not inside a MAC or inside
+    # an address already rejected), and not the one of a time.
+    return (rb":(?=[0-9A-Fa-f]{0,4}:)"
+            rb"(?<!:[0-9A-Fa-f]:)(?<!:[0-9A-Fa-f]{2}:)(?<!:[0-9A-Fa-f]{3}:)(?<!:[0-9A-Fa-f]{4}:)"
+            rb"(?!\d\d:\d\d(?::\d\d)?(?![:0-9A-Fa-f]))"
             rb"(?![0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:)"
             rb"(?:" + b"|".join(alts) + rb")(" + rest + rb")" + _TAIL)
 
