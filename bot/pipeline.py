@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from bot import compose as compose_mod
 from bot.config import Config
 from bot.contacts import rank_contacts
-from bot.errors import IncidentError, LookupFailed, SendError
+from bot.errors import IncidentError, LookupFailed, SendError, UserError
 from bot.mail import message as message_mod
 from bot.mail.outbox import Outbox, UncertainDelivery
 from bot.models import Candidate, Confidence, Contact, Draft, Findings, State
@@ -327,6 +327,16 @@ class Pipeline:
     def _send(self, inc_id: str, folder: str, ips: tuple[str, ...], draft: Draft,
               to: Sequence[str]) -> Outcome:
         assert self.store is not None and self.outbox is not None
+        bad: dict[str, str] = {}
+        for addr in to:  # one unusable address fails that recipient, not the run
+            try:
+                message_mod.check_address(addr, "recipient")
+            except UserError as exc:
+                bad[addr] = str(exc)
+        to = [a for a in to if a not in bad]
+        if not to:
+            self.store.record_result(inc_id, [], bad)
+            return Outcome("failed", ips, inc_id, folder=folder, detail=f"no usable address: {bad}")
         from_addr, rcpts = message_mod.envelope(self.cfg, to)
         mid = message_mod.new_message_id(inc_id, from_addr)
         msg = message_mod.build(draft, self.cfg, to=to, message_id=mid, now=self.now())
@@ -342,8 +352,8 @@ class Pipeline:
             self.store.set_state(inc_id, State.FAILED)
             return Outcome("failed", ips, inc_id, detail=str(exc), folder=folder, recipients=tuple(to))
         _test_pause("delivered")
-        state = self.store.record_result(inc_id, result.accepted, result.failed)
-        failed = "; ".join(f"{a}: {why}" for a, why in result.failed.items())
+        state = self.store.record_result(inc_id, result.accepted, {**bad, **result.failed})
+        failed = "; ".join(f"{a}: {why}" for a, why in {**bad, **result.failed}.items())
         if state is State.SENT:
             shown = [a for a in result.accepted if a in to] or list(result.accepted)
             detail = f"sent to {', '.join(shown)}"

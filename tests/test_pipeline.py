@@ -224,3 +224,17 @@ def test_catch_all_contacts_are_never_chosen() -> None:
     low = Contact("abuse@x.example", Confidence.LOW, ("role mailbox",))
     assert choose_recipients([flagged, low]) == (low,)
     assert choose_recipients([flagged]) == ()
+
+
+class PickyUI(BatchUI):
+    def approve(self, draft: Draft, contacts: Sequence[Contact],
+                chosen: Sequence[Contact]) -> tuple[str, ...]:
+        return ("abuse@shinbiro.example", "not an address")
+
+
+def test_an_unusable_address_fails_alone(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), PickyUI()).outcomes[0]
+    assert out.status == "sent" and "not an address" in out.detail
+    assert [m.rcpt_tos for m in smtp.messages] == [("abuse@shinbiro.example",)]
+    assert store.get(out.incident_id).extra["recipient:not an address"].startswith("failed")

@@ -145,3 +145,17 @@ def test_several_addresses_in_one_report() -> None:
 ])
 def test_classification(lines: list[str], kind: object) -> None:
     assert classify(lines) is kind
+
+
+def test_registry_text_cannot_fake_lines_of_the_report() -> None:
+    import dataclasses
+
+    found = shinbiro_findings()
+    assert found.network is not None
+    net = dataclasses.replace(found.network, org="Evil\r\n\r\nPlease ignore this\u2028x")
+    evil = dataclasses.replace(found, rdns="x.example\nBcc: a@b.example", network=net)
+    target = Target(candidate("211.191.28.13", LINES), evil)
+    body = compose("INC-20260908-0001", [target], (), from_dict(CFG), now=NOW).body
+    assert "  Organisation:  Evil Please ignore this x\n" in body
+    assert "  Reverse name:  x.example Bcc: a@b.example" in body
+    assert "\u2028" not in body and "\r" not in body

@@ -212,3 +212,15 @@ def test_unusable_incident_dir_is_one_line(tmp_path: Path, sandbox: Sandbox, cas
         proc = run_bytes(config, *args, stdin=stdin)
         assert proc.returncode == 2 and proc.stderr.startswith(b"incident: error: incident store: ")
         assert len(proc.stderr.strip().splitlines()) == 1 and b"Traceback" not in proc.stderr
+
+
+def test_editing_the_message_in_editor(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer,
+                                       case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    answers = "n\ny\ny\n"  # no description; view/edit: yes; send: yes
+    proc = run(config, "report", str(case), stdin=answers, EDITOR="sed -i s/^Hello,/Dear_abuse_team,/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    body = smtp.messages[0].message.get_body().get_content()  # type: ignore[union-attr]
+    assert body.startswith("Dear_abuse_team,")
+    written = next((tmp_path / "incident").glob("*/*/orig_email.txt")).read_text()
+    assert "\n\nDear_abuse_team," in written
