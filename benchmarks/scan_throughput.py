@@ -82,13 +82,21 @@ def generate(path: Path, size_mb: int, seed: int = 20011) -> None:
             written += len(chunk)
 
 
-def run_pipeline(path: Path) -> tuple[float, str]:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_pipeline(path: Path) -> tuple[float, str, float]:
+    """Wall time, top line, and CPU seconds of the shell pipeline."""
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     out = subprocess.run(["sh", "-c", PIPELINE, "sh", str(path)], capture_output=True, text=True, check=True)
-    return time.perf_counter() - t0, out.stdout.splitlines()[0].strip() if out.stdout else ""
+    elapsed = time.perf_counter() - t0
+    return elapsed, out.stdout.splitlines()[0].strip() if out.stdout else "", _children_cpu() - cpu0
 
 
-def run_scanner(path: Path) -> tuple[float, str, float, float]:
+def run_scanner(path: Path) -> tuple[float, str, float, float, float]:
     """Time the scanner in a child process; also its peak RSS in MB, and that of its largest worker
     process (big inputs are counted by two processes)."""
     t0 = time.perf_counter()
@@ -103,7 +111,8 @@ def run_scanner(path: Path) -> tuple[float, str, float, float]:
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"scanner child failed with exit code {proc.returncode}")
-    return elapsed, top, usage.ru_maxrss / 1024.0, workers
+    cpu = usage.ru_utime + usage.ru_stime     # includes its worker processes (waited for)
+    return elapsed, top, usage.ru_maxrss / 1024.0, workers, cpu
 
 
 def child(path: str) -> int:
@@ -134,10 +143,10 @@ def main() -> int:
         generate(path, args.size_mb)
         size = path.stat().st_size / 1e6
         print(f"generated {size:.0f} MB in {time.perf_counter() - t0:.1f}s: {path}")
-        t_pipe, top_pipe = run_pipeline(path)
-        print(f"pipeline: {t_pipe:.2f}s  top: {top_pipe}")
-        t_scan, top_scan, rss, workers = run_scanner(path)
-        print(f"scanner:  {t_scan:.2f}s  top: {top_scan}  ({size / t_scan:.0f} MB/s)")
+        t_pipe, top_pipe, cpu_pipe = run_pipeline(path)
+        print(f"pipeline: {t_pipe:.2f}s (cpu {cpu_pipe:.2f}s)  top: {top_pipe}")
+        t_scan, top_scan, rss, workers, cpu_scan = run_scanner(path)
+        print(f"scanner:  {t_scan:.2f}s (cpu {cpu_scan:.2f}s, {size / t_scan:.0f} MB/s)  top: {top_scan}")
         print(f"scanner peak memory: {max(rss, workers):.0f} MB (largest maxrss of the scanner process "
               f"and its worker processes)")
         print(f"ratio={t_pipe / t_scan:.2f}")
