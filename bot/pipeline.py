@@ -20,108 +20,41 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bot import compose as compose_mod
 from bot.config import Config
 from bot.contacts import rank_contacts
-from bot.errors import IncidentError, LookupFailed, SendError, UserError
+from bot.errors import LookupFailed, SendError, StoreError, UserError
 from bot.mail import message as message_mod
 from bot.mail.outbox import Outbox, UncertainDelivery
-from bot.models import Candidate, Confidence, Contact, Draft, Findings, State
+from bot.models import Attachment, Candidate, Contact, Draft, Findings, State
+from bot.runparts import (
+    STEPS,
+    UI,
+    Gatherer,
+    NothingToDo,
+    Options,
+    Outcome,
+    Run,
+    Timings,
+    choose_recipients,
+    orig_email_text,
+    read_orig_email,
+)
 from bot.store import ORIG_EMAIL, Store
+
+__all__ = ["STEPS", "UI", "Gatherer", "NothingToDo", "Options", "Outcome", "Pipeline", "Run", "Timings",
+           "choose_recipients", "orig_email_text", "read_orig_email"]
 
 # Test-only hook (documented in tests/mail/README.md): when set to "recorded" the run pauses right
 # after state `sending` is committed and before the SMTP transaction; "delivered" pauses after the
 # server accepted the mail and before `sent` is recorded. The crash tests kill the process there.
 TEST_PAUSE_ENV = "INCIDENT_TEST_PAUSE_AT"
 TEST_PAUSE_SECONDS_ENV = "INCIDENT_TEST_PAUSE_SECONDS"
-
-STEPS = ("scan", "gather", "contacts", "compose", "store", "send")
-
-
-class NothingToDo(IncidentError):
-    """No reportable address (or every one was skipped): the CLI exits 1 with this text."""
-
-
-class Gatherer(Protocol):
-    def gather(self, ip: str, *, probe: bool | None = None,
-               progress: Callable[[str], None] | None = None) -> Findings: ...
-
-    def gather_many(self, ips: Iterable[str], *, probe: bool | None = None,
-                    progress: Callable[[str], None] | None = None) -> Iterator[tuple[str, Findings]]: ...
-
-
-class UI(Protocol):
-    """What the pipeline asks a person (or batch mode) and tells them."""
-
-    def progress(self, line: str) -> None: ...
-    def bulk_progress(self, done: int, total: int, step: str) -> None: ...
-    def choose_ip(self, candidate: Candidate) -> bool: ...
-    def description(self) -> str: ...
-    def review(self, draft: Draft, path: Path) -> Draft: ...
-    def approve(self, draft: Draft, contacts: Sequence[Contact],
-                chosen: Sequence[Contact]) -> tuple[str, ...]:
-        """The addresses to send to; empty: do not send."""
-        ...
-
-
-@dataclass(frozen=True)
-class Options:
-    select: str | None = None          # the old second argument: an IP or an isolating string
-    all_ips: bool = False              # -a / -A: every reportable address, by count
-    ask_each: bool = False             # -a: ask before each address
-    description: str | None = None     # -d TEXT; None: ask
-    keep_received: bool | None = None  # -r
-    probe: bool | None = None          # --probe / --no-probe; None: the config
-    dry_run: bool = False              # compose and show; write and send nothing
-    force: bool = False                # report even when suppressed or interrupted
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str                        # sent, written, skipped, suppressed, failed, dry-run
-    ips: tuple[str, ...]
-    incident_id: str = ""
-    detail: str = ""
-    folder: str = ""
-    recipients: tuple[str, ...] = ()
-    draft: Draft | None = None
-
-
-@dataclass
-class Timings:
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-
-@dataclass(frozen=True)
-class Run:
-    outcomes: tuple[Outcome, ...]
-    timings: dict[str, float]
-    lines_read: int
-
-
-def choose_recipients(contacts: Sequence[Contact]) -> tuple[Contact, ...]:
-    """Who gets the report by default: the best confidence tier present, catch-alls (flagged) never."""
-    usable = [c for c in contacts if not c.flag]
-    for level in (Confidence.OVERRIDE, Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW):
-        tier = tuple(c for c in usable if c.confidence == level)
-        if tier:
-            return tier
-    return ()
 
 
 def _test_pause(stage: str) -> None:
@@ -148,11 +81,6 @@ def _findings_json(targets: Sequence[compose_mod.Target], contacts: dict[str, tu
         "findings": dataclasses.asdict(t.findings),
         "contacts": [dataclasses.asdict(c) for c in contacts.get(t.candidate.ip, ())],
     } for t in targets]
-
-
-def orig_email_text(draft: Draft, to: Sequence[str]) -> str:
-    """The report as written, in the old tool's orig_email.txt spirit: headers, blank line, body."""
-    return f"To: {', '.join(to)}\nSubject: {draft.subject}\n\n{draft.body}"
 
 
 class Pipeline:
@@ -312,6 +240,9 @@ class Pipeline:
             draft = edited
             self.store.update_report(inc_id, orig_email_text(draft, to))
         send_to = ui.approve(draft, all_contacts, chosen)
+        if send_to is None:
+            return Outcome("draft", ips, inc_id, detail=f"kept as a draft: {path}", folder=inc.folder,
+                           recipients=tuple(to), draft=draft)
         if not send_to:
             self.store.set_state(inc_id, State.SKIPPED)
             why = "no usable contact" if not chosen else "not sent (your choice)"
@@ -323,6 +254,30 @@ class Pipeline:
                            detail=f"no smtp.host configured: written, not sent: {path}")
         with timings.step("send"):
             return self._send(inc_id, inc.folder, ips, draft, send_to)
+
+    def send_draft(self, incident_id: str, to: Sequence[str] | None = None) -> Outcome:
+        """Send an incident written earlier and left as a draft (or failed), as it was written.
+
+        `to` replaces the recipients written in the report. The same recording rules apply: an
+        incident that is (or may have been) sent is refused by the store."""
+        if self.store is None or self.outbox is None:
+            raise UserError("sending needs smtp.host and an incident store")
+        inc = self.store.get(incident_id)
+        if inc.state not in (State.DRAFT, State.FAILED):
+            raise UserError(f"{inc.id} is {inc.state.value}: not sending it again")
+        folder = Path(inc.folder)
+        try:
+            written_to, subject, body = read_orig_email((folder / ORIG_EMAIL).read_text(encoding="utf-8"))
+            attachments = tuple(Attachment(p.name, "application/json", p.read_bytes())
+                                for p in sorted(folder.glob("xarf-*.json")))
+        except OSError as exc:
+            raise StoreError(f"cannot read incident {incident_id}: {exc.strerror}") from exc
+        recipients = list(to) if to is not None else written_to
+        if to is not None:
+            self.store.update_report(inc.id, orig_email_text(Draft(inc.id, subject, body, ()), recipients),
+                                     recipients=recipients)
+        draft = Draft(inc.id, subject, body, (), attachments)
+        return self._send(inc.id, inc.folder, inc.ips or (inc.ip,), draft, recipients)
 
     def _send(self, inc_id: str, folder: str, ips: tuple[str, ...], draft: Draft,
               to: Sequence[str]) -> Outcome:

@@ -170,7 +170,7 @@ def exit_code(outcomes: Sequence[Outcome]) -> int:
     statuses = Counter(o.status for o in outcomes)
     if statuses["failed"]:
         return EXIT_SEND_FAILED
-    if statuses["sent"] or statuses["written"] or statuses["dry-run"]:
+    if statuses["sent"] or statuses["written"] or statuses["dry-run"] or statuses["draft"]:
         return EXIT_OK
     if any(o.status == "skipped" and o.detail != "no usable contact" for o in outcomes):
         return EXIT_OK

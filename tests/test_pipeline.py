@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.config import Config, from_dict
+from bot.errors import UserError
 from bot.mail.outbox import Outbox
 from bot.models import Candidate, Contact, Draft, Findings, RegistryEntity, State
 from bot.pipeline import NothingToDo, Options, Pipeline, choose_recipients
@@ -238,3 +239,25 @@ def test_an_unusable_address_fails_alone(tmp_path: Path, smtp: SmtpServer) -> No
     assert out.status == "sent" and "not an address" in out.detail
     assert [m.rcpt_tos for m in smtp.messages] == [("abuse@shinbiro.example",)]
     assert store.get(out.incident_id).extra["recipient:not an address"].startswith("failed")
+
+
+class LaterUI(BatchUI):
+    def approve(self, draft: Draft, contacts: Sequence[Contact],
+                chosen: Sequence[Contact]) -> tuple[str, ...] | None:
+        return None  # e.g. a Slack message with Send / Skip buttons, answered later
+
+
+def test_deferred_approval_keeps_a_draft_that_can_be_sent_later(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description="d"), LaterUI()).outcomes[0]
+    assert out.status == "draft" and smtp.messages == []
+    assert store.get(out.incident_id).state is State.DRAFT
+    sent = pipe.send_draft(out.incident_id)
+    assert sent.status == "sent" and store.get(out.incident_id).state is State.SENT
+    (mail,) = smtp.messages
+    assert mail.rcpt_tos == ("abuse@shinbiro.example",)
+    assert out.draft is not None and mail.message["Subject"] == out.draft.subject
+    assert [p.get_filename() for p in mail.message.iter_attachments()] == ["xarf-211.191.28.13.json"]
+    with pytest.raises(UserError, match="is sent: not sending it again"):
+        pipe.send_draft(out.incident_id)  # the button pressed twice
+    assert len(smtp.messages) == 1
