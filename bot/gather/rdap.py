@@ -159,8 +159,8 @@ class RdapSource:
         if not (data.get("startAddress") or data.get("handle")):
             raise LookupFailed(f"{urlsplit(url).hostname}: answer is not an IP network", source="rdap",
                                temporary=True)
-        registry = rdapwalk.registry_from_url(url) if base else ""
-        registry = registry or rdapwalk.registry_from_answer(data) or "unknown"
+        # the answer says who wrote it: a registry may have redirected us to another (transfers)
+        registry = rdapwalk.registry_from_answer(data) or rdapwalk.registry_from_url(url) or "unknown"
         nir = rdapwalk.detect_nir(data) if registry == "apnic" else ""
         net = rdapwalk.network_from_rdap(data, registry=nir or registry, url=url)
         requests = 1
