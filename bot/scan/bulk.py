@@ -6,25 +6,27 @@ with ``Counter``: no Python work per line. The cue is what is written right befo
 (``A:p -> B``, tcpdump's ``A.p > B``) or a Common Log Format tail. Counts are of mentions, not of
 lines, and the roles come from these cues only (the line path knows more rules).
 
-Pass 2 re-reads only the chunks that hold the first mentions and the last one of the top candidates,
-for their evidence lines and their first/last timestamps (input order: logs are chronological).
+Pass 2 reads the input from the start until the top candidates have their evidence lines, and from
+the end until each has its last line: their first/last timestamps (input order is taken as time
+order; logs are chronological).
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import addresses, roles
-from bot.scan.bulk_count import Chunk, count_parallel, plan
-
-__all__ = ["count_parallel", "evidence", "plan", "roles_by_ip", "scan_bulk"]
+from bot.scan.bulk_count import Range, count_parallel, iter_chunks, plan
 from bot.scan.ranking import OwnNetworks, Tally, clip, rank
 from bot.scan.timestamps import Clock, zone
+
+__all__ = ["count_parallel", "evidence", "plan", "roles_by_ip", "scan_bulk"]
 
 
 def roles_by_ip(tuples: Counter[tuple[bytes, bytes, bytes]]) -> tuple[dict[str, list[int]],
@@ -69,43 +71,77 @@ def _line_at(data: bytes, pos: int) -> bytes:
     return data[start:end if end >= 0 else len(data)]
 
 
-def evidence(chunks: list[Chunk], first: dict[bytes, int], last: dict[bytes, int],
-             wanted: dict[str, set[bytes]], keep: int, keep_received: bool,
-             on_line: Callable[[str, bytes, bool], None]) -> None:
-    """Pass 2: call ``on_line(ip, line, is_last)`` for up to ``keep`` first lines and the last line
-    mentioning each wanted ip, re-reading only the chunks that hold them."""
-    plan: dict[int, list[tuple[str, bytes, bool]]] = {}
-    for ip, raws in wanted.items():
-        for raw in raws:
-            if raw in first:
-                for n in range(first[raw], min(first[raw] + EVIDENCE_CHUNKS, last[raw] + 1)):
-                    plan.setdefault(n, []).append((ip, raw, False))
-            if raw in last:
-                plan.setdefault(last[raw], []).append((ip, raw, True))
-    taken: dict[str, int] = {}
-    for n in sorted(plan):
-        chunk = chunks[n]
-        with open(chunk.path, "rb") as fh:
-            fh.seek(chunk.offset)
-            data = fh.read(chunk.length)
-        for ip, raw, is_last in plan[n]:
-            if is_last:
+def evidence(paths: list[str], wanted: dict[str, tuple[set[bytes], int]], keep: int, keep_received: bool,
+             on_line: Callable[[str, bytes, bool], None], size: int) -> None:
+    """Pass 2: call ``on_line(ip, line, is_last)`` for the first lines (up to ``keep``, or the ip's
+    mentions if fewer) and for the last line mentioning each wanted ip.
+
+    ``wanted`` maps an ip to (its raw spellings, its mentions). The input is read forward until
+    every ip has its first lines, then backward until every ip has its last line: for the top
+    candidates of a log that is one chunk at each end.
+    """
+    need = {ip: min(keep, n) for ip, (_, n) in wanted.items()}
+    taken = dict.fromkeys(wanted, 0)
+    for data in _forward(paths, size):
+        todo = [ip for ip in wanted if taken[ip] < need[ip]]
+        if not todo:
+            break
+        for ip in todo:
+            for raw in wanted[ip][0]:
+                pos = data.find(raw)
+                while pos >= 0 and taken[ip] < need[ip]:
+                    line = _line_at(data, pos)
+                    if _usable(line, keep_received) and _mentions(line, ip):
+                        taken[ip] += 1
+                        on_line(ip, line, False)
+                    nxt = data.find(b"\n", pos)
+                    pos = data.find(raw, nxt) if nxt >= 0 else -1
+    found_last: set[str] = set()
+    for data in _backward(paths, size):
+        todo = [ip for ip in wanted if ip not in found_last]
+        if not todo:
+            break
+        for ip in todo:
+            best: tuple[int, bytes] | None = None
+            for raw in wanted[ip][0]:
                 pos = data.rfind(raw)
                 while pos >= 0:
                     line = _line_at(data, pos)
                     if _usable(line, keep_received) and _mentions(line, ip):
-                        on_line(ip, line, True)
+                        if best is None or pos > best[0]:
+                            best = (pos, line)
                         break
                     pos = data.rfind(raw, 0, pos)
-                continue
-            pos = data.find(raw)
-            while pos >= 0 and taken.get(ip, 0) < keep:
-                line = _line_at(data, pos)
-                if _usable(line, keep_received) and _mentions(line, ip):
-                    taken[ip] = taken.get(ip, 0) + 1
-                    on_line(ip, line, False)
-                nxt = data.find(b"\n", pos)
-                pos = data.find(raw, nxt) if nxt >= 0 else -1
+            if best is not None:
+                found_last.add(ip)
+                on_line(ip, best[1], True)
+
+
+def _forward(paths: list[str], size: int) -> Iterator[bytes]:
+    for p in paths:
+        yield from iter_chunks(Range(p, 0, os.path.getsize(p)), size)
+
+
+def _backward(paths: list[str], size: int) -> Iterator[bytes]:
+    """The input in pieces of about ``size`` bytes cut at line ends, last piece first."""
+    for p in reversed(paths):
+        with open(p, "rb") as fh:
+            end = os.path.getsize(p)
+            head = b""          # the start of the line cut at the previous piece's beginning
+            while end > 0:
+                start = max(0, end - size)
+                fh.seek(start)
+                data = fh.read(end - start) + head
+                end = start
+                cut = data.find(b"\n") if start > 0 else -1
+                if cut >= 0:
+                    head, data = data[:cut + 1], data[cut + 1:]
+                else:
+                    head = b""
+                if data:
+                    yield data
+                if start == 0 and head:
+                    yield head
 
 
 def _usable(line: bytes, keep_received: bool) -> bool:
@@ -126,41 +162,33 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
     acc = count_parallel(paths, chunk_size, keep_received, workers)
     if acc.lines == 0:
         raise InputError("the input is empty")
-    first_chunks, last_chunk = acc.first, acc.last
     per_ip, raws = roles_by_ip(acc.tuples)
     own = OwnNetworks(cfg.own_networks, cfg.own_hostnames)
     tallies: dict[str, Tally] = {}
-    for ip, (n, src, dst) in per_ip.items():
+    for order, (ip, (n, src, dst)) in enumerate(per_ip.items()):   # roughly first appearance
         if ip in own:
             continue
-        first = min(first_chunks[r] for r in raws[ip])
-        t = tallies[ip] = Tally(first)
+        t = tallies[ip] = Tally(order)
         t.count, t.source_count, t.dest_count = n, src, dst
-    order = rank(tallies, allow_non_global=allow_non_global)
-    top = {c.ip: raws[c.ip] for c in order[:EVIDENCE_FOR]}
+    ranked = rank(tallies, allow_non_global=allow_non_global)
+    top = {c.ip: (raws[c.ip], c.count) for c in ranked[:EVIDENCE_FOR]}
     clock = Clock(zone(cfg.timezone), now)
-    last_line: dict[str, str] = {}
 
     def on_line(ip: str, raw_line: bytes, is_last: bool) -> None:
         line = raw_line.decode("utf-8", "replace").rstrip("\r")
+        t = tallies[ip]
+        when = clock.parse(line)
         if is_last:
-            last_line[ip] = line
-            return
-        t = tallies[ip]
-        if not t.lines:
-            t.first = clock.parse(line)
-        t.lines.append(clip(line))
+            t.last = when
+        else:
+            if not t.lines:
+                t.first = when
+            t.lines.append(clip(line))
 
-    evidence(acc.chunks, first_chunks, last_chunk, top, keep, keep_received, on_line)
-    for ip, line in last_line.items():
-        t = tallies[ip]
-        t.last = clock.parse(line)
-        if t.first is None:
-            t.first = t.last
+    evidence(paths, top, keep, keep_received, on_line, chunk_size)
     cands = rank(tallies, allow_non_global=allow_non_global)
     return ScanResult(candidates=tuple(cands), lines_read=acc.lines, lines_used=acc.lines - acc.received,
                       lines_skipped_received=acc.received)
 
 
 EVIDENCE_FOR = 10    # candidates that get evidence lines and first/last seen on the bulk path
-EVIDENCE_CHUNKS = 2  # chunks read, from an address' first one on, for its evidence lines

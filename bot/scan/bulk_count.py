@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Bytes of context kept before an address (enough for "client ", "rhost=", "SRC="), only when they
@@ -75,65 +76,23 @@ def _split(key: tuple[bytes, ...], v6: bool) -> tuple[bytes, bytes, bytes]:
     return ctx, head + (b":" if v6 else b".") + key[-2], key[-1]
 
 
-@dataclass
-class Chunk:
-    path: str
-    offset: int
-    length: int
-
-
 Key = tuple[bytes, ...]
 
 
 @dataclass
-class BulkCounts:
-    """What pass 1 learnt, keyed by the regex's raw findall tuples (split once, at the end)."""
+class Counted:
+    """Pass 1's result for a part of the input: mentions per (context, raw address, arrow), and line
+    counts. Keys come roughly in order of first appearance (IPv4 before IPv6 within a part)."""
 
-    raw4: Counter[Key] = field(default_factory=Counter)
-    raw6: Counter[Key] = field(default_factory=Counter)
-    first_chunk: dict[Key, int] = field(default_factory=dict)
-    last_chunk: dict[Key, int] = field(default_factory=dict)
-    chunks: list[Chunk] = field(default_factory=list)
+    tuples: Counter[tuple[bytes, bytes, bytes]] = field(default_factory=Counter)
     lines: int = 0
     received: int = 0
 
-    def merge(self, other: BulkCounts) -> None:
-        """Add the counts of ``other`` (the input that follows this one)."""
-        base = len(self.chunks)
-        self.chunks.extend(other.chunks)
-        self.lines += other.lines
-        self.received += other.received
-        self.raw4.update(other.raw4)
-        self.raw6.update(other.raw6)
-        for k in other.first_chunk.keys() - self.first_chunk.keys():
-            self.first_chunk[k] = base + other.first_chunk[k]
-        for k, i in other.last_chunk.items():
-            self.last_chunk[k] = base + i
-
-
-@dataclass
-class Counted:
-    """Pass 1's result for a part of the input: counts per (context, raw address, arrow), the first
-    and last chunk of each raw address, the chunks themselves, line counts."""
-
-    tuples: Counter[tuple[bytes, bytes, bytes]]
-    first: dict[bytes, int]
-    last: dict[bytes, int]
-    chunks: list[Chunk]
-    lines: int
-    received: int
-
     def merge(self, other: Counted) -> None:
         """Add the counts of ``other`` (the input that follows this one)."""
-        base = len(self.chunks)
-        self.chunks.extend(other.chunks)
         self.lines += other.lines
         self.received += other.received
         self.tuples.update(other.tuples)
-        for raw in other.first.keys() - self.first.keys():
-            self.first[raw] = base + other.first[raw]
-        for raw, i in other.last.items():
-            self.last[raw] = base + i
 
 
 @dataclass(frozen=True)
@@ -177,80 +136,53 @@ def _next_line_start(path: str, offset: int) -> int:
                 return fh.tell() - len(block) + i + 1
 
 
+def iter_chunks(r: Range, size: int) -> Iterator[bytes]:
+    """The bytes of ``r`` in pieces of about ``size`` bytes that end at a line end (or at the end)."""
+    with open(r.path, "rb") as fh:
+        fh.seek(r.start)
+        left = r.end - r.start
+        rest = b""
+        while left > 0:
+            data = fh.read(min(size, left))
+            if not data:
+                break
+            left -= len(data)
+            data = rest + data
+            cut = data.rfind(b"\n")
+            if cut < 0 and len(data) < MAX_PIECE and left > 0:
+                rest = data
+                continue
+            if cut < 0:
+                cut = len(data) - 1
+            rest = data[cut + 1:]
+            yield data[:cut + 1]
+        if rest:
+            yield rest
+
+
 def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted:
-    """Pass 1 over some ranges: read in newline-aligned chunks of about ``size`` bytes, count each."""
-    acc = BulkCounts()
+    """Pass 1 over some ranges of the input."""
+    raw4: Counter[Key] = Counter()
+    raw6: Counter[Key] = Counter()
+    acc = Counted()
     for r in ranges:
-        with open(r.path, "rb") as fh:
-            fh.seek(r.start)
-            offset = r.start
-            rest = b""
-            while offset + len(rest) < r.end:
-                data = fh.read(min(size, r.end - offset - len(rest)))
-                if not data:
-                    break
-                data = rest + data
-                cut = data.rfind(b"\n")
-                if cut < 0 and len(data) < MAX_PIECE and offset + len(data) < r.end:
-                    rest = data
-                    continue
-                if cut < 0:
-                    cut = len(data) - 1
-                rest = data[cut + 1:]
-                data = data[:cut + 1]
-                acc.chunks.append(Chunk(r.path, offset, len(data)))
-                count_chunk(data, acc, len(acc.chunks) - 1, keep_received)
-                offset += len(data)
-            if rest:
-                acc.chunks.append(Chunk(r.path, offset, len(rest)))
-                count_chunk(rest, acc, len(acc.chunks) - 1, keep_received)
-    tuples, first, last = split_all(acc)
-    return Counted(tuples, first, last, acc.chunks, acc.lines, acc.received)
+        for data in iter_chunks(r, size):
+            acc.lines += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            if not keep_received and b"Received:" in data:
+                kept = [line for line in data.split(b"\n") if b"Received:" not in line]
+                acc.received += data.count(b"\n") + 1 - len(kept)
+                data = b"\n".join(kept)
+            # Counter.update with a list counts in C, straight into the totals.
+            raw4.update(V4.findall(data))
+            if b":" in data:
+                raw6.update(V6.findall(data))
+    for totals, v6 in ((raw4, False), (raw6, True)):
+        for k, n in totals.items():
+            acc.tuples[_split(k, v6)] += n
+    return acc
 
 
 MAX_PIECE = 1 << 24
-
-
-def count_chunk(data: bytes, acc: BulkCounts, number: int, keep_received: bool) -> None:
-    """Pass 1 over one chunk (bytes ending at a line end)."""
-    acc.lines += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if not keep_received and b"Received:" in data:
-        kept = []
-        for line in data.split(b"\n"):
-            if b"Received:" in line:
-                acc.received += 1
-            else:
-                kept.append(line)
-        data = b"\n".join(kept)
-    first = acc.first_chunk
-    for regex, totals in ((V4, acc.raw4), (V6, acc.raw6)):
-        if regex is V6 and b":" not in data:
-            continue
-        found = Counter(regex.findall(data))
-        totals.update(found)
-        for k in found.keys() - first.keys():
-            first[k] = number
-        acc.last_chunk.update(dict.fromkeys(found, number))
-
-
-def split_all(acc: BulkCounts) -> tuple[Counter[tuple[bytes, bytes, bytes]], dict[bytes, int],
-                                        dict[bytes, int]]:
-    """The counts per (context, raw address, arrow), and first/last chunk per raw address."""
-    tuples: Counter[tuple[bytes, bytes, bytes]] = Counter()
-    first: dict[bytes, int] = {}
-    last: dict[bytes, int] = {}
-    for totals, v6 in ((acc.raw4, False), (acc.raw6, True)):
-        for k, n in totals.items():
-            t = _split(k, v6)
-            tuples[t] += n
-            raw = t[1]
-            f, lc = acc.first_chunk[k], acc.last_chunk[k]
-            if first.get(raw, f) >= f:
-                first[raw] = f
-            if last.get(raw, -1) < lc:
-                last[raw] = lc
-    return tuples, first, last
-
 
 
 PARALLEL_MIN = 48 << 20   # bytes; smaller inputs are counted in this process
