@@ -77,14 +77,16 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[bytes], int]], keep: 
     mentions if fewer) and for the last line mentioning each wanted ip.
 
     ``wanted`` maps an ip to (its raw spellings, its mentions). The input is read forward until
-    every ip has its first lines, then backward until every ip has its last line: for the top
-    candidates of a log that is one chunk at each end.
+    every ip has its first lines (or at least its first one after EVIDENCE_CHUNKS chunks), then
+    backward until every ip has its last line: for the top candidates of a log that is one chunk
+    at each end.
     """
     need = {ip: min(keep, n) for ip, (_, n) in wanted.items()}
     taken = dict.fromkeys(wanted, 0)
-    for data in _forward(paths, size):
+    for number, data in enumerate(_forward(paths, size)):
         todo = [ip for ip in wanted if taken[ip] < need[ip]]
-        if not todo:
+        # Stop when all have their lines, or when all have a first line and a few chunks were read.
+        if not todo or (number >= EVIDENCE_CHUNKS and all(taken.values())):
             break
         for ip in todo:
             for raw in wanted[ip][0]:
@@ -192,3 +194,4 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
 
 
 EVIDENCE_FOR = 10    # candidates that get evidence lines and first/last seen on the bulk path
+EVIDENCE_CHUNKS = 2  # chunks read for evidence lines once every candidate has its first line
