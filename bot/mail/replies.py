@@ -2,7 +2,9 @@
 
 Matching, most reliable first: a Message-ID we recorded in In-Reply-To or References; then the
 incident token (``[INC-YYYYMMDD-NNNN]``) in the subject; then the subject itself without its
-``Re:``/``Fwd:``/``AW:``... prefixes. The mail is attacker-influenced text: it is only ever data.
+``Re:``/``Fwd:``/``AW:``... prefixes; then, for bounces (delivery status notifications) and
+forwarded copies, the Message-ID or token of a message enclosed as message/rfc822 or
+text/rfc822-headers. The mail is attacker-influenced text: it is only ever data.
 """
 
 from __future__ import annotations
@@ -84,4 +86,32 @@ def match(msg: EmailMessage, store: Store) -> Match:
         found = store.by_subject(base)
         if found is not None:
             return Match(found, "subject")
+    for inner in enclosed(msg):
+        for mid in [*_MSGID.findall(_header(inner, "Message-ID")), *referenced_ids(inner)]:
+            found = store.by_message_id(mid)
+            if found is not None:
+                return Match(found, "enclosed message-id")
+        for token in ID_PATTERN.finditer(subject(inner)):
+            inc_id = f"INC-{token.group(1)}-{token.group(2)}"
+            if store.exists(inc_id):
+                return Match(store.get(inc_id), "enclosed token")
     return Match(None, "")
+
+
+def enclosed(msg: EmailMessage) -> list[EmailMessage]:
+    """Messages (or header blocks) carried inside this one: what a bounce returns, what a forward holds."""
+    found: list[EmailMessage] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        try:
+            if ctype == "message/rfc822":
+                found += [p for p in part.iter_parts() if isinstance(p, EmailMessage)]
+            elif ctype == "text/rfc822-headers":
+                raw = part.get_payload(decode=True)
+                if isinstance(raw, bytes):
+                    inner = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+                    if isinstance(inner, EmailMessage):
+                        found.append(inner)
+        except (ValueError, TypeError, LookupError):  # a broken part is skipped, never fatal
+            continue
+    return found

@@ -70,3 +70,28 @@ def test_not_a_mail_is_one_line_input_error(raw: bytes) -> None:
     with pytest.raises(InputError) as err:
         replies.parse(raw)
     assert "\n" not in str(err.value)
+
+
+def _bounce(inner_ctype: str, inner: bytes) -> bytes:
+    return (b"From: MAILER-DAEMON@mx.example.net\nTo: security@mydomain.example\n"
+            b"Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+            b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
+            b"--B\nContent-Type: text/plain\n\nThe mail could not be delivered.\n"
+            b"--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+            b"Final-Recipient: rfc822; abuse@example.net\nAction: failed\nStatus: 5.1.1\n"
+            b"--B\nContent-Type: " + inner_ctype.encode() + b"\n\n" + inner + b"\n--B--\n")
+
+
+@pytest.mark.parametrize("ctype", ["message/rfc822", "text/rfc822-headers"])
+def test_bounce_is_matched_by_the_enclosed_message_id(store: Store, ctype: str) -> None:
+    inc = _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
+    inner = b"From: security@mydomain.example\nTo: abuse@example.net\nSubject: whatever\n" \
+            b"Message-ID: <one@mydomain.example>\n\nbody\n"
+    m = replies.match(replies.parse(_bounce(ctype, inner)), store)
+    assert m.incident is not None and m.incident.id == inc and m.how == "enclosed message-id"
+
+
+def test_bounce_without_our_message_is_unmatched(store: Store) -> None:
+    _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
+    inner = b"From: x@example.org\nSubject: hi\nMessage-ID: <other@example.org>\n\nbody\n"
+    assert replies.match(replies.parse(_bounce("message/rfc822", inner)), store).incident is None
