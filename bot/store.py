@@ -28,24 +28,25 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.errors import StoreError
 from bot.models import Incident, State
+from bot.storefiles import SEGMENT_MAX, atomic_write, safe_segment, write_new
+
+__all__ = ["FINDINGS_JSON", "INDEX_NAME", "MESSAGE_EML", "ORIG_EMAIL", "SEGMENT_MAX", "UNMATCHED", "Store",
+           "atomic_write", "safe_segment"]
 
 INDEX_NAME = "index.sqlite"
 ORIG_EMAIL = "orig_email.txt"
 MESSAGE_EML = "message.eml"
 FINDINGS_JSON = "findings.json"
 UNMATCHED = "unmatched"
-SEGMENT_MAX = 100
 ID_PATTERN = re.compile(r"\bINC-(\d{8})-(\d{4,})\b", re.IGNORECASE)
 # States that count as "reported" for suppression: the mail went out, or may have.
 REPORTED = (State.SENDING, State.SENT, State.ANSWERED)
-_RESERVED = {UNMATCHED, INDEX_NAME}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
@@ -64,35 +65,6 @@ CREATE INDEX IF NOT EXISTS recipients_address ON recipients (address);
 CREATE TABLE IF NOT EXISTS message_ids (message_id TEXT PRIMARY KEY, incident TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS followups (incident TEXT NOT NULL, path TEXT NOT NULL, received TEXT NOT NULL);
 """
-
-
-def safe_segment(name: str, fallback: str = "unknown") -> str:
-    """An untrusted name (a domain from a registry answer) as one harmless path segment."""
-    text = name.strip().lower()
-    with contextlib.suppress(UnicodeError, ValueError):
-        text = text.encode("idna").decode("ascii")  # an IDN keeps a readable, unique ASCII form
-    text = re.sub(r"[^a-z0-9._-]+", "_", text)      # no '/', '\\', NUL, spaces, control characters
-    text = re.sub(r"\.{2,}", ".", text)              # no '..'
-    text = text.strip("._-")                         # no leading dot (hidden file) or empty label
-    text = text[:SEGMENT_MAX].rstrip("._-")
-    if text in _RESERVED or text.startswith(INDEX_NAME):
-        text = f"{text}_domain"  # never the index or the unmatched folder
-    return text or fallback
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _now() -> datetime:
@@ -368,17 +340,7 @@ class Store:
         folder = Path(self.get(incident_id).folder) if incident_id else self.root / UNMATCHED
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            for n in range(1, 10_000):
-                path = folder / (f"followup-{stamp}.eml" if n == 1 else f"followup-{stamp}-{n}.eml")
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                except FileExistsError:
-                    continue
-                os.close(fd)  # reserve the name, then fill it atomically
-                atomic_write(path, raw)
-                break
-            else:  # pragma: no cover - ten thousand replies in one second
-                raise StoreError(f"too many follow-ups in {folder} at {stamp}")
+            path = write_new(folder, f"followup-{stamp}", ".eml", raw)
         except OSError as exc:
             raise StoreError(f"cannot file the follow-up in {folder}: {exc.strerror}") from exc
         if incident_id:

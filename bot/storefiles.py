@@ -1,0 +1,56 @@
+"""Files of the incident store: safe names from untrusted text, atomic writes, names never reused."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+SEGMENT_MAX = 100
+# Names the store itself uses at the top of the incident folder: never a domain's folder.
+_RESERVED = {"unmatched", "index.sqlite"}
+
+
+def safe_segment(name: str, fallback: str = "unknown") -> str:
+    """An untrusted name (a domain from a registry answer) as one harmless path segment."""
+    text = name.strip().lower()
+    with contextlib.suppress(UnicodeError, ValueError):
+        text = text.encode("idna").decode("ascii")  # an IDN keeps a readable, unique ASCII form
+    text = re.sub(r"[^a-z0-9._-]+", "_", text)      # no '/', '\\', NUL, spaces, control characters
+    text = re.sub(r"\.{2,}", ".", text)              # no '..'
+    text = text.strip("._-")                         # no leading dot (hidden file) or empty label
+    text = text[:SEGMENT_MAX].rstrip("._-")
+    if text in _RESERVED or text.startswith("index.sqlite"):
+        text = f"{text}_domain"  # never the index or the unmatched folder
+    return text or fallback
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write `data` under a name not used before (stem, stem-2, stem-3...), atomically."""
+    for n in range(1, 10_000):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)  # the name is ours; fill it atomically
+        atomic_write(path, data)
+        return path
+    raise FileExistsError(f"no free name for {stem}{suffix} in {folder}")  # pragma: no cover
