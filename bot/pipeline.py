@@ -45,7 +45,7 @@ from bot.runparts import (
     orig_email_text,
     read_orig_email,
 )
-from bot.store import ORIG_EMAIL, Store
+from bot.store import ORIG_EMAIL, AlreadyReported, Store
 
 __all__ = ["STEPS", "UI", "Gatherer", "NothingToDo", "Options", "Outcome", "Pipeline", "Run", "Timings",
            "choose_recipients", "orig_email_text", "read_orig_email"]
@@ -279,6 +279,10 @@ class Pipeline:
         draft = Draft(inc.id, subject, body, (), attachments)
         return self._send(inc.id, inc.folder, inc.ips or (inc.ip,), draft, recipients)
 
+    def _forced(self, inc_id: str) -> bool:
+        assert self.store is not None
+        return self.store.get(inc_id).extra.get("forced") == "yes"
+
     def _send(self, inc_id: str, folder: str, ips: tuple[str, ...], draft: Draft,
               to: Sequence[str]) -> Outcome:
         assert self.store is not None and self.outbox is not None
@@ -295,7 +299,14 @@ class Pipeline:
         from_addr, rcpts = message_mod.envelope(self.cfg, to)
         mid = message_mod.new_message_id(inc_id, from_addr)
         msg = message_mod.build(draft, self.cfg, to=to, message_id=mid, now=self.now())
-        self.store.record_sending(inc_id, mid, msg.as_bytes())
+        rc = self.cfg.report
+        guard = rc.suppress_days if rc.suppress_by == "ip" and not self._forced(inc_id) else 0
+        try:
+            self.store.record_sending(inc_id, mid, msg.as_bytes(), guard_days=guard, now=self.now())
+        except AlreadyReported as exc:  # another run sent it while this one was composing or asking
+            self.store.set_state(inc_id, State.SKIPPED)
+            return Outcome("suppressed", ips, inc_id, folder=folder,
+                           detail=f"already reported as {exc.other} meanwhile; not sent (--force to send)")
         _test_pause("recorded")
         try:
             result = self.outbox.send(msg, from_addr, rcpts)

@@ -36,8 +36,18 @@ from bot.errors import StoreError
 from bot.models import Incident, State
 from bot.storefiles import SEGMENT_MAX, atomic_write, safe_segment, write_new
 
-__all__ = ["FINDINGS_JSON", "INDEX_NAME", "MESSAGE_EML", "ORIG_EMAIL", "SEGMENT_MAX", "UNMATCHED", "Store",
-           "atomic_write", "safe_segment"]
+__all__ = [
+    "FINDINGS_JSON",
+    "INDEX_NAME",
+    "MESSAGE_EML",
+    "ORIG_EMAIL",
+    "SEGMENT_MAX",
+    "UNMATCHED",
+    "AlreadyReported",
+    "Store",
+    "atomic_write",
+    "safe_segment",
+]
 
 INDEX_NAME = "index.sqlite"
 ORIG_EMAIL = "orig_email.txt"
@@ -65,6 +75,14 @@ CREATE INDEX IF NOT EXISTS recipients_address ON recipients (address);
 CREATE TABLE IF NOT EXISTS message_ids (message_id TEXT PRIMARY KEY, incident TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS followups (incident TEXT NOT NULL, path TEXT NOT NULL, received TEXT NOT NULL);
 """
+
+
+class AlreadyReported(StoreError):
+    """Another incident for the same address was sent (or is being sent) within the guard window."""
+
+    def __init__(self, message: str, other: str) -> None:
+        super().__init__(message)
+        self.other = other
 
 
 def _now() -> datetime:
@@ -201,11 +219,15 @@ class Store:
             if cur.rowcount != 1:
                 raise StoreError(f"unknown incident {incident_id}")
 
-    def record_sending(self, incident_id: str, message_id: str, eml: bytes) -> None:
+    def record_sending(self, incident_id: str, message_id: str, eml: bytes, *,
+                       guard_days: int = 0, now: datetime | None = None) -> None:
         """Before any SMTP traffic: the message as it will be sent, its Message-ID, state `sending`.
 
         Refuses when the incident is not a draft (it was sent, or a send was interrupted): sending
-        again needs a person to say so (a new incident with --force).
+        again needs a person to say so (a new incident with --force). With `guard_days`, also raises
+        AlreadyReported when another incident for one of its addresses was (or is being) sent within
+        that many days: checked in the same transaction, so two processes reporting the same address
+        at once cannot both send.
         """
         inc = self.get(incident_id)
         if inc.state not in (State.DRAFT, State.FAILED):
@@ -221,6 +243,18 @@ class Store:
             )
             if cur.rowcount != 1:  # another process got there first
                 raise StoreError(f"{incident_id} is already being sent")
+            if guard_days > 0:
+                since = _iso((now or _now()) - timedelta(days=guard_days))
+                marks = ",".join("?" * len(REPORTED))
+                other = db.execute(
+                    f"SELECT i.id FROM incidents i JOIN addresses a ON a.incident = i.id "
+                    f"WHERE a.ip IN (SELECT ip FROM addresses WHERE incident = ?) AND i.id != ? "
+                    f"AND i.created >= ? AND i.state IN ({marks}) ORDER BY i.created DESC LIMIT 1",
+                    (incident_id, incident_id, since, *(s.value for s in REPORTED)),
+                ).fetchone()
+                if other is not None:
+                    raise AlreadyReported(f"{incident_id}: its address was reported meanwhile as {other[0]}",
+                                          other[0])
             db.execute("INSERT OR REPLACE INTO message_ids (message_id, incident) VALUES (?, ?)",
                        (message_id.strip(), incident_id))
 
@@ -243,8 +277,8 @@ class Store:
 
     def get(self, incident_id: str) -> Incident:
         with self._tx() as db:
-            row = db.execute("SELECT id, state, ip, domain, folder, created, subject, sent FROM incidents "
-                             "WHERE id = ? COLLATE NOCASE", (incident_id,)).fetchone()
+            row = db.execute("SELECT id, state, ip, domain, folder, created, subject, sent, forced "
+                             "FROM incidents WHERE id = ? COLLATE NOCASE", (incident_id,)).fetchone()
             if row is None:
                 raise StoreError(f"unknown incident {incident_id}")
             ips = [r[0] for r in db.execute("SELECT ip FROM addresses WHERE incident = ?", (row[0],))]
@@ -252,7 +286,7 @@ class Store:
                                (row[0],)).fetchall()
             mids = [r[0] for r in db.execute("SELECT message_id FROM message_ids WHERE incident = ?",
                                              (row[0],))]
-        extra = {"subject": row[6], "sent": row[7]}
+        extra = {"subject": row[6], "sent": row[7], "forced": "yes" if row[8] else "no"}
         extra.update({f"recipient:{a}": f"{s} {d}".strip() for a, s, d in rcpts})
         return Incident(
             id=row[0], ip=row[2], domain=row[3], folder=row[4], state=State(row[1]),

@@ -261,3 +261,25 @@ def test_deferred_approval_keeps_a_draft_that_can_be_sent_later(tmp_path: Path, 
     with pytest.raises(UserError, match="is sent: not sending it again"):
         pipe.send_draft(out.incident_id)  # the button pressed twice
     assert len(smtp.messages) == 1
+
+
+class RacingUI(BatchUI):
+    """While this person reads the draft, another run reports the same address."""
+
+    def __init__(self, other: Pipeline, log: str) -> None:
+        super().__init__()
+        self.other, self.log = other, log
+
+    def approve(self, draft: Draft, contacts: Sequence[Contact],
+                chosen: Sequence[Contact]) -> tuple[str, ...] | None:
+        assert self.other.run([self.log], Options(description=""), BatchUI()).outcomes[0].status == "sent"
+        return super().approve(draft, contacts, chosen)
+
+
+def test_concurrent_runs_for_one_address_send_one_mail(tmp_path: Path, smtp: SmtpServer) -> None:
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    other, _, _ = _pipeline(tmp_path, smtp)
+    log = _log(tmp_path, ["211.191.28.13"])
+    out = pipe.run([log], Options(description=""), RacingUI(other, log)).outcomes[0]
+    assert out.status == "suppressed" and "meanwhile" in out.detail
+    assert len(smtp.messages) == 1 and store.get(out.incident_id).state is State.SKIPPED

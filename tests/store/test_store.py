@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bot.errors import StoreError
 from bot.models import State
-from bot.store import FINDINGS_JSON, ORIG_EMAIL, SEGMENT_MAX, Store, safe_segment
+from bot.store import FINDINGS_JSON, ORIG_EMAIL, SEGMENT_MAX, AlreadyReported, Store, safe_segment
 
 
 def _create(store: Store, ip: str = "192.0.2.1", domain: str = "example.net", **kw: object) -> str:
@@ -161,3 +161,15 @@ def test_unwritable_incident_dir_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError):
         Store(blocker / "incident")
+
+
+def test_two_runs_for_one_address_cannot_both_send(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    first, second = _create(store), _create(store)  # both passed the suppression check
+    store.record_sending(first, "<a@x>", b"eml", guard_days=7)
+    with pytest.raises(AlreadyReported) as err:
+        store.record_sending(second, "<b@x>", b"eml", guard_days=7)
+    assert err.value.other == first and store.get(second).state is State.DRAFT
+    forced = _create(store, forced=True)
+    store.record_sending(forced, "<c@x>", b"eml")  # a person said so: no guard
+    assert store.get(forced).extra["forced"] == "yes"
