@@ -22,7 +22,7 @@ from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import addresses, roles
-from bot.scan.bulk_count import Range, count_parallel, iter_chunks, plan
+from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, iter_chunks, plan
 from bot.scan.ranking import OwnNetworks, Tally, clip, rank
 from bot.scan.timestamps import Clock, zone
 
@@ -50,7 +50,8 @@ def roles_by_ip(tuples: Counter[tuple[bytes, bytes, bytes]]) -> tuple[dict[str, 
         else:
             role = ctx_cache.get(ctx, 2)
             if role == 2:
-                score = roles.context_score(ctx.decode("utf-8", "replace"))
+                # the context may reach into the previous line: only this line's part counts
+                score = roles.context_score(ctx.rsplit(b"\n", 1)[-1].decode("utf-8", "replace"))
                 role = ctx_cache[ctx] = 0 if score is None or -2 < score < 3 else (1 if score > 0 else -1)
         slot = per_ip.get(ip)
         if slot is None:
@@ -136,6 +137,8 @@ def _backward(paths: list[str], size: int) -> Iterator[bytes]:
                 data = fh.read(end - start) + head
                 end = start
                 cut = data.find(b"\n") if start > 0 else -1
+                if cut >= MAX_PIECE:
+                    cut = -1            # a huge line: give it in pieces rather than keep it whole
                 if cut >= 0:
                     head, data = data[:cut + 1], data[cut + 1:]
                 else:

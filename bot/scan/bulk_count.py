@@ -27,7 +27,7 @@ def _v4_pattern() -> bytes:
     alts = []
     for w in (3, 2, 1):
         d = rb"\d{%d}" % w
-        alts.append(rb"(?<=([^\n]{%d}[A-Za-z=:\"'][^\w.:\n]%s)\.)" % (CTX - 2, d))
+        alts.append(rb"(?<=([\s\S]{%d}[A-Za-z=:\"'][^\w.:\n]%s)\.)" % (CTX - 2, d))
         alts.append(rb"(?<=(?<![\w.:])(%s)\.)" % d)
     return (rb"\.(?=\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d))(?:" + b"|".join(alts)
             + rb")(\d{1,3}\.\d{1,3}\.\d{1,3})(?![\w]|\.\d(?!\d{0,4}(?:\s>|:\s)))" + _TAIL)
@@ -38,7 +38,7 @@ def _v6_pattern() -> bytes:
     alts = []
     for w in (4, 3, 2, 1, 0):
         h = (rb"[0-9A-Fa-f]{%d}" % w) if w else b""
-        alts.append(rb"(?<=([^\n]{%d}[A-Za-z=:\"'][^\w.:%%\n]%s):)" % (CTX - 2, h))
+        alts.append(rb"(?<=([\s\S]{%d}[A-Za-z=:\"'][^\w.:%%\n]%s):)" % (CTX - 2, h))
         alts.append(rb"(?<=(?<![\w.:%%])(%s):)" % h)
     rest = rb"(?:[0-9A-Fa-f:]{1,30}?(?<=:)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f:]{1,44})"
     # Cheap exclusions first: the colon must be the first of its run (not inside a MAC or inside
