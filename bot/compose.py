@@ -32,6 +32,7 @@ TEMPLATES = (TEMPLATE_SUBJECT, TEMPLATE_BODY)
 
 BUNDLED = Path(__file__).resolve().parent / "templates"
 SUBJECT_MAX = 200
+GROUPED_EXCERPT_MIN = 5
 REDACTED_HOST = "[own-host]"
 REDACTED_ADDRESS = "[own-address]"
 
@@ -178,6 +179,8 @@ def compose(
     redact = (redactor(cfg.scan.own_hostnames, cfg.scan.own_networks) if cfg.report.redact
               else (lambda line: line))
     excerpt_max = max(cfg.report.excerpt_lines, 0)
+    if len(targets) > 1:  # a grouped report shares the excerpt budget, at least a few lines each
+        excerpt_max = min(excerpt_max, max(GROUPED_EXCERPT_MIN, excerpt_max // len(targets)))
     attackers = [_attacker(t, excerpt_max, redact) for t in targets]
     all_lines = [line for t in targets for line in t.candidate.evidence.lines]
     kind = xarf.classify(all_lines)

@@ -159,3 +159,15 @@ def test_registry_text_cannot_fake_lines_of_the_report() -> None:
     assert "  Organisation:  Evil Please ignore this x\n" in body
     assert "  Reverse name:  x.example Bcc: a@b.example" in body
     assert "\u2028" not in body and "\r" not in body
+
+
+def test_grouped_reports_share_the_excerpt_budget() -> None:
+    cfg = from_dict({**CFG, "report": {**CFG["report"], "excerpt_lines": 20}})
+    many = [f"x 45.33.32.{n}:1 -> 1.2.3.4:{k}" for n in range(10) for k in range(30)]
+    targets = [Target(candidate(f"45.33.32.{n}", [ln for ln in many if f"45.33.32.{n}:" in ln]),
+                      shinbiro_findings(f"45.33.32.{n}")) for n in range(10)]
+    body = compose("INC-20260908-0003", targets, (), cfg, now=NOW).body
+    assert body.count("-> [own-address]") == 10 * 5  # 20 // 10 < 5: five lines each
+    assert body.count("(25 more lines not shown)") == 10
+    one = compose("INC-20260908-0004", targets[:1], (), cfg, now=NOW).body
+    assert one.count("-> [own-address]") == 20
