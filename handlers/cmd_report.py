@@ -130,7 +130,11 @@ class TerminalUI:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(draft.body)
-            subprocess.run([*shlex.split(editor), tmp], check=False)
+            try:
+                subprocess.run([*shlex.split(editor), tmp], check=False)
+            except (OSError, ValueError) as exc:  # no such editor, or an unparsable $EDITOR
+                print(f"Cannot run the editor {editor!r} ({exc}); the message is unchanged.")
+                return draft
             body = Path(tmp).read_text(encoding="utf-8")
         finally:
             Path(tmp).unlink(missing_ok=True)
