@@ -84,8 +84,8 @@ def _close(conn: smtplib.SMTP) -> None:
 def _temporary(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
-    if isinstance(exc, ssl.SSLError):
-        return False  # a certificate or protocol problem does not fix itself
+    if isinstance(exc, ssl.SSLError | smtplib.SMTPNotSupportedError | smtplib.SMTPAuthenticationError):
+        return False  # a certificate, TLS mode or login problem does not fix itself
     return isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | OSError)
 
 
@@ -167,6 +167,9 @@ class Outbox:
             except (smtplib.SMTPException, OSError) as exc:
                 if isinstance(exc, smtplib.SMTPAuthenticationError):
                     raise SendError(f"SMTP login refused: {_describe(exc)}", permanent=True) from exc
+                if isinstance(exc, smtplib.SMTPNotSupportedError):
+                    raise SendError(f"SMTP: {exc} (check smtp.security: starttls, tls or none)",
+                                    permanent=True) from exc
                 last = _describe(exc)
                 if not _temporary(exc):
                     raise SendError(f"SMTP: {last}", permanent=True) from exc

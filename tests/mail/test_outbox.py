@@ -152,3 +152,12 @@ def test_one_connection_serves_several_messages_and_is_replaced_when_dead(
         res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net"])
     assert res.accepted == ("abuse@example.net",) and smtp_starttls.auth_attempts == 2
     assert len(smtp_starttls.messages) == 4
+
+
+def test_plain_connection_to_a_starttls_server_is_a_permanent_config_error(
+        smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    cfg = _cfg(smtp_starttls, tmp_path, security="none")
+    with pytest.raises(SendError, match=r"smtp\.security") as err:
+        Outbox(cfg, sleep=sleeps.append).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
+    assert err.value.permanent and sleeps == [] and smtp_starttls.messages == []
