@@ -265,6 +265,15 @@ def _check(cfg: Config) -> None:
         raise ConfigError('report.suppress_by: expected "ip" or "contact"')
     if cfg.smtp.security not in ("starttls", "tls", "none"):
         raise ConfigError('smtp.security: expected "starttls", "tls" or "none"')
+    if not 0 < cfg.smtp.port < 65536:
+        raise ConfigError(f"smtp.port: {cfg.smtp.port} is not a TCP port")
+    for name, number in (("smtp.retries", cfg.smtp.retries), ("smtp.retry_delay", cfg.smtp.retry_delay),
+                         ("report.excerpt_lines", cfg.report.excerpt_lines),
+                         ("report.suppress_days", cfg.report.suppress_days)):
+        if number < 0:
+            raise ConfigError(f"{name}: must not be negative")
+    if cfg.smtp.timeout <= 0:
+        raise ConfigError("smtp.timeout: must be greater than zero")
     for name, value in (
         ("gather.timeout", cfg.gather.timeout),
         ("gather.workers", cfg.gather.workers),
