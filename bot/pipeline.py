@@ -181,6 +181,11 @@ class Pipeline:
                 for cand in targets:  # whatever the bulk lookup did not return: one by one
                     if cand.ip not in found:
                         found[cand.ip] = self._gather_one(cand.ip, opts, None)
+                troubled = [ip for ip, f in found.items() if f.problems]
+                if troubled:
+                    ui.progress(f"Lookups had problems for {len(troubled)} of {total} addresses "
+                                f"(e.g. {troubled[0]}: {found[troubled[0]].problems[0]}); "
+                                f"details in each incident's findings.json")
         return found
 
     def _gather_one(self, ip: str, opts: Options, progress: Callable[[str], None] | None) -> Findings:
