@@ -21,8 +21,8 @@ from datetime import datetime
 from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import ScanResult
-from bot.scan import addresses, roles
-from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, iter_chunks, plan
+from bot.scan import addresses
+from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, ctx_role, iter_chunks, plan
 from bot.scan.ranking import OwnNetworks, Tally, clip, rank
 from bot.scan.timestamps import Clock, zone
 
@@ -50,9 +50,7 @@ def roles_by_ip(tuples: Counter[tuple[bytes, bytes, bytes]]) -> tuple[dict[str, 
         else:
             role = ctx_cache.get(ctx, 2)
             if role == 2:
-                # the context may reach into the previous line: only this line's part counts
-                score = roles.context_score(ctx.rsplit(b"\n", 1)[-1].decode("utf-8", "replace"))
-                role = ctx_cache[ctx] = 0 if score is None or -2 < score < 3 else (1 if score > 0 else -1)
+                role = ctx_cache[ctx] = ctx_role(ctx)
         slot = per_ip.get(ip)
         if slot is None:
             slot = per_ip[ip] = [0, 0, 0]

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from bot.scan import roles
+
 # Bytes of context kept before an address (enough for "client ", "rhost=", "SRC="), only when they
 # end in a word and a separator: a cue. Other contexts (ports, arrows) are not kept, so that the
 # number of distinct (context, address) pairs stays small.
@@ -28,7 +30,10 @@ def _v4_pattern() -> bytes:
     for w in (3, 2, 1):
         d = rb"\d{%d}" % w
         alts.append(rb"(?<=([\s\S]{%d}[A-Za-z=:\"'][^\w.:\n]%s)\.)" % (CTX - 2, d))
-        alts.append(rb"(?<=(?<![\w.:])(%s)\.)" % d)
+        # A ':' may come before ("ipv4:1.2.3.4", "ip:1.2.3.4"), but not as the end of an IPv6
+        # run ("::ffff:1.2.3.4" is the IPv6 pattern's).
+        alts.append(rb"(?<=(?<![\w.])(?<!::)(?<!:[0-9A-Fa-f]:)(?<!:[0-9A-Fa-f]{2}:)(?<!:[0-9A-Fa-f]{3}:)"
+                    rb"(?<!:[0-9A-Fa-f]{4}:)(%s)\.)" % d)
     return (rb"\.(?=\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d))(?:" + b"|".join(alts)
             + rb")(\d{1,3}\.\d{1,3}\.\d{1,3})(?![\w]|\.\d(?!\d{0,4}(?:\s>|:\s)))" + _TAIL)
 
@@ -165,6 +170,7 @@ def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted
     raw4: Counter[Key] = Counter()
     raw6: Counter[Key] = Counter()
     acc = Counted()
+    roles_of: dict[bytes, bytes] = {}
     for r in ranges:
         for data in iter_chunks(r, size):
             acc.lines += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -176,10 +182,37 @@ def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted
             raw4.update(V4.findall(data))
             if b":" in data:
                 raw6.update(V6.findall(data))
-    for totals, v6 in ((raw4, False), (raw6, True)):
-        for k, n in totals.items():
-            acc.tuples[_split(k, v6)] += n
+            if len(raw4) + len(raw6) > FOLD_AT:     # contexts that vary a lot (user names...)
+                _fold(raw4, False, acc, roles_of)
+                _fold(raw6, True, acc, roles_of)
+    _fold(raw4, False, acc, roles_of)
+    _fold(raw6, True, acc, roles_of)
     return acc
+
+
+FOLD_AT = 200_000   # distinct raw keys held before they are folded into (role, address, arrow)
+ROLE_MARK = {1: b"from ", -1: b"to ", 0: b""}   # what a folded context says
+
+
+def ctx_role(ctx: bytes) -> int:
+    """+1 (source), -1 (destination) or 0 for the context bytes written before an address."""
+    # the context may reach into the previous line: only this line's part counts
+    score = roles.context_score(ctx.rsplit(b"\n", 1)[-1].decode("utf-8", "replace"))
+    if score is None or -2 < score < 3:
+        return 0
+    return 1 if score > 0 else -1
+
+
+def _fold(totals: Counter[Key], v6: bool, acc: Counted, roles_of: dict[bytes, bytes]) -> None:
+    """Move raw counts into ``acc.tuples``, their context reduced to the role it gives."""
+    out = acc.tuples
+    for k, n in totals.items():
+        ctx, raw, arrow = _split(k, v6)
+        mark = roles_of.get(ctx)
+        if mark is None:
+            mark = roles_of[ctx] = ROLE_MARK[ctx_role(ctx)]
+        out[(mark, raw, arrow)] += n
+    totals.clear()
 
 
 MAX_PIECE = 1 << 24

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import ScanConfig
 from bot.models import Role
-from bot.scan import bulk, scan_lines, scan_paths, scanner
+from bot.scan import bulk, bulk_count, scan_lines, scan_paths, scanner
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -111,3 +111,13 @@ def test_scan_paths_takes_the_bulk_path_for_big_inputs(tmp_path: Path,
     # a selector needs the line path: it isolates lines
     called.clear()
     assert scan_paths([log], ScanConfig(), select="sshd").select_string == "sshd" and not called
+
+
+def test_folding_contexts_keeps_the_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Logs whose contexts vary a lot (user names before "from") are folded early to bound memory.
+    log = tmp_path / "big.log"
+    write_log(log)
+    whole = bulk.count_parallel([str(log)], 4096, False, 1)
+    monkeypatch.setattr(bulk_count, "FOLD_AT", 10)
+    folded = bulk.count_parallel([str(log)], 4096, False, 1)
+    assert bulk.roles_by_ip(whole.tuples)[0] == bulk.roles_by_ip(folded.tuples)[0]
