@@ -283,3 +283,20 @@ def test_concurrent_runs_for_one_address_send_one_mail(tmp_path: Path, smtp: Smt
     out = pipe.run([log], Options(description=""), RacingUI(other, log)).outcomes[0]
     assert out.status == "suppressed" and "meanwhile" in out.detail
     assert len(smtp.messages) == 1 and store.get(out.incident_id).state is State.SKIPPED
+
+
+class TroubledGatherer(FakeGatherer):
+    def gather(self, ip: str, *, probe: bool | None = None,
+               progress: Callable[[str], None] | None = None) -> Findings:
+        found = super().gather(ip, probe=probe, progress=progress)
+        return dataclasses.replace(found, problems=("RDAP: registry did not answer",)) if ip.endswith(".11") \
+            else found
+
+
+def test_bulk_run_says_how_many_lookups_had_problems(tmp_path: Path) -> None:
+    pipe, _, _ = _pipeline(tmp_path, None)
+    pipe.gatherer = TroubledGatherer()
+    ui = BatchUI()
+    pipe.run([_log(tmp_path, ["211.191.28.10", "211.191.28.11"])], Options(all_ips=True, description=""), ui)
+    assert any(line.startswith("Lookups had problems for 1 of 2 addresses (e.g. 211.191.28.11: RDAP")
+               for line in ui.lines)
