@@ -34,12 +34,17 @@ def query_whois(clients: Clients, ip: str, registry: str) -> str:
         raise LookupFailed(f"{ip} is not a global address", source="whois") from exc
     net.dns_resolver = clients.resolver
     try:
-        return str(net.get_whois(asn_registry=registry, retry_count=0, server=clients.whois_server,
+        text = str(net.get_whois(asn_registry=registry, retry_count=0, server=clients.whois_server,
                                  port=clients.whois_port))
     except WhoisRateLimitError as exc:
         raise RateLimited(f"whois ({registry}) asked us to slow down", source="whois") from exc
     except (WhoisLookupError, BlacklistError, KeyError) as exc:
         raise LookupFailed(f"whois ({registry}) gave no answer", source="whois", temporary=True) from exc
+    if "%ERROR:201" in text or "query rate limit exceeded" in text.lower():
+        raise RateLimited(f"whois ({registry}) asked us to slow down", source="whois")
+    if not text.strip():
+        raise LookupFailed(f"whois ({registry}) closed without an answer", source="whois", temporary=True)
+    return text
 
 
 def _objects(text: str) -> list[list[tuple[str, str]]]:

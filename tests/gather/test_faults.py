@@ -140,3 +140,17 @@ def test_abuse_entity_without_email_is_fetched_from_its_registry(cfg: Config, sa
     emails = {e.handle: e.emails for e in done.entities}
     assert emails["ZG39-ARIN"] == ("arin-contact@google.com",)
     assert emails["EVIL"] == ()
+
+
+@pytest.mark.parametrize(("kind", "says"), [("timeout", "gave no answer"), ("empty", "without an answer"),
+                                             ("ratelimit", "slow down")])
+def test_whois_fallback_faults_are_clear(sandbox: Sandbox, tmp_path: Path, kind: str, says: str) -> None:
+    cfg = sandbox_config(sandbox, tmp_path, retries=0, timeout=0.3)
+    g = _fresh(cfg)
+    sandbox.http.fail(RIPE_URL, "500", times=None)
+    sandbox.whois.fail(RIPE_IP, kind, times=None)
+    f = g.gather(RIPE_IP)
+    g.cache.close()
+    assert f.network is None
+    assert any(p.startswith("WHOIS:") and says in p for p in f.problems), f.problems
+    _assert_unpoisoned(cfg, sandbox)
