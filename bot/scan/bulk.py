@@ -23,7 +23,7 @@ from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import addresses
 from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, ctx_role, iter_chunks, plan
-from bot.scan.ranking import OwnNetworks, Tally, clip, rank
+from bot.scan.ranking import OwnNetworks, Tally, clip, rank, top_ips
 from bot.scan.timestamps import Clock, zone
 
 __all__ = ["count_parallel", "evidence", "plan", "roles_by_ip", "scan_bulk"]
@@ -173,8 +173,8 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
             continue
         t = tallies[ip] = Tally(order)
         t.count, t.source_count, t.dest_count = n, src, dst
-    ranked = rank(tallies, allow_non_global=allow_non_global)
-    top = {c.ip: (raws[c.ip], c.count) for c in ranked[:EVIDENCE_FOR]}
+    top = {ip: (raws[ip], tallies[ip].count)
+           for ip in top_ips(tallies, EVIDENCE_FOR, allow_non_global=allow_non_global)}
     clock = Clock(zone(cfg.timezone), now)
 
     def on_line(ip: str, raw_line: bytes, is_last: bool) -> None:

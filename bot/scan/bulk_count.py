@@ -20,7 +20,7 @@ from bot.scan import roles
 # Bytes of context kept before an address (enough for "client ", "rhost=", "SRC="), only when they
 # end in a word and a separator: a cue. Other contexts (ports, arrows) are not kept, so that the
 # number of distinct (context, address) pairs stays small.
-CTX = 8
+CTX = 7
 
 
 def _v4_pattern() -> bytes:

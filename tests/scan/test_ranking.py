@@ -1,0 +1,28 @@
+"""The fast IPv4 is_global gives ipaddress' answer (plus: multicast is never global)."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from bot.scan.ranking import is_global
+
+
+def expected(ip: str) -> bool:
+    a = ipaddress.ip_address(ip)
+    return bool(a.is_global) and not a.is_multicast
+
+
+def test_is_global_matches_ipaddress() -> None:
+    rng = random.Random(20011)
+    ips = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(20000)]
+    for net in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+                "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+                "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"):
+        n = ipaddress.IPv4Network(net)
+        lo, hi = int(n.network_address), int(n.broadcast_address)
+        edges = (lo, hi, lo + 1, hi - 1, lo - 1, hi + 1)
+        ips += [str(ipaddress.IPv4Address(v)) for v in edges if 0 <= v < 2**32]
+    ips += [f"192.0.0.{x}" for x in range(256)] + ["255.255.255.255", "8.8.8.8", "1.1.1.1"]
+    ips += ["2001:db8::1", "::1", "fe80::1", "2a0e:97c0:3e3:1d1::5", "ff02::1", "64:ff9b::1.2.3.4"]
+    assert [ip for ip in ips if is_global(ip) != expected(ip)] == []
