@@ -45,6 +45,13 @@ def new_message_id(incident_id: str, from_addr: str) -> str:
     return f"<{incident_id}.{secrets.token_hex(8)}@{domain}>"
 
 
+def _transfer_encoding(body: str) -> str:
+    """7bit when the text allows it, so an abuse desk reading the raw mail sees the log lines as they
+    are; quoted-printable otherwise (non-ASCII, or a line longer than SMTP allows)."""
+    fits = all(len(line) <= 900 for line in body.splitlines())
+    return "7bit" if body.isascii() and fits else "quoted-printable"
+
+
 def build(
     draft: Draft,
     cfg: Config,
@@ -65,7 +72,7 @@ def build(
     msg["Date"] = format_datetime((now or datetime.now(UTC)).astimezone(UTC))
     msg["Message-ID"] = message_id
     msg["X-Incident-ID"] = draft.incident_id
-    msg.set_content(draft.body, charset="utf-8")
+    msg.set_content(draft.body, charset="utf-8", cte=_transfer_encoding(draft.body))
     for att in draft.attachments:
         maintype, _, subtype = att.content_type.partition("/")
         msg.add_attachment(att.data, maintype=maintype, subtype=subtype or "octet-stream",

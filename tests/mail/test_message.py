@@ -103,3 +103,15 @@ def test_no_untrusted_subject_adds_or_breaks_a_header(text: str) -> None:
 
 EXPECTED_HEADERS = ["From", "To", "Reply-To", "Subject", "Date", "Message-ID", "X-Incident-ID",
                     "Content-Type", "Content-Transfer-Encoding", "MIME-Version"]
+
+
+def test_ascii_body_is_sent_as_is_and_non_ascii_is_encoded() -> None:
+    line = "Apr 14 23:11:08 [own-host] snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1693 -> x:80 =="
+    raw, parsed = _parse(Draft("INC-20260908-0001", "s", f"Hello,\n{line}\n", ()), ["abuse@example.net"])
+    assert parsed["Content-Transfer-Encoding"] == "7bit" and line.encode() in raw
+    _raw, parsed = _parse(Draft("INC-20260908-0001", "s", "Grüße\n", ()), ["abuse@example.net"])
+    assert parsed["Content-Transfer-Encoding"] == "quoted-printable"
+    assert parsed.get_content().rstrip() == "Grüße"
+    _raw, parsed = _parse(Draft("INC-20260908-0001", "s", "x" * 2000 + "\n", ()), ["abuse@example.net"])
+    assert parsed["Content-Transfer-Encoding"] == "quoted-printable"
+    assert parsed.get_content().rstrip() == "x" * 2000
