@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -230,7 +231,10 @@ def count_parallel(paths: list[str], size: int, keep_received: bool, workers: in
     parts = [p for p in plan(paths, workers) if p] if workers > 1 else []
     if len(parts) <= 1:
         return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], size, keep_received)
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    # fork is fast, but not safe once other threads run (the bot's servers): then spawn.
+    method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() \
+        else "spawn"
+    ctx = multiprocessing.get_context(method)
     with ctx.Pool(len(parts) - 1) as pool:
         pending = [pool.apply_async(count_ranges, (p, size, keep_received)) for p in parts[1:]]
         acc = count_ranges(parts[0], size, keep_received)

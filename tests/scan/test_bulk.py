@@ -121,3 +121,20 @@ def test_folding_contexts_keeps_the_counts(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(bulk_count, "FOLD_AT", 10)
     folded = bulk.count_parallel([str(log)], 4096, False, 1)
     assert bulk.roles_by_ip(whole.tuples)[0] == bulk.roles_by_ip(folded.tuples)[0]
+
+
+def test_workers_are_spawned_when_threads_run(tmp_path: Path) -> None:
+    # fork is not safe in a process with other threads (the bot): the counting must still work.
+    import threading
+
+    log = tmp_path / "big.log"
+    write_log(log, lines=600)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        two = bulk.count_parallel([str(log)], 4096, False, 2)
+    finally:
+        stop.set()
+        t.join()
+    assert two.tuples == bulk.count_parallel([str(log)], 4096, False, 1).tuples
