@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 from bot.config import Config
 from bot.errors import UserError
 from bot.models import Candidate, ScanResult
-from bot.scan import scan_lines, scan_paths
+from bot.scan import scan_paths
 
 EXIT_OK, EXIT_NOTHING = 0, 1
 
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     kwargs: dict[str, Any] = {"select": select, "keep_received": args.keep_received,
                               "allow_non_global": args.all_addresses}
     if files == ["-"]:
-        result = scan_lines(sys.stdin.buffer, cfg.scan, **kwargs)
+        result = _scan_stdin(cfg, kwargs)
     elif "-" in files:
         raise UserError("standard input ('-') cannot be mixed with files")
     else:
@@ -78,6 +80,14 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             sys.stderr.write("incident: no address found in the input\n")
         return EXIT_NOTHING
     return EXIT_OK
+
+
+def _scan_stdin(cfg: Config, kwargs: dict[str, Any]) -> ScanResult:
+    """Standard input is copied to a temporary file first, so that a big one takes the bulk path."""
+    with tempfile.NamedTemporaryFile(prefix="incident-scan-", suffix=".log") as tmp:
+        shutil.copyfileobj(sys.stdin.buffer, tmp, 1 << 20)
+        tmp.flush()
+        return scan_paths([tmp.name], cfg.scan, **kwargs)
 
 
 def _clean(text: str) -> str:
