@@ -193,6 +193,29 @@ def _role(score: int) -> Role:
     return Role.UNKNOWN
 
 
+_TOKEN = re.compile(r"\S+")
+
+
+def by_fields(line: str, scored: list[Scored], fields: tuple[str, ...]) -> list[Scored]:
+    """W3C extended logs (IIS...): the ``#Fields:`` header names each column; ``c-ip`` is the
+    client, ``s-ip`` the server, ``X-Forwarded-For`` the client behind a proxy."""
+    spans = [(m.start(), m.end()) for m in _TOKEN.finditer(line)]
+    if len(spans) != len(fields):
+        return scored
+    out = []
+    for s in scored:
+        name = next((fields[i] for i, (a, b) in enumerate(spans) if a <= s.found.start < b), "").lower()
+        score = s.score
+        if "forwarded-for" in name:
+            score = STRONG
+        elif name in ("c-ip", "clientip", "client-ip", "cs-ip"):
+            score = SOURCE
+        elif name in ("s-ip", "serverip", "server-ip", "s-computername"):
+            score = DEST
+        out.append(s._replace(score=score, role=_role(score)))
+    return out
+
+
 def attacker_index(scored: list[Scored]) -> int | None:
     """Index of the line's attacker-side address: best score, then leftmost; None if all negative."""
     best: int | None = None

@@ -48,6 +48,7 @@ class _Scan:
         self.nonblank = False
         self.selected_ip: str | None = None
         self.select_string: str | None = None
+        self.fields: tuple[str, ...] = ()
         if select:
             ip = addresses.normalise(select)
             if ip is not None:
@@ -66,6 +67,8 @@ class _Scan:
             return
         if self.select_string is not None and self.select_string not in line:
             return
+        if line.startswith("#Fields:"):     # W3C extended log header (IIS): names the columns
+            self.fields = tuple(line[8:].split())
         if not _MAYBE.search(line):
             if self.selected_ip is None:
                 self.lines_used += 1
@@ -82,6 +85,8 @@ class _Scan:
 
     def _count(self, line: str, found: list[addresses.Found]) -> None:
         scored = roles.score_line(line, found)
+        if self.fields:
+            scored = roles.by_fields(line, scored, self.fields)
         top = roles.attacker_index(scored)
         when = self.clock.parse(line)
         text = line.rstrip("\r\n")

@@ -165,3 +165,17 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(InputError, match=r"cannot read \(Permission denied") as err:
         scan_paths([f], CFG)
     assert "\n" not in str(err.value)
+
+
+def test_w3c_fields_header_names_the_client() -> None:
+    lines = [
+        "#Software: Microsoft Internet Information Services 10.0",
+        "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
+        "cs(User-Agent) sc-status",
+        "2022-10-01 11:25:54 10.0.0.5 GET /owa/auth.owa - 443 - 203.0.113.77 Mozilla/5.0 401",
+        "2022-10-01 11:25:55 10.0.0.5 GET /owa/auth.owa - 443 - 203.0.113.77 Mozilla/5.0 401",
+        "2022-10-01 11:25:56 10.0.0.5 GET / - 443 - 198.51.100.3 Mozilla/5.0 200",
+    ]
+    result = scan_lines(lines, CFG, allow_non_global=True)
+    assert [c.ip for c in result.candidates] == ["203.0.113.77", "198.51.100.3", "10.0.0.5"]
+    assert result.candidates[2].role is Role.DESTINATION
