@@ -32,7 +32,9 @@ DEST = -3
 LOGGER = -4
 
 # Key words, compared without case and without "-", "_", "." (so X-Forwarded-For == xforwardedfor).
-_STRONG_PARTS = ("forwardedfor", "realip", "clientip", "connectingip", "trueclient", "originalclient")
+# The peer of a connection is the remote side even when the packet it sent names another source.
+_STRONG_PARTS = ("forwardedfor", "realip", "clientip", "connectingip", "trueclient", "originalclient",
+                 "peer")
 _DEST_PARTS = ("local", "server", "dest", "dst", "upstream", "backend", "target", "daddr", "listen",
                "nas", "gateway", "proxy", "origin", "interface", "bind", "vip", "router")
 _SOURCE_PARTS = ("source", "src", "client", "remote", "rhost", "peer", "attacker", "saddr", "caller",
