@@ -81,7 +81,13 @@ def _norm_word(w: str) -> str:
     return w.lower().replace("-", "").replace("_", "").replace(".", "")
 
 
+_W3C = {"c-ip": SOURCE, "s-ip": DEST}     # W3C/IIS field names, also as XML Name="c-ip"
+
+
 def _word_score(word: str) -> int | None:
+    named = _W3C.get(word.lower())
+    if named is not None:
+        return named
     w = _norm_word(word)
     if not w:
         return None

@@ -50,6 +50,8 @@ def first(line: str) -> str:
     ("dovecot_login authenticator failed for ([1.2.3.5]) [1.2.3.4]:55379: 535 Incorrect", "1.2.3.4"),
     # the peer of a connection is the remote side, whatever source the packet named
     ("wireguard: wg0: Packet has unallowed src IP (10.0.0.3) from peer 1 (192.168.1.2:51820)", "192.168.1.2"),
+    # W3C field names, here in an IIS event's XML
+    ('<Data Name="s-ip">192.168.9.241</Data> <Data Name="c-ip">192.168.9.212</Data>', "192.168.9.212"),
     # postfix/proftpd "name[addr]"
     ("proftpd[80686]: 172.31.39.97 (1.1.1.1[1.1.1.1]) - USER x (Login failed)", "1.1.1.1"),
 ])
