@@ -61,8 +61,6 @@ def _v6_pattern() -> bytes:
 _TAIL = rb"\]?(?:[:.]\d{1,5})?(\s?-{1,2}>|\s>\s| - \S+ \[)?"
 V4 = re.compile(_v4_pattern())
 V6 = re.compile(_v6_pattern())
-N4 = V4.groups
-N6 = V6.groups
 
 
 def _split(key: tuple[bytes, ...], v6: bool) -> tuple[bytes, bytes, bytes]:
