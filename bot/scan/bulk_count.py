@@ -8,7 +8,6 @@ group, and the few bytes of context written before it, come from fixed-width loo
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import threading
@@ -229,6 +228,9 @@ def count_parallel(paths: list[str], size: int, keep_received: bool, workers: in
     parts = [p for p in plan(paths, workers) if p] if workers > 1 else []
     if len(parts) <= 1:
         return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], size, keep_received)
+    # Imported here: multiprocessing pulls in socket, and the scanner imports no network module.
+    import multiprocessing
+
     # fork is fast, but not safe once other threads run (the bot's servers): then spawn.
     method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() \
         else "spawn"

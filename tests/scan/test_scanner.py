@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -179,3 +181,12 @@ def test_w3c_fields_header_names_the_client() -> None:
     result = scan_lines(lines, CFG, allow_non_global=True)
     assert [c.ip for c in result.candidates] == ["203.0.113.77", "198.51.100.3", "10.0.0.5"]
     assert result.candidates[2].role is Role.DESTINATION
+
+
+def test_the_scanner_imports_no_network_module() -> None:
+    code = ("import sys; import bot.scan, bot.scan.bulk; "
+            "print(sorted(m for m in ('socket', 'ssl', 'http.client', 'urllib.request', 'httpx', 'dns',"
+            " 'smtplib', 'imaplib', 'imapclient', 'slack_bolt') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
