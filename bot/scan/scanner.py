@@ -7,6 +7,7 @@ as data, very long lines are cut into pieces of at most ``MAX_LINE`` bytes.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -49,12 +50,19 @@ class _Scan:
         self.selected_ip: str | None = None
         self.select_string: str | None = None
         self.fields: tuple[str, ...] = ()
+        self.needles: tuple[str, ...] = ()
         if select:
             ip = addresses.normalise(select)
             if ip is not None:
                 if ip in self.own:
                     raise InputError(f"{select} is in your own networks (config scan.own_networks)")
                 self.selected_ip = ip
+                # Texts that a line mentioning it contains (a quick test before parsing the line).
+                if ":" in ip:
+                    full = ipaddress.IPv6Address(ip).exploded
+                    self.needles = (ip, full, ip.upper(), full.upper())
+                else:
+                    self.needles = (ip,)
             else:
                 self.select_string = select
 
@@ -69,6 +77,8 @@ class _Scan:
             return
         if line.startswith("#Fields:"):     # W3C extended log header (IIS): names the columns
             self.fields = tuple(line[8:].split())
+        if self.needles and not any(n in line for n in self.needles):
+            return
         if not _MAYBE.search(line):
             if self.selected_ip is None:
                 self.lines_used += 1

@@ -190,3 +190,15 @@ def test_the_scanner_imports_no_network_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_selector_ip_finds_other_notations() -> None:
+    lines = ["fast.log: {TCP} 2001:0DB8:0000:0000:0000:0000:0000:0001:443 -> "
+             "2001:0db8:0000:0000:0000:0000:0000:0002:22",
+             "sshd: Failed password for root from 2001:db8::1 port 22",
+             "sshd: Failed password for root from 2001:db8::3 port 22",
+             "dovecot: rip=::ffff:192.0.2.9, lip=192.0.2.1"]
+    v6 = scan_lines(lines, CFG, select="2001:db8::1")
+    assert v6.attacker is not None and v6.attacker.count == 2 and v6.lines_used == 2
+    v4 = scan_lines(lines, CFG, select="192.0.2.9")
+    assert v4.attacker is not None and v4.attacker.count == 1
