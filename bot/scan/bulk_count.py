@@ -32,8 +32,8 @@ def _v4_pattern() -> bytes:
         alts.append(rb"(?<=([\s\S]{%d}[A-Za-z=:\"'][^\w.:\n]%s)\.)" % (CTX - 2, d))
         # A ':' may come before ("ipv4:1.2.3.4", "ip:1.2.3.4"), but not as the end of an IPv6
         # run ("::ffff:1.2.3.4" is the IPv6 pattern's).
-        alts.append(rb"(?<=(?<![\w.])(?<!::)(?<!:[0-9A-Fa-f]:)(?<!:[0-9A-Fa-f]{2}:)(?<!:[0-9A-Fa-f]{3}:)"
-                    rb"(?<!:[0-9A-Fa-f]{4}:)(%s)\.)" % d)
+        alts.append(rb"(?<=(?<![\w.])(?:(?<!:)|(?<!::)(?<!:[0-9A-Fa-f]:)(?<!:[0-9A-Fa-f]{2}:)"
+                    rb"(?<!:[0-9A-Fa-f]{3}:)(?<!:[0-9A-Fa-f]{4}:))(%s)\.)" % d)
     return (rb"\.(?=\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d))(?:" + b"|".join(alts)
             + rb")(\d{1,3}\.\d{1,3}\.\d{1,3})(?![\w]|\.\d(?!\d{0,4}(?:\s>|:\s)))" + _TAIL)
 
