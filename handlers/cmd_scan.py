@@ -8,6 +8,9 @@ proxy chain...) count before plain mentions. Own networks and host names (config
 listed; private, loopback, documentation... addresses are marked not reportable and come after
 the public ones unless --all-addresses is given. Times are shown in UTC.
 
+Inputs of 8 MB and more (without a selector) are counted in bulk, a few times faster: counts are
+then of mentions, and only the top 10 candidates get first/last seen and evidence lines.
+
 The optional last argument works as in the old tool: an IP names the attacker (its lines are the
 evidence), any other string keeps only the lines that contain it. Rule: the last positional
 argument is that selector when there are at least two and it is not an existing file; use
