@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             raise InputError(f"{args.file}: {exc.strerror}") from exc
     else:
         raw = sys.stdin.buffer.read()
-    msg = replies.parse(raw)  # InputError (one line) when it is not a mail
+    msg = replies.parse(raw, args.file or "standard input")  # InputError (one line) when it is not a mail
     try:
         store = Store(Path(cfg.report.incident_dir).expanduser())
         found = replies.match(msg, store)

@@ -11,6 +11,7 @@ themselves failed (no registry answer and problems reported), 2 for a bad target
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 from dataclasses import asdict
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     f = result.findings
     if contacts:
         return EXIT_OK
+    if f.ip and not ipaddress.ip_address(f.ip).is_global:
+        return EXIT_NOTHING  # nobody to report a private/reserved address to: not a lookup failure
     if f.network is None and f.problems:
         return EXIT_NETWORK
     return EXIT_NOTHING

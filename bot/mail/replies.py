@@ -32,18 +32,18 @@ class Match:
     how: str            # "message-id", "token", "subject" or "" when unmatched
 
 
-def parse(raw: bytes) -> EmailMessage:
-    """Parse a mail; InputError (one line) when it is not a mail at all."""
+def parse(raw: bytes, origin: str = "standard input") -> EmailMessage:
+    """Parse a mail; InputError (one line) naming ``origin`` when it is not a mail at all."""
     if not raw.strip():
-        raise InputError("no mail on standard input")
+        raise InputError(f"no mail in {origin}")
     if len(raw) > MAX_BYTES:
         raise InputError(f"the mail is larger than {MAX_BYTES // (1024 * 1024)} MB")
     if not _HEADER_LINE.match(raw.lstrip(b"\r\n")):
-        raise InputError("standard input is not a mail (it does not start with a header)")
+        raise InputError(f"{origin} is not a mail (it does not start with a header)")
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     if not any(k.lower() in ("from", "subject", "message-id", "date", "to") for k in msg):
-        raise InputError("standard input is not a mail (no From, To, Subject, Date or Message-ID)")
+        raise InputError(f"{origin} is not a mail (no From, To, Subject, Date or Message-ID)")
     return msg
 
 

@@ -82,3 +82,10 @@ def test_lookup_rejects_a_bad_target(config_path: Path) -> None:
 def test_lookup_help_is_the_module_docstring(config_path: Path) -> None:
     proc = _run(config_path, "--help")
     assert proc.returncode == 0 and "the old -x" in proc.stdout
+
+
+def test_private_address_is_nothing_to_report_not_a_failure(config_path: Path) -> None:
+    proc = _run(config_path, "10.0.0.1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "not a global address" in proc.stdout
+    assert "Traceback" not in proc.stderr

@@ -203,6 +203,15 @@ def test_followup_unmatched_and_malformed(tmp_path: Path, sandbox: Sandbox) -> N
         assert len(bad.stderr.strip().splitlines()) == 1 and b"Traceback" not in bad.stderr
 
 
+def test_followup_from_a_file_names_it(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = write_config(tmp_path, sandbox, None)
+    empty = tmp_path / "reply.eml"
+    empty.write_bytes(b"")
+    proc = run(config, "followup", "--file", str(empty))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"incident: error: no mail in {empty}"
+
+
 def test_unusable_incident_dir_is_one_line(tmp_path: Path, sandbox: Sandbox, case: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
