@@ -1,11 +1,13 @@
-"""Shared pytest fixtures: the local sandbox servers (tests/sandbox), one per test session."""
+"""Shared pytest fixtures: the local sandbox servers (tests/sandbox) and a throwaway TLS certificate."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.mail.server import Cert, make_cert
 from tests.sandbox import Sandbox
 
 
@@ -23,3 +25,9 @@ def _reset_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "sandbox" in request.fixturenames:
         request.getfixturevalue("sandbox").reset()
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
+    """A self-signed certificate for 127.0.0.1, for the SMTP servers' STARTTLS and implicit TLS."""
+    return make_cert(Path(tmp_path_factory.mktemp("cert")))

@@ -13,14 +13,10 @@ import pytest
 
 from bot.models import State
 from bot.store import Store
-from tests.handlers.cli_run import WINGATE, popen, run, run_bytes, write_config
-from tests.mail.server import Cert, SmtpServer, make_cert
+from tests.handlers.cli_run import popen, run, run_bytes, write_config
+from tests.mail.server import Cert, SmtpServer
+from tests.samples import WINGATE
 from tests.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
-    return make_cert(Path(tmp_path_factory.mktemp("cert")))
 
 
 @pytest.fixture

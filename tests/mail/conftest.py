@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.mail.server import Cert, SmtpServer, make_cert
-
-
-@pytest.fixture(scope="session")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
-    return make_cert(Path(tmp_path_factory.mktemp("cert")))
+from tests.mail.server import Cert, SmtpServer
 
 
 @pytest.fixture

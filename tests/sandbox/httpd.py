@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from tests.sandbox.faults import FaultPlan
 from tests.sandbox.recorded import Answer
 from tests.sandbox.replay import RDAP_JSON, Replay, error_answer
-from tests.sandbox.serving import ConnectionTracking, hold
+from tests.sandbox.serving import ConnectionTracking, ServerThread, hold
 
 HTTP_FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "ripe-ratelimit"})
 
@@ -36,7 +36,7 @@ class HttpServer:
         self._server.sandbox = self
         self.port: int = self._server.server_address[1]
         self.base = f"http://{host}:{self.port}"
-        self._thread: threading.Thread | None = None
+        self._runner = ServerThread(self._server, "sandbox-http")
 
     # --- the contract -------------------------------------------------------------------
 
@@ -86,17 +86,10 @@ class HttpServer:
     # --- serving ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sandbox-http", daemon=True)
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
-        if self._thread is not None:           # shutdown() waits for a loop that must be running
-            self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
+        self._runner.stop()
 
     def log(self, host: str, path: str) -> list[float]:
         """Record a request; the returned span's end is set by the handler when it is answered."""

@@ -17,7 +17,7 @@ from tests.sandbox import recorded, synthetic
 from tests.sandbox.example import EXAMPLE
 from tests.sandbox.faults import FaultPlan
 from tests.sandbox.recorded import Recorded
-from tests.sandbox.serving import ConnectionTracking, hold
+from tests.sandbox.serving import ConnectionTracking, ServerThread, hold
 from tests.sandbox.zone import Zone
 
 WHOIS_FAULTS = frozenset({"timeout", "empty", "ratelimit"})
@@ -45,7 +45,7 @@ class WhoisServer:
         self._server.whois = self
         self.port: int = self._server.server_address[1]
         self.address = f"{host}:{self.port}"
-        self._thread: threading.Thread | None = None
+        self._runner = ServerThread(self._server, "sandbox-whois")
 
     @property
     def queries(self) -> list[str]:
@@ -66,17 +66,10 @@ class WhoisServer:
         self.faults.clear()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sandbox-whois", daemon=True)
-        self._thread.start()
+        self._runner.start()
 
     def stop(self) -> None:
-        if self._thread is not None:           # shutdown() waits for a loop that must be running
-            self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
+        self._runner.stop()
 
     def answer(self, query: str) -> bytes:
         """The text a query gets (fault handling is the connection's business)."""

@@ -13,18 +13,9 @@ from bot.config import ScanConfig
 from bot.errors import ConfigError, InputError
 from bot.models import Role
 from bot.scan import scan_lines, scan_paths
+from tests.samples import WINGATE
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-WINGATE = [
-    "Apr 14 23:11:08 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1693 -> "
-    "1.2.3.2:8080",
-    "Apr 14 23:11:11 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1693 -> "
-    "1.2.3.2:8080",
-    "Apr 14 23:11:13 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1755 -> "
-    "1.2.3.64:8080",
-    "Apr 14 23:11:13 blah-off.mydomain.com snort[86706]: MISC-WinGate-8080-Attempt: 211.191.28.13:1756 -> "
-    "1.2.3.65:8080",
-]
 CFG = ScanConfig()
 
 
