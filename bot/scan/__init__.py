@@ -3,12 +3,18 @@ reading the files it is given).
 
     scan_lines(lines, cfg, *, select=None, keep_received=None, allow_non_global=None) -> ScanResult
     scan_paths(paths, cfg, *, select=None, keep_received=None, allow_non_global=None) -> ScanResult
+    collect_evidence(paths, cfg, ips, *, keep_received=None, now=None) -> dict[str, Evidence]
+
+collect_evidence gives evidence (lines, count, first/last seen) for named addresses in one more read:
+on big inputs scan_paths gives it to its top candidates only.
 
 Modules: addresses (finding and normalising IPs), roles (source vs destination on a line),
-timestamps (when a line was written, in UTC), ranking (counting and ordering), scanner (streaming).
+timestamps (when a line was written, in UTC), ranking (counting and ordering), scanner (streaming),
+bulk and bulk_count (the path for big files), collect (evidence for named addresses).
 """
 
 from bot.scan.addresses import Found, find, normalise
+from bot.scan.collect import collect_evidence
 from bot.scan.scanner import read_lines, scan_lines, scan_paths
 
-__all__ = ["Found", "find", "normalise", "read_lines", "scan_lines", "scan_paths"]
+__all__ = ["Found", "collect_evidence", "find", "normalise", "read_lines", "scan_lines", "scan_paths"]

@@ -8,7 +8,8 @@ lines, and the roles come from these cues only (the line path knows more rules).
 
 Pass 2 reads the input from the start until the top candidates have their evidence lines, and from
 the end until each has its last line: their first/last timestamps (input order is taken as time
-order; logs are chronological).
+order; logs are chronological). Evidence for the other candidates, when someone needs it (a report
+of every address), comes from bot.scan.collect.collect_evidence: one more read for all of them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import addresses
 from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, ctx_role, iter_chunks, plan
-from bot.scan.ranking import OwnNetworks, Tally, clip, rank, top_ips
+from bot.scan.collect import line_text, mentions, usable
+from bot.scan.ranking import OwnNetworks, Tally, rank, top_ips
 from bot.scan.timestamps import Clock, zone
 
 __all__ = ["count_parallel", "evidence", "plan", "roles_by_ip", "scan_bulk"]
@@ -92,7 +94,7 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[bytes], int]], keep: 
                 pos = data.find(raw)
                 while pos >= 0 and taken[ip] < need[ip]:
                     line = _line_at(data, pos)
-                    if _usable(line, keep_received) and _mentions(line, ip):
+                    if usable(line, keep_received) and mentions(line, ip):
                         taken[ip] += 1
                         on_line(ip, line, False)
                     nxt = data.find(b"\n", pos)
@@ -108,7 +110,7 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[bytes], int]], keep: 
                 pos = data.rfind(raw)
                 while pos >= 0:
                     line = _line_at(data, pos)
-                    if _usable(line, keep_received) and _mentions(line, ip):
+                    if usable(line, keep_received) and mentions(line, ip):
                         if best is None or pos > best[0]:
                             best = (pos, line)
                         break
@@ -147,14 +149,6 @@ def _backward(paths: list[str], size: int) -> Iterator[bytes]:
                     yield head
 
 
-def _usable(line: bytes, keep_received: bool) -> bool:
-    return keep_received or b"Received:" not in line
-
-
-def _mentions(line: bytes, ip: str) -> bool:
-    return any(f.ip == ip for f in addresses.find(line.decode("utf-8", "replace")))
-
-
 def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_non_global: bool,
               now: datetime | None = None, chunk_size: int = 1 << 23, workers: int = 0) -> ScanResult:
     """The scan of big files: same result type as scan_lines, counts are of mentions.
@@ -178,7 +172,7 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
     clock = Clock(zone(cfg.timezone), now)
 
     def on_line(ip: str, raw_line: bytes, is_last: bool) -> None:
-        line = raw_line.decode("utf-8", "replace").rstrip("\r")
+        line = line_text(raw_line)
         t = tallies[ip]
         when = clock.parse(line)
         if is_last:
@@ -186,7 +180,7 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
         else:
             if not t.lines:
                 t.first = when
-            t.lines.append(clip(line))
+            t.lines.append(line)
 
     evidence(paths, top, keep, keep_received, on_line, chunk_size)
     cands = rank(tallies, allow_non_global=allow_non_global)

@@ -62,7 +62,7 @@ V4 = re.compile(_v4_pattern())
 V6 = re.compile(_v6_pattern())
 
 
-def _split(key: tuple[bytes, ...], v6: bool) -> tuple[bytes, bytes, bytes]:
+def split_key(key: tuple[bytes, ...], v6: bool) -> tuple[bytes, bytes, bytes]:
     """(context, raw address, arrow) of one findall tuple.
 
     The lookbehind groups come in pairs per width: (context + first part) of the alternative with
@@ -205,7 +205,7 @@ def _fold(totals: Counter[Key], v6: bool, acc: Counted, roles_of: dict[bytes, by
     """Move raw counts into ``acc.tuples``, their context reduced to the role it gives."""
     out = acc.tuples
     for k, n in totals.items():
-        ctx, raw, arrow = _split(k, v6)
+        ctx, raw, arrow = split_key(k, v6)
         mark = roles_of.get(ctx)
         if mark is None:
             mark = roles_of[ctx] = ROLE_MARK[ctx_role(ctx)]
