@@ -20,7 +20,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from bot.contacts import rank_contacts
 from bot.errors import LookupFailed, SendError, StoreError, UserError
 from bot.mail import message as message_mod
 from bot.mail.outbox import Outbox, UncertainDelivery
-from bot.models import Attachment, Candidate, Contact, Draft, Findings, State
+from bot.models import Attachment, Candidate, Contact, Draft, Evidence, Findings, State
 from bot.runparts import (
     STEPS,
     UI,
@@ -87,12 +87,16 @@ class Pipeline:
     """Runs one `incident report`. Holds injected collaborators only, never per-incident state."""
 
     def __init__(self, cfg: Config, *, gatherer: Gatherer, store: Store | None, outbox: Outbox | None,
-                 scan: Callable[..., Any], now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 scan: Callable[..., Any], evidence: Callable[..., Mapping[str, Evidence]] | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.cfg = cfg
         self.gatherer = gatherer
         self.store = store
         self.outbox = outbox
         self.scan = scan
+        # bot.scan.collect_evidence: lines for the candidates the scan left without (the bulk path
+        # gives them to its top few only). None: the scan's evidence is used as it is.
+        self.evidence = evidence
         self.now = now
         # Templates are configuration, compiled once per run (a bad template_dir fails here, early).
         self.templates = compose_mod.environment(cfg.report.template_dir)
@@ -114,12 +118,16 @@ class Pipeline:
             ui.progress(f"Attack appears to be from {candidates[0].ip}")
         outcomes: list[Outcome] = []
         targets: list[Candidate] = []
-        for cand in candidates:
-            earlier = None if (opts.force or opts.dry_run) else self._earlier(ips=[cand.ip])
+        checked = [(c, None if (opts.force or opts.dry_run) else self._earlier(ips=[c.ip]))
+                   for c in candidates]
+        with timings.step("scan"):   # before asking: -a shows an excerpt of each
+            filled = self._fill_evidence(paths, [c for c, earlier in checked if earlier is None], opts)
+        for cand, earlier in checked:
             if earlier is not None:  # checked first: no point asking about it
                 outcomes.append(earlier)
                 ui.progress(f"{cand.ip}: {earlier.detail}")
                 continue
+            cand = filled.get(cand.ip, cand)
             if opts.ask_each and not ui.choose_ip(cand):
                 outcomes.append(Outcome("skipped", (cand.ip,), detail="skipped by you"))
                 continue
@@ -142,6 +150,18 @@ class Pipeline:
         return Run(tuple(outcomes), timings.seconds, result.lines_read)
 
     # --- steps -------------------------------------------------------------------------------
+
+    def _fill_evidence(self, paths: Sequence[str], cands: Sequence[Candidate],
+                       opts: Options) -> dict[str, Candidate]:
+        """The candidates that were seen but got no evidence lines from the scan (on a big input, all
+        but its top few), with their evidence read in one call for all of them."""
+        missing = [c for c in cands if c.count > 0 and not c.evidence.lines]
+        if self.evidence is None or not missing or self.cfg.scan.excerpt_lines <= 0:
+            return {}
+        # the clock as the scan's (it is given none): one year inference for every address of a report
+        found = self.evidence(paths, self.cfg.scan, [c.ip for c in missing], keep_received=opts.keep_received)
+        return {c.ip: dataclasses.replace(c, evidence=found[c.ip]) for c in missing
+                if c.ip in found and found[c.ip].lines}
 
     def _earlier(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = ()) -> Outcome | None:
         if self.store is None:

@@ -186,13 +186,14 @@ def build_pipeline(cfg: Config, *, dry_run: bool) -> Pipeline:
     from bot.clients import build_clients
     from bot.gather import Gatherer
     from bot.mail.outbox import Outbox
-    from bot.scan import scan_paths
+    from bot.scan import collect_evidence, scan_paths
     from bot.store import Store
 
     store = None if dry_run else Store(Path(cfg.report.incident_dir).expanduser())
     outbox = Outbox(cfg.smtp) if cfg.smtp.host and not dry_run else None
     gatherer = Gatherer(cfg, build_clients(cfg))
-    return Pipeline(cfg, gatherer=gatherer, store=store, outbox=outbox, scan=scan_paths)
+    return Pipeline(cfg, gatherer=gatherer, store=store, outbox=outbox, scan=scan_paths,
+                    evidence=collect_evidence)
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:

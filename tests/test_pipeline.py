@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from bot.config import Config, from_dict
+from bot.config import Config, ScanConfig, from_dict
 from bot.errors import UserError
 from bot.mail.outbox import Outbox
 from bot.models import Candidate, Contact, Draft, Findings, RegistryEntity, State
 from bot.pipeline import NothingToDo, Options, Pipeline, choose_recipients
-from bot.scan import scan_paths
+from bot.scan import collect_evidence, scan_paths
 from bot.store import MESSAGE_EML, Store
+from tests.biglog import write_big_log
 from tests.compose.helpers import NOW, shinbiro_findings
 from tests.mail.server import Cert, SmtpServer, make_cert
 
@@ -300,3 +301,59 @@ def test_bulk_run_says_how_many_lookups_had_problems(tmp_path: Path) -> None:
     pipe.run([_log(tmp_path, ["211.191.28.10", "211.191.28.11"])], Options(all_ips=True, description=""), ui)
     assert any(line.startswith("Lookups had problems for 1 of 2 addresses (e.g. 211.191.28.11: RDAP")
                for line in ui.lines)
+
+
+class AskingUI(BatchUI):
+    """Says yes to every address, keeping the excerpt it was shown for each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: dict[str, tuple[str, ...]] = {}
+
+    def choose_ip(self, candidate: Candidate) -> bool:
+        self.shown[candidate.ip] = candidate.evidence.lines
+        return True
+
+
+def _big_log_run(tmp_path: Path, ui: BatchUI, opts: Options) -> tuple[Any, dict[str, int]]:
+    """A report of every address of a log big enough for the scanner's bulk path."""
+    log = tmp_path / "big.log"
+    counts = write_big_log(log, [f"211.191.{n}.13" for n in range(30)])
+    scanned = [c for c in scan_paths([log], ScanConfig()).candidates if c.reportable]
+    bare = {c.ip for c in scanned if not c.evidence.lines}
+    # the bulk path gave evidence to its top few only (else this test would prove nothing)
+    assert len(scanned) == 30 and bare and not {c.ip for c in scanned[:10]} & bare
+    cfg = from_dict({"report": {"incident_dir": str(tmp_path / "incident"), "group_by_contact": False}})
+    calls: list[list[str]] = []
+
+    def evidence(*args: Any, **kwargs: Any) -> Any:
+        calls.append(list(args[2]))
+        return collect_evidence(*args, **kwargs)
+
+    pipe = Pipeline(cfg, gatherer=FakeGatherer(), store=None, outbox=None, scan=scan_paths, evidence=evidence,
+                    now=lambda: NOW)
+    run = pipe.run([str(log)], opts, ui)
+    assert [sorted(c) for c in calls] == [sorted(bare)]   # one read, for the addresses without lines
+    return run, counts
+
+
+def test_every_address_of_a_big_log_is_reported_with_its_log_lines(tmp_path: Path) -> None:
+    run, counts = _big_log_run(tmp_path, BatchUI(), Options(all_ips=True, description="", dry_run=True))
+    assert sorted(ip for out in run.outcomes for ip in out.ips) == sorted(counts)
+    for out in run.outcomes:
+        (ip,) = out.ips
+        assert out.status == "dry-run" and out.draft is not None
+        body = out.draft.body
+        excerpt = body.split("Log excerpt", 1)[1]
+        assert f"Failed password for root from {ip} port" in excerpt, ip
+        assert f"Log lines:     {counts[ip]}\n" in body
+        assert "First seen:    unknown" not in body and "Last seen:     unknown" not in body, ip
+
+
+def test_asking_about_each_address_of_a_big_log_shows_its_lines(tmp_path: Path) -> None:
+    ui = AskingUI()
+    run, counts = _big_log_run(tmp_path, ui, Options(all_ips=True, ask_each=True, description="",
+                                                          dry_run=True))
+    assert set(ui.shown) == set(counts) and len(run.outcomes) == len(counts)
+    for ip, lines in ui.shown.items():
+        assert lines and all(ip in line for line in lines), ip
