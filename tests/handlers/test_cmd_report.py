@@ -13,6 +13,7 @@ import pytest
 
 from bot.models import State
 from bot.store import Store
+from tests.biglog import write_big_log
 from tests.handlers.cli_run import popen, run, run_bytes, write_config
 from tests.mail.server import Cert, SmtpServer
 from tests.samples import WINGATE
@@ -164,6 +165,32 @@ def test_bulk_groups_by_contact(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServ
     assert sorted(m.rcpt_tos[0] for m in smtp.messages) == sorted(n.abuse_email for n in nets)
     assert "reports: 3 sent" in proc.stdout
     assert "\r" not in proc.stderr and "[###" not in proc.stderr  # the progress bar is for terminals only
+
+
+def test_bulk_report_of_a_big_log_has_log_lines_for_every_address(tmp_path: Path, sandbox: Sandbox) -> None:
+    # 30 addresses, two per network, in a log big enough for the scanner's bulk path (which gives
+    # evidence to its top 10 only): every report still shows each address's own lines. Registries
+    # whose default rate limit is low (lacnic, afrinic) would only make the test slow.
+    nets = [net for net in sandbox.synthetic if net.registry in ("arin", "ripencc", "apnic")][:15]
+    ips = [ip for net in nets for ip in net.ips[:2]]
+    log = tmp_path / "big.log"
+    counts = write_big_log(log, ips)
+    config = write_config(tmp_path, sandbox, None)
+    proc = run(config, "report", str(log), "-A", "-b", "-d", "SSH password guessing.", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    store = Store(tmp_path / "incident")
+    reported: list[str] = []
+    for inc_id in store.in_state(State.DRAFT):
+        inc = store.get(inc_id)
+        text = (Path(inc.folder) / "orig_email.txt").read_text(encoding="utf-8")
+        for ip in inc.ips:
+            section = text.split(f"Log lines:     {counts[ip]}\n", 1)
+            assert len(section) == 2, (ip, text)
+            excerpt = section[1].split("Log lines:", 1)[0]
+            assert f"Failed password for root from {ip} port" in excerpt, (ip, excerpt)
+        reported += inc.ips
+    assert sorted(reported) == sorted(ips)
+    _no_traceback(proc.stderr)
 
 
 @pytest.mark.parametrize(("args", "message"), [
