@@ -194,7 +194,7 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, sele
 
     Inputs of BULK_MIN_BYTES and more, without ``select``, take the bulk path (bot.scan.bulk): the
     same result, computed on whole chunks; counts are of mentions and only the top candidates get
-    evidence lines and first/last seen.
+    evidence lines and first/last seen (collect_evidence gives them for any others).
     """
     paths = list(paths)
     if not paths:
