@@ -3,7 +3,8 @@
 Notations understood: ``a.b.c.d``, ``a.b.c.d:port``, tcpdump's ``a.b.c.d.port``, ``[v6]:port``,
 ``v6%zone``, ``::ffff:a.b.c.d``, compressed and fully expanded IPv6, and an expanded IPv6 followed
 by ``:port`` (Suricata fast.log). Text that only looks numeric is not an address: version strings and
-OIDs (more than four dotted parts), dotted dates, times (``13:15:11``), MAC addresses, hashes and
+OIDs (more than four dotted parts), four-part versions with a build suffix (``5.15.90.1-generic``),
+dotted dates, times (``13:15:11``), MAC addresses, hashes and
 ``::`` used as a separator between words.
 """
 
@@ -30,8 +31,9 @@ _PATTERN = re.compile(
     # tcpdump writes the port after a dot: "1.2.3.4.43436 > 5.6.7.8.22:"
     r"(?:\.(?P<dport>\d{1,5})(?=\s+>\s|:\s))?"
 )
-# What may not follow an IPv4 address: another digit/letter, or a further dotted part (OIDs, versions).
-_V4_BAD_NEXT = re.compile(r"[\w]|\.\d")
+# What may not follow an IPv4 address: another digit/letter, a further dotted part (OIDs, versions),
+# or a version's build suffix ("5.15.90.1-microsoft-standard-WSL2", "1.2.3.4~rc1").
+_V4_BAD_NEXT = re.compile(r"[\w~]|\.\d|-[A-Za-z]")
 # A time or a ratio written with colons: only decimal digits in short groups and no "::".
 _TIME_LIKE = re.compile(r"^\d{1,2}(?::\d{1,2}){1,3}$")
 _PORT_TAIL = re.compile(r"^(?P<addr>.+):(?P<port>\d{1,5})$")

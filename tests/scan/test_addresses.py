@@ -38,6 +38,8 @@ def test_notations_are_found_and_normalised(line: str, expected: list[tuple[str,
 @pytest.mark.parametrize("line", [
     "OpenSSH_9.6p1 version 1.2.3 and 10.0.19045",               # versions
     "SNMP OID 1.3.6.1.4.1.311.21.7 trap",                       # OIDs
+    "Linux version 5.15.90.1-microsoft-standard-WSL2 (gcc)",    # four-part version with a build suffix
+    "aws-cli/2.4.11 Linux/5.10.102.1-generic-x86_64 pkg 1.2.3.4~rc1",
     "backup of 2021.10.12 and 12.10.2021",                      # dotted dates
     "Feb 10 13:15:11 host x", "11:29:42.550475 IP6", "took 01:02:03:04",   # times
     "src-mac 00:17:10:88:bc:02, MAC=00:16:3e:5e:6c:00:00:1b:21:0a:0b:0c:08:00",  # MACs

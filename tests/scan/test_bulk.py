@@ -138,3 +138,17 @@ def test_workers_are_spawned_when_threads_run(tmp_path: Path) -> None:
         stop.set()
         t.join()
     assert two.tuples == bulk.count_parallel([str(log)], 4096, False, 1).tuples
+
+
+def test_version_strings_with_a_build_suffix_are_not_counted(tmp_path: Path) -> None:
+    # "Linux/5.15.90.1-microsoft-standard-WSL2": four dotted numbers, but a version (both paths agree)
+    log = tmp_path / "v.log"
+    log.write_text("".join(
+        f"Mar  1 04:00:{i % 60:02d} h kernel: Linux version 5.15.90.1-microsoft-standard-WSL2 (gcc)\n"
+        f"Mar  1 04:00:{i % 60:02d} h app: ua=aws-cli/2.4.11 Linux/5.10.102.1-generic from 211.191.28.13\n"
+        for i in range(50)))
+    exact = scan_paths([log], ScanConfig(), now=NOW)
+    fast = bulk.scan_bulk([str(log)], ScanConfig(), keep_received=False, allow_non_global=True, now=NOW,
+                          workers=1)
+    for result in (exact, fast):
+        assert [c.ip for c in result.candidates] == ["211.191.28.13"]
