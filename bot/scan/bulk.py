@@ -23,7 +23,7 @@ from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import addresses
-from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, ctx_role, iter_chunks, plan
+from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, ctx_role, iter_chunks, plain, plan
 from bot.scan.collect import line_text, mentions, usable
 from bot.scan.ranking import OwnNetworks, Tally, rank, top_ips
 from bot.scan.timestamps import Clock, zone
@@ -144,9 +144,9 @@ def _backward(paths: list[str], size: int) -> Iterator[bytes]:
                 else:
                     head = b""
                 if data:
-                    yield data
+                    yield plain(data)
                 if start == 0 and head:
-                    yield head
+                    yield plain(head)
 
 
 def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_non_global: bool,

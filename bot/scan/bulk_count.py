@@ -60,6 +60,14 @@ def _v6_pattern() -> bytes:
 _TAIL = rb"\]?(?:[:.]\d{1,5})?(\s?-{1,2}>|\s>\s| - \S+ \[)?"
 V4 = re.compile(_v4_pattern())
 V6 = re.compile(_v6_pattern())
+# Terminal colours (Docker, Gitea logs) are not text: "\x1b[33m1.2.3.4" hides the address from the
+# patterns. The line path drops them too (scanner._ANSI).
+_ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain(data: bytes) -> bytes:
+    """``data`` without terminal colour sequences."""
+    return _ANSI.sub(b"", data) if b"\x1b" in data else data
 
 
 def split_key(key: tuple[bytes, ...], v6: bool) -> tuple[bytes, bytes, bytes]:
@@ -140,7 +148,8 @@ def _next_line_start(path: str, offset: int) -> int:
 
 
 def iter_chunks(r: Range, size: int) -> Iterator[bytes]:
-    """The bytes of ``r`` in pieces of about ``size`` bytes that end at a line end (or at the end)."""
+    """The bytes of ``r`` in pieces of about ``size`` bytes that end at a line end (or at the end),
+    terminal colour sequences removed."""
     with open(r.path, "rb") as fh:
         fh.seek(r.start)
         left = r.end - r.start
@@ -158,9 +167,9 @@ def iter_chunks(r: Range, size: int) -> Iterator[bytes]:
             if cut < 0:
                 cut = len(data) - 1
             rest = data[cut + 1:]
-            yield data[:cut + 1]
+            yield plain(data[:cut + 1])
         if rest:
-            yield rest
+            yield plain(rest)
 
 
 def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import ScanConfig
 from bot.models import Role
-from bot.scan import bulk, bulk_count, scan_lines, scan_paths, scanner
+from bot.scan import bulk, bulk_count, collect_evidence, scan_lines, scan_paths, scanner
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -152,3 +152,25 @@ def test_version_strings_with_a_build_suffix_are_not_counted(tmp_path: Path) -> 
                           workers=1)
     for result in (exact, fast):
         assert [c.ip for c in result.candidates] == ["211.191.28.13"]
+
+
+def test_terminal_colours_do_not_hide_addresses_on_the_bulk_path(tmp_path: Path) -> None:
+    # Docker/Gitea logs colour their fields: the line path drops the escapes, so must the bulk path
+    log = tmp_path / "colour.log"
+    log.write_text("".join(
+        f"2026-03-01T04:00:{i % 60:02d}Z \x1b[31mWARN\x1b[0m failed for \x1b[33m211.191.28.13\x1b[0m\n"
+        f"2026-03-01T04:00:{i % 60:02d}Z \x1b[32mINFO\x1b[0m ok from \x1b[33m2a0e:97c0:3e3:1d1::5\x1b[0m\n"
+        for i in range(30)) + "2026-03-01T05:00:00Z INFO ok from 2a0e:97c0:3e3:1d1::5\n")
+    exact = scan_paths([log], ScanConfig(), now=NOW)
+    fast = bulk.scan_bulk([str(log)], ScanConfig(), keep_received=False, allow_non_global=True, now=NOW,
+                          workers=1)
+    assert [(c.ip, c.count) for c in exact.candidates] == \
+        [("2a0e:97c0:3e3:1d1::5", 31), ("211.191.28.13", 30)]
+    assert [(c.ip, c.count) for c in fast.candidates] == [(c.ip, c.count) for c in exact.candidates]
+    for got, want in zip(fast.candidates, exact.candidates, strict=True):
+        assert got.evidence.lines == want.evidence.lines
+        assert (got.evidence.first_seen, got.evidence.last_seen) == \
+            (want.evidence.first_seen, want.evidence.last_seen)
+    assert "\x1b" not in "".join(fast.candidates[0].evidence.lines)
+    ev = collect_evidence([log], ScanConfig(), ["211.191.28.13"], now=NOW)
+    assert ev["211.191.28.13"].total_lines == 30
