@@ -7,7 +7,6 @@ as data, very long lines are cut into pieces of at most ``MAX_LINE`` bytes.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -50,19 +49,19 @@ class _Scan:
         self.selected_ip: str | None = None
         self.select_string: str | None = None
         self.fields: tuple[str, ...] = ()
-        self.needles: tuple[str, ...] = ()
+        self.needle: re.Pattern[str] | None = None
         if select:
             ip = addresses.normalise(select)
             if ip is not None:
                 if ip in self.own:
                     raise InputError(f"{select} is in your own networks (config scan.own_networks)")
                 self.selected_ip = ip
-                # Texts that a line mentioning it contains (a quick test before parsing the line).
-                if ":" in ip:
-                    full = ipaddress.IPv6Address(ip).exploded
-                    self.needles = (ip, full, ip.upper(), full.upper())
-                else:
-                    self.needles = (ip,)
+                # A quick test before parsing a line: its IPv4 text, leading zeros allowed
+                # ("010.001.002.003"). IPv6 has too many spellings (case, zeros, "::" anywhere or
+                # nowhere, as Java writes it): addresses.find decides.
+                if ":" not in ip:
+                    self.needle = re.compile(r"(?<!\d)" + r"\.".join(f"0{{0,2}}{o}" for o in ip.split("."))
+                                             + r"(?!\d)")
             else:
                 self.select_string = select
 
@@ -77,7 +76,7 @@ class _Scan:
             return
         if line.startswith("#Fields:"):     # W3C extended log header (IIS): names the columns
             self.fields = tuple(line[8:].split())
-        if self.needles and not any(n in line for n in self.needles):
+        if self.needle is not None and self.needle.search(line) is None:
             return
         if not _MAYBE.search(line):
             if self.selected_ip is None:

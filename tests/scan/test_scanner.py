@@ -193,3 +193,16 @@ def test_selector_ip_finds_other_notations() -> None:
     assert v6.attacker is not None and v6.attacker.count == 2 and v6.lines_used == 2
     v4 = scan_lines(lines, CFG, select="192.0.2.9")
     assert v4.attacker is not None and v4.attacker.count == 1
+
+
+@pytest.mark.parametrize(("line", "select"), [
+    # Java (Tomcat, Keycloak) writes IPv6 uncompressed without leading zeros
+    ("WARN login failed ipAddress=2001:db8:0:0:0:0:0:1", "2001:db8::1"),
+    ("WARN login failed ipAddress=2001:db8:0:0::1", "2001:db8::1"),
+    ("sshd: Failed password for root from 2001:Db8::1 port 22", "2001:db8::1"),
+    ("old firewall: drop from 010.001.002.003 to 192.0.2.1", "10.1.2.3"),
+])
+def test_selector_ip_finds_every_spelling_the_scan_finds(line: str, select: str) -> None:
+    assert scan_lines([line], CFG, allow_non_global=True).candidates[0].ip == select
+    named = scan_lines([line], CFG, select=select)
+    assert named.attacker is not None and named.attacker.count == 1 and named.lines_used == 1
