@@ -25,7 +25,7 @@ _PATTERN = re.compile(
     r"(?:"
     r"(?<!:)(?P<v6>(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"   # at least two colons
     r"(?:[0-9A-Fa-f:]{2,30}?(?<=:)" + _V4 + r"|[0-9A-Fa-f:]{2,45}))"
-    r"(?P<zone>%[\w.\-]{1,32})?"
+    r"(?P<zone>%\w(?:[\w.\-]{0,30}\w)?)?"               # an interface name; "." or "-" do not end it
     r"|(?P<v4>" + _V4 + r")"
     r")"
     # tcpdump writes the port after a dot: "1.2.3.4.43436 > 5.6.7.8.22:"
@@ -151,13 +151,20 @@ def _from_v6_match(line: str, m: re.Match[str]) -> Found | None:
         port = int(pm.group("port"))
     elif stripped == "::" or _looks_like_mac(stripped):
         return None
+    zone_end = m.end("zone") if m.group("zone") else -1
     if m.group("dport"):
         port = int(m.group("dport"))
     elif port is None and start > 0 and line[start - 1] == "[":
-        bm = _BRACKET_PORT.match(line, end)
+        bm = _BRACKET_PORT.match(line, max(end, zone_end))       # "[fe80::1%eth0]:22"
         if bm:
             port = int(bm.group(1))
             end = bm.end()
+    elif port is None and zone_end >= 0:
+        # "fe80::1%eth0:51234": the zone ends the address, so ":digits" after it can only be a port.
+        zm = _COLON_PORT.match(line, zone_end)
+        if zm:
+            port = int(zm.group(1))
+            end = zm.end()
     elif port is None and "." in stripped:
         # "::ffff:1.2.3.4:5555": after a dotted tail a ":digits" can only be a port.
         cm = _COLON_PORT.match(line, end)

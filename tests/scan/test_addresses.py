@@ -23,6 +23,8 @@ def ips(line: str) -> list[tuple[str, int | None]]:
      [("2001:db8::1", 443), ("2001:db8::2", 22)]),
     ("to 2001:0db8:85a3:0000:0000:8a2e:0370:7334 now", [("2001:db8:85a3::8a2e:370:7334", None)]),
     ("link fe80::1%eth0 up", [("fe80::1", None)]),
+    ("snort: [fe80::1%eth0]:555 -> [fe80::2%25en0]:22", [("fe80::1", 555), ("fe80::2", 22)]),
+    ("accepted from fe80::1%eth0:51234 now", [("fe80::1", 51234)]),
     ("[client ::1:37752] [client ::1] ModSecurity", [("::1", 37752), ("::1", None)]),
     ("client @0x7fb04c007328 ::1#62449 (example.com)", [("::1", None)]),
     ("Try again. IP: ::1. Username: x", [("::1", None)]),

@@ -69,3 +69,12 @@ def test_roles_on_an_arrow_line() -> None:
 def test_no_attacker_when_every_address_is_the_hit_side() -> None:
     line = "Jun  1 10:00:00 10.0.0.1 kernel: DST=192.0.2.7"
     assert attacker_index(score_line(line, find(line))) is None
+
+
+@pytest.mark.parametrize("line", [
+    "fw: fe80::2%eth0->fe80::1%eth0 proto 58",
+    "snort: {TCP} [fe80::2%eth0]:555 -> [fe80::1%eth0]:22",
+])
+def test_a_zone_id_does_not_hide_the_arrow(line: str) -> None:
+    assert [(s.found.ip, s.role) for s in score_line(line, find(line))] == \
+        [("fe80::2", Role.SOURCE), ("fe80::1", Role.DESTINATION)]
