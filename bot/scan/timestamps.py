@@ -87,7 +87,10 @@ class Clock:
             return None
         day, h, mi, s = (int(m.group(i)) for i in range(2, 6))
         year = self.now.astimezone(self.tz).year
-        for y in (year, year - 1):
+        # The latest year that does not put the line in the future (a day of clock skew allowed, so
+        # "Jan  1 00:10" read at 23:55 on New Year's Eve is next year's); Feb 29 goes to the last
+        # leap year.
+        for y in range(year + 1, year - 5, -1):
             try:
                 t = self._local(y, mon, day, h, mi, s)
             except ValueError:      # Feb 29 in a year that has none

@@ -33,6 +33,25 @@ def test_feb_29_goes_to_the_last_leap_year() -> None:
         datetime(2024, 2, 29, 10, 0, tzinfo=UTC)
 
 
+def test_syslog_year_around_new_year() -> None:
+    # scanned just before midnight, a line from a host whose clock runs a few minutes ahead
+    eve = datetime(2026, 12, 31, 23, 55, tzinfo=UTC)
+    assert parse("Jan  1 00:10:00 h sshd[1]: x", now=eve) == datetime(2027, 1, 1, 0, 10, tzinfo=UTC)
+    assert parse("Dec 31 23:50:00 h sshd[1]: x", now=eve) == datetime(2026, 12, 31, 23, 50, tzinfo=UTC)
+    # scanned just after midnight UTC: last night's lines are last year's, the zone's year counts
+    morning = datetime(2027, 1, 1, 0, 5, tzinfo=UTC)
+    assert parse("Dec 31 23:59:00 h x", now=morning) == datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
+    assert parse("Jan  1 00:30:00 h x", "Europe/Paris", now=morning) == \
+        datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    assert parse("Dec 31 23:30:00 h x", "America/New_York", now=morning) == \
+        datetime(2027, 1, 1, 4, 30, tzinfo=UTC)
+
+
+def test_feb_29_more_than_a_year_after_the_leap_year() -> None:
+    assert parse("Feb 29 10:00:00 h x", now=datetime(2026, 6, 1, tzinfo=UTC)) == \
+        datetime(2024, 2, 29, 10, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(("line", "expected"), [
     ("2022-07-20T21:28:50.530Z,0E,2", datetime(2022, 7, 20, 21, 28, 50, 530000, tzinfo=UTC)),
     ("<134>1 2022-09-06T18:37:34+02:00 opnsense filterlog", datetime(2022, 9, 6, 16, 37, 34, tzinfo=UTC)),
