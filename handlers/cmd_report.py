@@ -24,6 +24,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timings", action="store_true", help="print the time spent in each step (stderr)")
 
 
+def shown(text: str) -> str:
+    """Text from logs, registries or servers made safe for the terminal: control and format characters
+    (escape sequences, C1 controls, bidi overrides) appear as visible escapes, line ends are kept."""
+    return "\n".join(
+        "".join(ch.encode("unicode_escape").decode("ascii")
+                if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in line)
+        for line in text.split("\n"))
+
+
 def _ask(prompt: str, default: bool = False) -> bool:
     try:
         answer = input(prompt).strip().lower()
@@ -85,7 +95,7 @@ class TerminalUI:
         if self._bar_shown:
             sys.stderr.write("\n")
             self._bar_shown = False
-        print(line, flush=True)
+        print(shown(line), flush=True)
 
     def bulk_progress(self, done: int, total: int, step: str) -> None:
         if not self.bar or total <= 1:
@@ -101,7 +111,7 @@ class TerminalUI:
     def choose_ip(self, candidate: Candidate) -> bool:
         print(f"\n{candidate.ip}: {candidate.count} lines, for example:")
         for line in candidate.evidence.lines[:3]:
-            print(f"  {line[:200]}")
+            print(f"  {shown(line[:200])}")
         return _ask(f"Process {candidate.ip}? [y/N] ")
 
     def description(self) -> str:
@@ -124,21 +134,32 @@ class TerminalUI:
             return draft
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
-            print(f"Subject: {draft.subject}\n\n{draft.body}")
+            print(shown(f"Subject: {draft.subject}\n\n{draft.body}"))
             return draft
         fd, tmp = tempfile.mkstemp(prefix=f"{draft.incident_id}-", suffix=".txt")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(draft.body)
             try:
-                subprocess.run([*shlex.split(editor), tmp], check=False)
+                done = subprocess.run([*shlex.split(editor), tmp], check=False)
             except (OSError, ValueError) as exc:  # no such editor, or an unparsable $EDITOR
                 print(f"Cannot run the editor {editor!r} ({exc}); the message is unchanged.")
                 return draft
-            body = Path(tmp).read_text(encoding="utf-8")
+            if done.returncode != 0:  # e.g. vim's :cq, the usual way to abandon an edit
+                print(f"The editor exited with status {done.returncode}; the message is unchanged.")
+                return draft
+            data = Path(tmp).read_bytes()
         finally:
             Path(tmp).unlink(missing_ok=True)
-        return with_body(draft, body) if body.strip() else draft
+        try:
+            body = data.decode("utf-8")
+        except UnicodeDecodeError:
+            body = data.decode("utf-8", "replace")
+            print("The edited message is not UTF-8: characters that could not be read are shown as \ufffd.")
+        if not body.strip():
+            print("The edited message is empty; the message as written is kept.")
+            return draft
+        return with_body(draft, body)
 
     def approve(self, draft: Draft, contacts: Sequence[Contact],
                 chosen: Sequence[Contact]) -> tuple[str, ...]:
@@ -147,13 +168,13 @@ class TerminalUI:
             print("Possible admin contacts:" if contacts else "No contact found for this network.")
             for c in contacts:
                 mark = "*" if c in chosen else " "
-                print(f" {mark} {explain(c)}")
+                print(f" {mark} {shown(explain(c))}")
         if self.batch:
             return default
         if not default:
             print("No usable contact: the report is written, not sent.")
             return ()
-        if _ask(f"Send message to {', '.join(default)}? [y/N] "):
+        if _ask(shown(f"Send message to {', '.join(default)}? [y/N] ")):
             return default
         return ()
 
@@ -164,10 +185,10 @@ def _print_outcome(out: Outcome, *, show_draft: bool) -> None:
     if out.status == "dry-run" and out.draft is not None and show_draft:
         print(f"\n--- {out.incident_id} (dry run) ---")
         print(f"To: {', '.join(out.recipients) or '(no usable contact)'}")
-        print(f"Subject: {out.draft.subject}\n")
-        print(out.draft.body)
+        print(shown(f"Subject: {out.draft.subject}\n"))
+        print(shown(out.draft.body))
         return
-    print(f"{ref}{out.status} ({ips}): {out.detail}" if out.detail else f"{ref}{out.status} ({ips})")
+    print(shown(f"{ref}{out.status} ({ips}): {out.detail}" if out.detail else f"{ref}{out.status} ({ips})"))
 
 
 def exit_code(outcomes: Sequence[Outcome]) -> int:

@@ -1,0 +1,60 @@
+"""The report command's terminal side, in process: the $EDITOR round trip and what reaches the screen."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.models import Candidate, Draft, Evidence, Role
+from handlers.cmd_report import TerminalUI, shown
+
+DRAFT = Draft("INC-20260101-0001", "[INC-20260101-0001] Network scan from 203.0.113.9", "Hello,\nbody\n", ())
+
+
+def _editor(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "editor.py"
+    path.write_text("import sys\nfrom pathlib import Path\nf = Path(sys.argv[1])\n" + script)
+    return f"{sys.executable} {path}"
+
+
+def _review(monkeypatch: pytest.MonkeyPatch, editor: str) -> Draft:
+    monkeypatch.setenv("EDITOR", editor)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setattr("builtins.input", lambda prompt="": "y")
+    return TerminalUI(batch=False, bulk=False).review(DRAFT, Path("orig_email.txt"))
+
+
+def test_editor_that_fails_leaves_the_message_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # vim's :cq: the person abandons the edit; whatever is in the file must not be sent
+    editor = _editor(tmp_path, "f.write_text('half-edited')\nsys.exit(1)\n")
+    assert _review(monkeypatch, editor) == DRAFT
+    assert "exited with status 1; the message is unchanged" in capsys.readouterr().out
+
+
+def test_editor_that_empties_the_file_says_the_message_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _review(monkeypatch, _editor(tmp_path, "f.write_text('')\n")) == DRAFT
+    assert "empty; the message as written is kept" in capsys.readouterr().out
+
+
+def test_editor_writing_latin1_is_not_an_internal_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    editor = _editor(tmp_path, "f.write_bytes('Gr\\u00fc\\u00dfe\\n'.encode('latin-1'))\n")
+    edited = _review(monkeypatch, editor)
+    assert edited.body == "Gr\ufffd\ufffde\n" and edited.subject == DRAFT.subject
+    assert "not UTF-8" in capsys.readouterr().out
+
+
+def test_log_lines_shown_before_asking_carry_no_terminal_controls(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    hostile = "sshd: Failed password from 203.0.113.9 \x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
+    cand = Candidate("203.0.113.9", 1, 1, Role.SOURCE, True, Evidence((hostile,), 1, None, None))
+    monkeypatch.setattr("builtins.input", lambda prompt="": "n")
+    assert TerminalUI(batch=False, bulk=False).choose_ip(cand) is False
+    out = capsys.readouterr().out
+    assert "Failed password" in out
+    assert not any(ch in out for ch in "\x1b\x07\x9b\u202e")
+    assert shown("a\tb\nc") == "a\tb\nc"  # tabs and line ends stay as they are
