@@ -343,12 +343,15 @@ class Pipeline:
             self.store.set_state(inc_id, State.FAILED)
             return Outcome("failed", ips, inc_id, detail=str(exc), folder=folder, recipients=tuple(to))
         _test_pause("delivered")
-        state = self.store.record_result(inc_id, result.accepted, {**bad, **result.failed})
+        # Only the report's own recipients count: the Bcc copy to ourselves reaching our own server
+        # does not make a report that every abuse desk refused "sent" (nor suppress its address).
+        wanted = {a.lower() for a in to}
+        accepted = [a for a in result.accepted if a.lower() in wanted]
+        state = self.store.record_result(inc_id, accepted, {**bad, **result.failed})
         failed = "; ".join(f"{a}: {why}" for a, why in {**bad, **result.failed}.items())
         if state is State.SENT:
-            shown = [a for a in result.accepted if a in to] or list(result.accepted)
-            detail = f"sent to {', '.join(shown)}"
-            return Outcome("sent", ips, inc_id, folder=folder, recipients=tuple(result.accepted),
+            detail = f"sent to {', '.join(accepted)}"
+            return Outcome("sent", ips, inc_id, folder=folder, recipients=tuple(accepted),
                            detail=detail + (f" (refused: {failed})" if failed else ""))
         return Outcome("failed", ips, inc_id, folder=folder, recipients=tuple(to),
                        detail=f"every recipient refused: {failed}")

@@ -202,6 +202,22 @@ def test_refused_by_every_recipient_is_a_failure(tmp_path: Path, smtp: SmtpServe
     assert store.get(out.incident_id).state is State.FAILED
 
 
+def test_the_bcc_copy_to_ourselves_does_not_make_a_refused_report_sent(tmp_path: Path,
+                                                                       smtp: SmtpServer) -> None:
+    smtp.reject("abuse@shinbiro.example", 550, "5.1.1 unknown")
+    cfg = from_dict({"report": {"incident_dir": str(tmp_path / "incident"),
+                                "reporter_email": "security@mydomain.example"},
+                     "smtp": smtp.config_dict(bcc_self=True)})
+    store = Store(cfg.report.incident_dir)
+    outbox = smtp.track(Outbox(cfg.smtp, sleep=lambda s: None))
+    pipe = Pipeline(cfg, gatherer=FakeGatherer(), store=store, outbox=outbox, scan=scan_paths,
+                    now=lambda: NOW)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI()).outcomes[0]
+    assert [m.rcpt_tos for m in smtp.messages] == [("security@mydomain.example",)]  # only our own copy
+    assert out.status == "failed" and "abuse@shinbiro.example: 550" in out.detail
+    assert store.get(out.incident_id).state is State.FAILED  # not "sent": the address is not suppressed
+
+
 def test_dry_run_writes_and_sends_nothing(tmp_path: Path, smtp: SmtpServer) -> None:
     cfg = from_dict({"report": {"incident_dir": str(tmp_path / "incident")}})
     pipe = Pipeline(cfg, gatherer=FakeGatherer(), store=None, outbox=None, scan=scan_paths, now=lambda: NOW)
