@@ -57,13 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def split_inputs(inputs: list[str], select: str | None) -> tuple[list[str], str | None]:
     """The files and the selector, by the rule of the module docstring."""
     files = list(inputs)
-    if select is None and len(files) >= 2 and files[-1] != "-" and not Path(files[-1]).exists():
+    if select is None and len(files) >= 2 and files[-1] != "-" and (
+            files[-1] == "" or not Path(files[-1]).exists()):
         select = files.pop()
     return files, select
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     files, select = split_inputs(args.inputs, args.select)
+    if select == "":
+        raise UserError("the selector (IP or string) is empty")
+    if "" in files:
+        raise UserError("an empty file name was given")
     if files.count("-") > 1:
         raise UserError("standard input ('-') can be given once")
     kwargs: dict[str, Any] = {"select": select, "keep_received": args.keep_received,
@@ -80,9 +85,19 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         sys.stdout.write(render(result, args.limit))
     if result.attacker is None:
         if not args.json:
-            sys.stderr.write("incident: no address found in the input\n")
+            sys.stderr.write(_nothing(result, select is not None and args.select is None) + "\n")
         return EXIT_NOTHING
     return EXIT_OK
+
+
+def _nothing(result: ScanResult, guessed: bool) -> str:
+    """Why no candidate came out: a selector that matched no line is named (it may be a mistyped file)."""
+    if result.select_string is not None and result.lines_used == 0:
+        why = f"incident: no line contains {_clean(result.select_string)!r}"
+        if guessed:
+            why += " (taken as the selector: there is no file of that name)"
+        return why
+    return "incident: no address found in the input"
 
 
 def _scan_stdin(cfg: Config, kwargs: dict[str, Any]) -> ScanResult:
@@ -113,7 +128,12 @@ def render(result: ScanResult, limit: int) -> str:
     out.append(used)
     if top is None:
         return "\n".join(out) + "\n"
-    why = "named on the command line" if result.selected else "appears to be the attacker"
+    if result.selected:
+        why = "named on the command line" + ("" if top.count else ", but not found in the input")
+    else:
+        why = "appears to be the attacker"
+        if not top.reportable:
+            why += " (not reportable: not a public address)"
     out.append(f"{top.ip} {why}")
     out.append("")
     shown = result.candidates if limit <= 0 else result.candidates[:limit]

@@ -103,3 +103,25 @@ def test_binary_junk(tmp_path: Path) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(bytes(range(256)) * 40 + b"\x00\xff" * 500)
     _one_line_error(incident(tmp_path, str(junk)), 1, "no address found")
+
+
+def test_a_selector_matching_no_line_says_so(tmp_path: Path) -> None:
+    # "incident scan a.log typo.log": the last argument is taken as a selector; say which, and why
+    proc = incident(tmp_path, str(EXAMPLES / "wingate.log"), "wingate2.log")
+    _one_line_error(proc, 1, "no line contains 'wingate2.log'")
+    assert "no file of that name" in proc.stderr
+
+
+def test_an_empty_selector_is_a_clear_error(tmp_path: Path) -> None:
+    _one_line_error(incident(tmp_path, str(EXAMPLES / "wingate.log"), ""), 2, "empty")
+    _one_line_error(incident(tmp_path, str(EXAMPLES / "wingate.log"), "-s", ""), 2, "empty")
+
+
+def test_the_headline_says_when_the_attacker_is_not_what_it_seems(tmp_path: Path) -> None:
+    absent = incident(tmp_path, str(EXAMPLES / "wingate.log"), "8.8.8.8")
+    assert absent.returncode == 0
+    assert "8.8.8.8 named on the command line, but not found in the input" in absent.stdout
+    log = tmp_path / "lan.log"
+    log.write_text("sshd: Failed password for root from 192.168.1.20 port 2222 ssh2\n")
+    private = incident(tmp_path, str(log))
+    assert "192.168.1.20 appears to be the attacker (not reportable: not a public address)" in private.stdout
