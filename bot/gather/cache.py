@@ -21,12 +21,16 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.models import Network, RegistryEntity
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS networks (
+_VERSION = 2  # 2: rows keep the time they were stored, so the configured TTL applies when reading
+_SCHEMA = f"""
+DROP TABLE IF EXISTS networks;
+DROP TABLE IF EXISTS items;
+CREATE TABLE networks (
     version INTEGER NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL,
-    expires REAL NOT NULL, data TEXT NOT NULL,
+    stored REAL NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (version, first, last));
-CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, expires REAL NOT NULL, data TEXT NOT NULL);
+CREATE TABLE items (key TEXT PRIMARY KEY, stored REAL NOT NULL, data TEXT NOT NULL);
+PRAGMA user_version = {_VERSION};
 """
 
 
@@ -52,7 +56,8 @@ def network_from_json(text: str) -> Network:
 
 
 class LookupCache:
-    """Thread-safe sqlite cache. ``ttl_hours <= 0`` disables expiry checks' storing (nothing kept)."""
+    """Thread-safe sqlite cache. An entry serves while younger than ``ttl_hours`` as configured now
+    (not as configured when it was stored); ``ttl_hours <= 0`` turns the cache off."""
 
     def __init__(self, path: str | os.PathLike[str], ttl_hours: float) -> None:
         self.path = Path(path)
@@ -61,10 +66,26 @@ class LookupCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10)
-            with self._lock, self._db:
-                self._db.executescript(_SCHEMA)
+            with self._lock:
+                self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"gather.cache_path: cannot use {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Create the tables, or replace an older layout (it is only a cache), in one transaction."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == _VERSION:
+            return
+        self._db.commit()
+        self._db.execute("BEGIN IMMEDIATE")  # another process may be doing the same
+        try:
+            if self._db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -72,12 +93,14 @@ class LookupCache:
 
     def network_for(self, ip: str) -> Network | None:
         """The most specific unexpired cached network holding ``ip``."""
+        if self.ttl <= 0:
+            return None
         addr = ipaddress.ip_address(ip)
         k = _key(addr)
         with self._lock:
             row = self._db.execute(
-                "SELECT data FROM networks WHERE version=? AND first<=? AND last>=? AND expires>? "
-                "ORDER BY first DESC, last ASC LIMIT 1", (addr.version, k, k, time.time())).fetchone()
+                "SELECT data FROM networks WHERE version=? AND first<=? AND last>=? AND stored>? "
+                "ORDER BY first DESC, last ASC LIMIT 1", (addr.version, k, k, self._oldest())).fetchone()
         return network_from_json(row[0]) if row else None
 
     def put_network(self, net: Network) -> None:
@@ -91,13 +114,19 @@ class LookupCache:
             return
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO networks VALUES (?,?,?,?,?)",
-                             (first.version, _key(first), _key(last), time.time() + self.ttl,
+                             (first.version, _key(first), _key(last), time.time(),
                               network_to_json(net)))
 
+    def _oldest(self) -> float:
+        """Entries stored before this moment are expired."""
+        return time.time() - self.ttl
+
     def get(self, key: str) -> Any:
+        if self.ttl <= 0:
+            return None
         with self._lock:
-            row = self._db.execute("SELECT data FROM items WHERE key=? AND expires>?",
-                                   (key, time.time())).fetchone()
+            row = self._db.execute("SELECT data FROM items WHERE key=? AND stored>?",
+                                   (key, self._oldest())).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, value: Any) -> None:
@@ -105,4 +134,4 @@ class LookupCache:
             return
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO items VALUES (?,?,?)",
-                             (key, time.time() + self.ttl, json.dumps(value)))
+                             (key, time.time(), json.dumps(value)))

@@ -170,3 +170,41 @@ def test_negative_retries_or_backoff_are_config_errors() -> None:
     for bad in ({"retries": -1}, {"backoff": -0.5}):
         with pytest.raises(ConfigError, match=r"gather\.retries and gather\.backoff"):
             from_dict({"gather": bad})
+
+
+def test_cache_ttl_is_the_configured_one_when_reading(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lowering gather.cache_ttl_hours (or setting it to 0) takes effect for answers already stored."""
+    path = tmp_path / "c.sqlite"
+    cache = LookupCache(path, 24.0)
+    cache.put_network(_net("198.51.100.0", "198.51.100.255", "V4"))
+    cache.put("k", {"a": 1})
+    cache.close()
+    off = LookupCache(path, 0.0)
+    assert off.network_for("198.51.100.1") is None and off.get("k") is None
+    off.close()
+    import bot.gather.cache as cache_mod
+    later = cache_mod.time.time() + 2 * 3600
+    monkeypatch.setattr(cache_mod.time, "time", lambda: later)
+    short = LookupCache(path, 1.0)  # stored two hours ago: older than one hour
+    assert short.network_for("198.51.100.1") is None and short.get("k") is None
+    short.close()
+    still = LookupCache(path, 24.0)
+    assert still.network_for("198.51.100.1") is not None and still.get("k") == {"a": 1}
+    still.close()
+
+
+def test_cache_of_an_older_layout_is_replaced(tmp_path: Path) -> None:
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE networks (version INTEGER, first TEXT, last TEXT, expires REAL, "
+                     "data TEXT);"
+                     "CREATE TABLE items (key TEXT PRIMARY KEY, expires REAL NOT NULL, data TEXT NOT NULL);"
+                     "INSERT INTO items VALUES ('k', 9e99, '1');")
+    db.close()
+    cache = LookupCache(path, 24.0)
+    assert cache.get("k") is None
+    cache.put_network(_net("198.51.100.0", "198.51.100.255", "V4"))
+    assert cache.network_for("198.51.100.1") is not None
+    cache.close()
