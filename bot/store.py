@@ -24,6 +24,7 @@ no per-incident state and can be shared between threads.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -74,6 +75,9 @@ CREATE TABLE IF NOT EXISTS recipients (
 CREATE INDEX IF NOT EXISTS recipients_address ON recipients (address);
 CREATE TABLE IF NOT EXISTS message_ids (message_id TEXT PRIMARY KEY, incident TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS followups (incident TEXT NOT NULL, path TEXT NOT NULL, received TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS followup_digests (
+    digest TEXT PRIMARY KEY, incident TEXT NOT NULL, path TEXT NOT NULL
+);
 """
 
 
@@ -87,6 +91,11 @@ class AlreadyReported(StoreError):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _digest(raw: bytes) -> str:
+    """A mail's identity for filing: its bytes, whatever line ends a mail client or IMAP gave it."""
+    return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def _iso(when: datetime) -> str:
@@ -367,8 +376,19 @@ class Store:
 
     # --- follow-ups --------------------------------------------------------------------------
 
+    def followup_filed(self, raw: bytes) -> tuple[str, Path] | None:
+        """(incident id, or "" for unmatched/; path) where this very mail was filed before, if it was."""
+        with self._tx() as db:
+            row = db.execute("SELECT incident, path FROM followup_digests WHERE digest = ?",
+                             (_digest(raw),)).fetchone()
+        return (row[0], Path(row[1])) if row and Path(row[1]).is_file() else None
+
     def file_followup(self, incident_id: str | None, raw: bytes, now: datetime | None = None) -> Path:
-        """Keep a reply beside its incident (or in unmatched/); a sent incident becomes answered."""
+        """Keep a reply beside its incident (or in unmatched/); a sent incident becomes answered.
+        The same mail filed again for the same incident is not copied twice: its first path is returned."""
+        prior = self.followup_filed(raw)
+        if prior is not None and prior[0].lower() == (incident_id or "").lower():
+            return prior[1]
         when = now or _now()
         stamp = when.astimezone(UTC).strftime("%Y%m%d%H%M%S")
         folder = Path(self.get(incident_id).folder) if incident_id else self.root / UNMATCHED
@@ -377,8 +397,10 @@ class Store:
             path = write_new(folder, f"followup-{stamp}", ".eml", raw)
         except OSError as exc:
             raise StoreError(f"cannot file the follow-up in {folder}: {exc.strerror}") from exc
-        if incident_id:
-            with self._tx(immediate=True) as db:
+        with self._tx(immediate=True) as db:
+            db.execute("INSERT OR REPLACE INTO followup_digests (digest, incident, path) VALUES (?, ?, ?)",
+                       (_digest(raw), incident_id or "", str(path)))
+            if incident_id:
                 db.execute("INSERT INTO followups (incident, path, received) VALUES (?, ?, ?)",
                            (incident_id, str(path), _iso(when)))
                 db.execute("UPDATE incidents SET state = ?, updated = ? WHERE id = ? AND state = ?",

@@ -38,12 +38,23 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     try:
         store = Store(Path(cfg.report.incident_dir).expanduser())
         found = replies.match(msg, store)
+        prior = store.followup_filed(raw)
         if found.incident is None:
             path = store.file_followup(None, raw)
-            print(f"No incident matches this mail (subject: {replies.subject(msg)[:120]!r}); kept in {path}")
+            again = " (filed there before; not copied again)" if prior and prior[1] == path else ""
+            print(f"No incident matches this mail (subject: {replies.subject(msg)[:120]!r}); "
+                  f"kept in {path}{again}")
             return EXIT_UNMATCHED
         path = store.file_followup(found.incident.id, raw)
+        others = [i for i in replies.subject_tokens(msg, store) if i.lower() != found.incident.id.lower()] \
+            if found.how == "message-id" else []
     except StoreError as exc:  # its text is written for a person: a folder or index we cannot use
         raise UserError(f"incident store: {exc}") from exc
-    print(f"Filed with {found.incident.id} ({found.incident.ip}, matched by {found.how}): {path}")
+    if prior and prior[1] == path:
+        print(f"Already filed with {found.incident.id} ({found.incident.ip}): {path}; not copied again")
+    else:
+        print(f"Filed with {found.incident.id} ({found.incident.ip}, matched by {found.how}): {path}")
+    if others:  # the headers and the subject disagree: say so, a person decides
+        print(f"Note: its subject names {', '.join(others)}, but it answers a message of "
+              f"{found.incident.id}; filed with {found.incident.id}")
     return EXIT_OK

@@ -71,6 +71,12 @@ def base_subject(text: str) -> str:
     return _PREFIX.sub("", text).strip()
 
 
+def subject_tokens(msg: EmailMessage, store: Store) -> list[str]:
+    """The ids of existing incidents named by [INC-...] tokens in the subject, in order."""
+    ids = [f"INC-{t.group(1)}-{t.group(2)}" for t in ID_PATTERN.finditer(subject(msg))]
+    return [store.get(i).id for i in dict.fromkeys(ids) if store.exists(i)]
+
+
 def match(msg: EmailMessage, store: Store) -> Match:
     for mid in referenced_ids(msg):
         found = store.by_message_id(mid)

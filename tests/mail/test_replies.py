@@ -95,3 +95,23 @@ def test_bounce_without_our_message_is_unmatched(store: Store) -> None:
     _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
     inner = b"From: x@example.org\nSubject: hi\nMessage-ID: <other@example.org>\n\nbody\n"
     assert replies.match(replies.parse(_bounce("message/rfc822", inner)), store).incident is None
+
+
+def test_the_same_reply_filed_twice_is_kept_once(store: Store) -> None:
+    inc = _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
+    raw = b"From: x@example.net\nIn-Reply-To: <one@mydomain.example>\nSubject: Re: hi\n\nfixed\n"
+    first = store.file_followup(inc, raw)
+    again = store.file_followup(inc, raw.replace(b"\n", b"\r\n"))  # the same mail, as IMAP gives it
+    assert again == first and store.followup_filed(raw) == (inc, first)
+    assert sorted(p.name for p in first.parent.glob("followup-*")) == [first.name]
+    other = store.file_followup(inc, raw + b"and one more line\n")  # a different mail is never dropped
+    assert other != first and other.read_bytes().endswith(b"one more line\n")
+    lost = b"From: x@example.net\nSubject: ?\n\n?\n"
+    assert store.file_followup(None, lost) == store.file_followup(None, lost)
+    assert len(list((store.root / "unmatched").iterdir())) == 1
+
+
+def test_subject_tokens_name_existing_incidents_only(store: Store) -> None:
+    inc = _sent(store, "192.0.2.1", "a", "<one@mydomain.example>")
+    raw = f"From: x@example.net\nSubject: Re: [{inc.lower()}] [INC-20000101-0001]\n\nb\n".encode()
+    assert replies.subject_tokens(replies.parse(raw), store) == [inc]
