@@ -37,7 +37,8 @@ REDACTED_HOST = "[own-host]"
 REDACTED_ADDRESS = "[own-address]"
 
 _NOT_IN_HEADERS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+# C0 and C1 controls (ESC, the 8-bit CSI), line/paragraph separators, bidi embeddings and isolates
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
 _IPV6 = re.compile(
     r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?)"

@@ -99,6 +99,13 @@ def test_control_characters_in_log_lines_do_not_break_lines() -> None:
     assert "\r" not in body and "\x1b" not in body
 
 
+def test_c1_controls_and_bidi_overrides_in_log_lines_do_not_reach_the_report() -> None:
+    # U+009B is an 8-bit CSI (a terminal escape); U+202E reverses what the abuse desk reads
+    body = _draft(["211.191.28.13:1 -> 1.2.3.4:80 \x9b2J \u0085x \u202egnp.exe \u2066y"]).body
+    assert not any(ch in body for ch in "\x9b\x85\u202e\u2066")
+    assert "gnp.exe" in body
+
+
 def test_template_dir_overrides_one_template(tmp_path: Path) -> None:
     (tmp_path / TEMPLATE_SUBJECT).write_text("Abuse from {{ attackers[0].ip }}")
     draft = _draft(template_dir=str(tmp_path))
