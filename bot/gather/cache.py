@@ -32,6 +32,8 @@ CREATE TABLE networks (
 CREATE TABLE items (key TEXT PRIMARY KEY, stored REAL NOT NULL, data TEXT NOT NULL);
 PRAGMA user_version = {_VERSION};
 """
+# Widest range cached: IANA hands the registries /8 (IPv4) and /12 (IPv6) blocks; no network is wider.
+_LARGEST = {4: 1 << 24, 6: 1 << 116}
 
 
 def default_path() -> Path:
@@ -112,6 +114,8 @@ class LookupCache:
             return  # no usable range: cannot serve other addresses
         if first.version != last.version or int(first) > int(last):
             return
+        if int(last) - int(first) >= _LARGEST[first.version]:
+            return  # wider than any registry's block: a catch-all answer must not serve other addresses
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO networks VALUES (?,?,?,?,?)",
                              (first.version, _key(first), _key(last), time.time(),

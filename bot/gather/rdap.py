@@ -163,6 +163,10 @@ class RdapSource:
         registry = rdapwalk.registry_from_answer(data) or rdapwalk.registry_from_url(url) or "unknown"
         nir = rdapwalk.detect_nir(data) if registry == "apnic" else ""
         net = rdapwalk.network_from_rdap(data, registry=nir or registry, url=url)
+        if net.start and not rdapwalk.contains(net, ip):
+            # untrusted: an answer about another range must neither describe ip nor be cached for it
+            raise LookupFailed(f"{urlsplit(url).hostname}: the answer is for {net.start} - {net.end}, "
+                               f"not for {ip}", source="rdap")
         requests = 1
         net, fetched = self._complete_entities(net, data, ip)
         return net, requests + fetched

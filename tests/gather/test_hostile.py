@@ -1,0 +1,72 @@
+"""Registry answers that are wrong or hostile: they cannot crash the lookup, mislead it, or poison the
+cache for other addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.clients import build_clients
+from bot.config import Config
+from bot.gather import Gatherer
+from tests.gather.conftest import Sleeps, sandbox_config
+from tests.gather.hostile import HostileRegistry
+from tests.sandbox import Sandbox
+
+ARIN = "https://rdap.arin.net/registry/ip/"
+
+
+def _answer(ip: str, start: str, end: str, abuse: str, **extra: Any) -> dict[str, Any]:
+    return {"objectClassName": "ip network", "handle": f"NET-{start}", "name": "NET",
+            "port43": "whois.arin.net",
+            "startAddress": start, "endAddress": end,
+            "links": [{"rel": "self", "href": ARIN + ip}],
+            "entities": [{"handle": "AB-ARIN", "roles": ["abuse"],
+                          "vcardArray": ["vcard", [["email", {}, "text", abuse]]]}], **extra}
+
+
+@pytest.fixture
+def registry() -> Iterator[HostileRegistry]:
+    with HostileRegistry() as reg:
+        yield reg
+
+
+@pytest.fixture
+def hostile_cfg(sandbox: Sandbox, tmp_path: Path, registry: HostileRegistry) -> Config:
+    return sandbox_config(sandbox, tmp_path, rdap_url_override=registry.base, whois_fallback=False,
+                          abusix=False, domain_rdap=False, retries=0)
+
+
+def _gather(cfg: Config, ip: str) -> Any:
+    g = Gatherer(cfg, build_clients(cfg), sleep=Sleeps())
+    try:
+        return g.gather(ip)
+    finally:
+        g.close()
+
+
+def test_an_answer_for_another_range_is_neither_used_nor_cached(hostile_cfg: Config,
+                                                               registry: HostileRegistry) -> None:
+    registry.answers["/ip/23.1.2.3"] = _answer("23.1.2.3", "23.9.9.0", "23.9.9.255", "abuse@wrong.example")
+    f = _gather(hostile_cfg, "23.1.2.3")
+    assert f.network is None
+    assert any("23.9.9.0" in p and "23.1.2.3" in p for p in f.problems), f.problems
+    registry.answers["/ip/23.9.9.9"] = _answer("23.9.9.9", "23.9.9.0", "23.9.9.255", "abuse@right.example")
+    again = _gather(hostile_cfg, "23.9.9.9")
+    assert again.network is not None
+    assert [e.emails for e in again.network.entities] == [("abuse@right.example",)]
+    assert any(p.endswith("/ip/23.9.9.9") for p in registry.paths)  # asked, not served from the cache
+
+
+def test_an_answer_claiming_the_whole_address_space_serves_no_other_address(
+        hostile_cfg: Config, registry: HostileRegistry) -> None:
+    registry.answers["/ip/23.1.2.3"] = _answer("23.1.2.3", "0.0.0.0", "255.255.255.255", "abuse@all.example")
+    first = _gather(hostile_cfg, "23.1.2.3")
+    assert first.network is not None  # what the registry said about this address
+    registry.answers["/ip/23.5.5.5"] = _answer("23.5.5.5", "23.5.0.0", "23.5.255.255", "abuse@own.example")
+    other = _gather(hostile_cfg, "23.5.5.5")
+    assert other.network is not None and other.network.start == "23.5.0.0"
+    assert [e.emails for e in other.network.entities] == [("abuse@own.example",)]
