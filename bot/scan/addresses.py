@@ -3,8 +3,8 @@
 Notations understood: ``a.b.c.d``, ``a.b.c.d:port``, tcpdump's ``a.b.c.d.port``, ``[v6]:port``,
 ``v6%zone``, ``::ffff:a.b.c.d``, compressed and fully expanded IPv6, and an expanded IPv6 followed
 by ``:port`` (Suricata fast.log). Text that only looks numeric is not an address: version strings and
-OIDs (more than four dotted parts), four-part versions with a build suffix (``5.15.90.1-generic``),
-dotted dates, times (``13:15:11``), MAC addresses, hashes and
+OIDs (more than four dotted parts), four-part versions with a build suffix (``5.15.90.1-generic``)
+or after a product name (``Chrome/121.0.0.0``), dotted dates, times (``13:15:11``), MAC addresses, hashes and
 ``::`` used as a separator between words.
 """
 
@@ -34,6 +34,9 @@ _PATTERN = re.compile(
 # What may not follow an IPv4 address: another digit/letter, a further dotted part (OIDs, versions),
 # or a version's build suffix ("5.15.90.1-microsoft-standard-WSL2", "1.2.3.4~rc1").
 _V4_BAD_NEXT = re.compile(r"[\w~]|\.\d|-[A-Za-z]")
+# A product token ("Chrome/121.0.0.0", "Edg/120.0.2210.91"): a capitalised name, a slash, a version.
+# Addresses after a slash follow a protocol or key ("IPV4/UDP/1.2.3.4", "ip/1.2.3.4"), not a name.
+_PRODUCT_BEFORE = re.compile(r"(?<![A-Za-z])[A-Z][a-z]+/$")
 # A time or a ratio written with colons: only decimal digits in short groups and no "::".
 _TIME_LIKE = re.compile(r"^\d{1,2}(?::\d{1,2}){1,3}$")
 _PORT_TAIL = re.compile(r"^(?P<addr>.+):(?P<port>\d{1,5})$")
@@ -103,6 +106,9 @@ def find(line: str) -> list[Found]:
             end = m.end("v4")
             if dport is None and _V4_BAD_NEXT.match(line, end):
                 continue
+            start = m.start("v4")
+            if start and line[start - 1] == "/" and _PRODUCT_BEFORE.search(line, max(0, start - 40), start):
+                continue
             ip = _v4(v4)
             if ip is None:
                 continue
@@ -113,7 +119,7 @@ def find(line: str) -> list[Found]:
                 if pm:
                     port = int(pm.group(1))
                     port_end = pm.end()
-            out.append(Found(ip, m.start("v4"), port_end, port))
+            out.append(Found(ip, start, port_end, port))
             continue
         found = _from_v6_match(line, m)
         if found is not None:

@@ -210,6 +210,12 @@ def ctx_role(ctx: bytes) -> int:
     return 1 if score > 0 else -1
 
 
+# A product name right before ("Chrome/121.0.0.0"): a version, as addresses._PRODUCT_BEFORE says.
+# Only names that fit in the CTX bytes are seen here.
+_PRODUCT_CTX = re.compile(rb"(?:^|[^A-Za-z])[A-Z][a-z]+/$")
+_NOT_AN_ADDRESS = b"\0"
+
+
 def _fold(totals: Counter[Key], v6: bool, acc: Counted, roles_of: dict[bytes, bytes]) -> None:
     """Move raw counts into ``acc.tuples``, their context reduced to the role it gives."""
     out = acc.tuples
@@ -217,8 +223,10 @@ def _fold(totals: Counter[Key], v6: bool, acc: Counted, roles_of: dict[bytes, by
         ctx, raw, arrow = split_key(k, v6)
         mark = roles_of.get(ctx)
         if mark is None:
-            mark = roles_of[ctx] = ROLE_MARK[ctx_role(ctx)]
-        out[(mark, raw, arrow)] += n
+            mark = roles_of[ctx] = _NOT_AN_ADDRESS if not v6 and _PRODUCT_CTX.search(ctx) \
+                else ROLE_MARK[ctx_role(ctx)]
+        if mark is not _NOT_AN_ADDRESS:
+            out[(mark, raw, arrow)] += n
     totals.clear()
 
 

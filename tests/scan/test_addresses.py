@@ -30,6 +30,8 @@ def ips(line: str) -> list[tuple[str, int | None]]:
     ("Try again. IP: ::1. Username: x", [("::1", None)]),
     ("padded 010.001.002.003 here", [("10.1.2.3", None)]),
     ("remote host [ipv4:172.17.0.1:44890] mapped", [("172.17.0.1", 44890)]),
+    ('LocalAddress="IPV4/UDP/172.17.0.2/5060" "client_id":"ip/1.0.0.1"',
+     [("172.17.0.2", None), ("1.0.0.1", None)]),
     ("end of sentence 203.0.113.9.", [("203.0.113.9", None)]),
     ('{"ip":"::ffff:127.0.0.1","email":"x"}', [("127.0.0.1", None)]),
 ])
@@ -42,6 +44,9 @@ def test_notations_are_found_and_normalised(line: str, expected: list[tuple[str,
     "SNMP OID 1.3.6.1.4.1.311.21.7 trap",                       # OIDs
     "Linux version 5.15.90.1-microsoft-standard-WSL2 (gcc)",    # four-part version with a build suffix
     "aws-cli/2.4.11 Linux/5.10.102.1-generic-x86_64 pkg 1.2.3.4~rc1",
+    # a product token's version (RFC 9110 User-Agent): "Chrome/121.0.0.0" since Chrome's UA reduction
+    '"Mozilla/5.0 (X11) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36"',
+    '"Mozilla/5.0 Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91"',
     "backup of 2021.10.12 and 12.10.2021",                      # dotted dates
     "Feb 10 13:15:11 host x", "11:29:42.550475 IP6", "took 01:02:03:04",   # times
     "src-mac 00:17:10:88:bc:02, MAC=00:16:3e:5e:6c:00:00:1b:21:0a:0b:0c:08:00",  # MACs

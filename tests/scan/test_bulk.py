@@ -174,3 +174,16 @@ def test_terminal_colours_do_not_hide_addresses_on_the_bulk_path(tmp_path: Path)
     assert "\x1b" not in "".join(fast.candidates[0].evidence.lines)
     ev = collect_evidence([log], ScanConfig(), ["211.191.28.13"], now=NOW)
     assert ev["211.191.28.13"].total_lines == 30
+
+
+def test_browser_versions_are_not_counted_on_either_path(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("".join(
+        f'211.191.28.{i % 3 + 1} - - [10/Oct/2025:13:55:{i % 60:02d} +0000] "GET / HTTP/1.1" 200 12 "-" '
+        '"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 '
+        'Safari/537.36 Edg/121.0.2277.83"\n' for i in range(30)))
+    exact = scan_paths([log], ScanConfig(), now=NOW)
+    fast = bulk.scan_bulk([str(log)], ScanConfig(), keep_received=False, allow_non_global=True, now=NOW,
+                          workers=1)
+    for result in (exact, fast):
+        assert sorted(c.ip for c in result.candidates) == ["211.191.28.1", "211.191.28.2", "211.191.28.3"]
