@@ -351,6 +351,8 @@ class Pipeline:
         failed = "; ".join(f"{a}: {why}" for a, why in {**bad, **result.failed}.items())
         if state is State.SENT:
             detail = f"sent to {', '.join(accepted)}"
+            if result.attempts > 1:  # the server said "try later" first: say so, it took a while
+                detail += f" after {result.attempts} attempts"
             return Outcome("sent", ips, inc_id, folder=folder, recipients=tuple(accepted),
                            detail=detail + (f" (refused: {failed})" if failed else ""))
         return Outcome("failed", ips, inc_id, folder=folder, recipients=tuple(to),

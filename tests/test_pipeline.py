@@ -218,6 +218,15 @@ def test_the_bcc_copy_to_ourselves_does_not_make_a_refused_report_sent(tmp_path:
     assert store.get(out.incident_id).state is State.FAILED  # not "sent": the address is not suppressed
 
 
+def test_a_temporary_failure_then_success_is_sent_once_and_says_it_was_retried(
+        tmp_path: Path, smtp: SmtpServer) -> None:
+    smtp.temporary_failures(1)
+    pipe, store, _ = _pipeline(tmp_path, smtp)
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI()).outcomes[0]
+    assert out.status == "sent" and out.detail == "sent to abuse@shinbiro.example after 2 attempts"
+    assert len(smtp.messages) == 1 and store.get(out.incident_id).state is State.SENT
+
+
 def test_dry_run_writes_and_sends_nothing(tmp_path: Path, smtp: SmtpServer) -> None:
     cfg = from_dict({"report": {"incident_dir": str(tmp_path / "incident")}})
     pipe = Pipeline(cfg, gatherer=FakeGatherer(), store=None, outbox=None, scan=scan_paths, now=lambda: NOW)
