@@ -109,6 +109,8 @@ class TerminalUI:
         sys.stderr.flush()
 
     def choose_ip(self, candidate: Candidate) -> bool:
+        if self.batch:  # -a -b: batch answers every question with yes, as the old tool's -b did
+            return True
         print(f"\n{candidate.ip}: {candidate.count} lines, for example:")
         for line in candidate.evidence.lines[:3]:
             print(f"  {shown(line[:200])}")

@@ -58,3 +58,13 @@ def test_log_lines_shown_before_asking_carry_no_terminal_controls(
     assert "Failed password" in out
     assert not any(ch in out for ch in "\x1b\x07\x9b\u202e")
     assert shown("a\tb\nc") == "a\tb\nc"  # tabs and line ends stay as they are
+
+
+def test_batch_never_asks_which_addresses_to_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `report -a -b` from cron: no one to answer, and "no" to every address would report nothing
+    def no_terminal(prompt: str = "") -> str:
+        raise AssertionError(f"asked {prompt!r} in batch mode")
+
+    monkeypatch.setattr("builtins.input", no_terminal)
+    cand = Candidate("203.0.113.9", 1, 1, Role.SOURCE, True, Evidence(("x 203.0.113.9",), 1, None, None))
+    assert TerminalUI(batch=True, bulk=False).choose_ip(cand) is True
