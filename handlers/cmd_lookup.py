@@ -11,7 +11,6 @@ themselves failed (no registry answer and problems reported), 2 for a bad target
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from bot.clients import build_clients
 from bot.config import Config
 from bot.contacts import explain, rank_contacts
 from bot.gather import Gatherer
+from bot.gather.public import is_public
 from bot.models import Contact, LookupResult
 
 EXIT_OK, EXIT_NOTHING, EXIT_NETWORK = 0, 1, 3
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     f = result.findings
     if contacts:
         return EXIT_OK
-    if f.ip and not ipaddress.ip_address(f.ip).is_global:
+    if f.ip and not is_public(f.ip):
         return EXIT_NOTHING  # nobody to report a private/reserved address to: not a lookup failure
     if f.network is None and f.problems:
         return EXIT_NETWORK

@@ -27,6 +27,7 @@ from bot.gather.dns import DnsSource
 from bot.gather.netstep import NetworkStep, Run, SharedRun
 from bot.gather.probe import probe as probe_ports
 from bot.gather.probe import probe_refusal
+from bot.gather.public import is_public
 from bot.gather.rdap import RdapSource
 from bot.models import DomainInfo, Findings, LookupResult, Network, ProbeResult, RegistryEntity
 
@@ -41,6 +42,8 @@ def parse_ip(text: str) -> str:
         addr = ipaddress.ip_address(text.strip())
     except ValueError:
         raise InputError(f"not an IP address: {text.strip()[:80]!r}") from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
+        addr = ipaddress.IPv6Address(str(addr).split("%", 1)[0])  # a zone id names our interface: not data
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     return str(addr)
@@ -149,7 +152,7 @@ class Gatherer:
             addresses = ()
         run.line(f"Looking up addresses of {name}..." + (", ".join(addresses) if addresses else "none."))
         hint = (registered, name, f"the {kind} looked up")
-        usable = [a for a in addresses if ipaddress.ip_address(a).is_global]
+        usable = [a for a in addresses if is_public(a)]
         if usable:
             findings = self._gather(usable[0], probe, run, domain_hint=hint)
         else:
@@ -162,7 +165,7 @@ class Gatherer:
 
     def _gather(self, ip: str, probe: bool | None, run: Run,
                 domain_hint: tuple[str, str, str] | None = None) -> Findings:
-        if not ipaddress.ip_address(ip).is_global:
+        if not is_public(ip):
             run.problem(f"{ip} is not a global address: there is nobody to report it to")
             probes = self._probe(ip, probe, run)  # refused unless probe.allow_non_global (tests)
             return Findings(ip, None, False, None, None, probes=probes, problems=tuple(run.problems),

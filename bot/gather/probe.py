@@ -11,6 +11,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.config import Config
+from bot.gather.public import is_public
 from bot.models import ProbeResult
 
 _BANNER_BYTES = 200
@@ -22,7 +23,7 @@ def probe_refusal(ip: str, cfg: Config) -> str:
     for cidr in cfg.scan.own_networks:
         if addr in ipaddress.ip_network(cidr, strict=False):
             return f"{ip} is in our own network {cidr}"
-    if not addr.is_global and not cfg.probe.allow_non_global:
+    if not is_public(addr) and not cfg.probe.allow_non_global:
         return f"{ip} is not a global address"
     return ""
 

@@ -70,3 +70,22 @@ def test_an_answer_claiming_the_whole_address_space_serves_no_other_address(
     other = _gather(hostile_cfg, "23.5.5.5")
     assert other.network is not None and other.network.start == "23.5.0.0"
     assert [e.emails for e in other.network.entities] == [("abuse@own.example",)]
+
+
+@pytest.mark.parametrize("ip", ["224.0.0.251", "239.1.2.3", "ff02::1", "ff0e::1", "3fff::1", "64:ff9b:1::1"])
+def test_multicast_and_special_use_addresses_are_sent_nowhere(gatherer: Gatherer, sandbox: Sandbox,
+                                                              ip: str) -> None:
+    """ipaddress calls these global; they are multicast or special-use (RFC 9637, RFC 8215)."""
+    sandbox.http.reset_counts()
+    sandbox.dns.reset_counts()
+    f = gatherer.gather(ip, probe=True)
+    assert f.network is None and "not a global address" in f.problems[0]
+    assert sandbox.http.requests == [] and sandbox.dns.queries == []
+    assert f.probes == ()
+
+
+def test_a_zone_id_is_dropped_not_sent_or_crashed_on(gatherer: Gatherer, sandbox: Sandbox) -> None:
+    result = gatherer.lookup("2001:4860:4860::8888%eth0")
+    assert result.findings.ip == "2001:4860:4860::8888"
+    assert result.findings.network is not None and result.findings.network.handle == "NET6-2001-4860-1"
+    assert all("%" not in path for _, path in sandbox.http.requests)

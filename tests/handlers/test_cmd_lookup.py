@@ -84,8 +84,9 @@ def test_lookup_help_is_the_module_docstring(config_path: Path) -> None:
     assert proc.returncode == 0 and "the old -x" in proc.stdout
 
 
-def test_private_address_is_nothing_to_report_not_a_failure(config_path: Path) -> None:
-    proc = _run(config_path, "10.0.0.1")
+@pytest.mark.parametrize("ip", ["10.0.0.1", "239.1.2.3"])
+def test_private_address_is_nothing_to_report_not_a_failure(config_path: Path, ip: str) -> None:
+    proc = _run(config_path, ip)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "not a global address" in proc.stdout
     assert "Traceback" not in proc.stderr

@@ -1,0 +1,24 @@
+"""Which addresses may be looked up or probed at all: public unicast ones only.
+
+``ipaddress``' ``is_global`` (Python 3.11) says True for multicast (224.0.0.0/4, ff00::/8) and for
+special-use blocks registered after it was written; none of them has anybody to report to, and no
+query about them may leave the machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+_SPECIAL_USE = (
+    ipaddress.ip_network("3fff::/20"),        # documentation (RFC 9637)
+    ipaddress.ip_network("64:ff9b:1::/48"),   # local-use IPv4/IPv6 translation (RFC 8215)
+    ipaddress.ip_network("5f00::/16"),        # SRv6 segment identifiers (RFC 9602)
+)
+
+
+def is_public(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address: one whose owner can be looked up and told."""
+    addr = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    if not addr.is_global or addr.is_multicast:
+        return False
+    return not any(addr.version == net.version and addr in net for net in _SPECIAL_USE)
