@@ -102,8 +102,13 @@ def _nothing(result: ScanResult, guessed: bool) -> str:
 
 def _scan_stdin(cfg: Config, kwargs: dict[str, Any]) -> ScanResult:
     """Standard input is copied to a temporary file first, so that a big one takes the bulk path."""
+    if sys.stdin is None:       # started with standard input closed ("<&-")
+        raise UserError("standard input is closed: give a file, or pipe the log in")
     with tempfile.NamedTemporaryFile(prefix="incident-scan-", suffix=".log") as tmp:
-        shutil.copyfileobj(sys.stdin.buffer, tmp, 1 << 20)
+        try:
+            shutil.copyfileobj(sys.stdin.buffer, tmp, 1 << 20)
+        except OSError as exc:
+            raise UserError(f"cannot read standard input ({exc.strerror or exc})") from exc
         tmp.flush()
         return scan_paths([tmp.name], cfg.scan, **kwargs)
 

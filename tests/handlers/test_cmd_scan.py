@@ -125,3 +125,13 @@ def test_the_headline_says_when_the_attacker_is_not_what_it_seems(tmp_path: Path
     log.write_text("sshd: Failed password for root from 192.168.1.20 port 2222 ssh2\n")
     private = incident(tmp_path, str(log))
     assert "192.168.1.20 appears to be the attacker (not reportable: not a public address)" in private.stdout
+
+
+def test_closed_standard_input_is_a_clear_error(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "incident"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "handlers.cli"]
+    (tmp_path / "incident.toml").write_text("[scan]\n")
+    config = str(tmp_path / "incident.toml")
+    proc = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh", *cmd, "--config", config, "scan", "-"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    _one_line_error(proc, 2, "standard input is closed")
