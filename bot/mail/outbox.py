@@ -6,7 +6,9 @@ state before it, and the outcome after it, is the pipeline's job (see bot/pipeli
 
 Temporary failures (4xx answers, refused connections, timeouts while connecting) are retried
 ``smtp.retries`` times with doubling delays from ``smtp.retry_delay``; a 5xx answer to a recipient
-marks that recipient failed, a 5xx to the whole transaction is a permanent SendError. A connection
+marks that recipient failed, a 5xx to the whole transaction is a permanent SendError (unless an
+earlier attempt already delivered it to some recipients: then the rest are marked failed and the
+result says who has it, so the incident is not taken for unsent and sent to them again). A connection
 lost *during* the transaction is not retried: the server may have taken the mail before the line
 dropped, so ``UncertainDelivery`` is raised and a person decides (no mail is ever sent twice on a guess).
 """
@@ -170,14 +172,19 @@ class Outbox:
                 conn = self._connection()
             except (smtplib.SMTPException, OSError) as exc:
                 if isinstance(exc, smtplib.SMTPAuthenticationError):
-                    raise SendError(f"SMTP login refused: {_describe(exc)}", permanent=True) from exc
-                if isinstance(exc, smtplib.SMTPNotSupportedError):
-                    raise SendError(f"SMTP: {exc} (check smtp.security: starttls, tls or none)",
-                                    permanent=True) from exc
-                last = _describe(exc)
-                if not _temporary(exc):
-                    raise SendError(f"SMTP: {last}", permanent=True) from exc
-                continue
+                    why = f"SMTP login refused: {_describe(exc)}"
+                elif isinstance(exc, smtplib.SMTPNotSupportedError):
+                    why = f"SMTP: {exc} (check smtp.security: starttls, tls or none)"
+                elif not _temporary(exc):
+                    why = f"SMTP: {_describe(exc)}"
+                else:
+                    last = _describe(exc)
+                    continue
+                if not accepted:
+                    raise SendError(why, permanent=True) from exc
+                failed.update(dict.fromkeys(pending, why))  # others have it already: keep that
+                pending = []
+                break
             try:
                 refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=pending)
             except smtplib.SMTPRecipientsRefused as exc:
@@ -185,9 +192,13 @@ class Outbox:
             except smtplib.SMTPResponseException as exc:  # a definite answer: nothing was taken
                 last = _describe(exc)
                 self._drop()
-                if not _temporary(exc):
+                if _temporary(exc):
+                    continue
+                if not accepted:
                     raise SendError(f"SMTP refused the message: {last}", permanent=True) from exc
-                continue
+                failed.update(dict.fromkeys(pending, f"SMTP refused the message: {last}"))
+                pending = []
+                break
             except (smtplib.SMTPException, OSError) as exc:
                 self._drop()
                 raise UncertainDelivery(

@@ -161,3 +161,45 @@ def test_plain_connection_to_a_starttls_server_is_a_permanent_config_error(
     with pytest.raises(SendError, match=r"smtp\.security") as err:
         Outbox(cfg, sleep=sleeps.append).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
     assert err.value.permanent and sleeps == [] and smtp_starttls.messages == []
+
+
+class _ScriptedConnection:
+    """Stands in for smtplib.SMTP: each connection plays the next answer of a script."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def noop(self) -> tuple[int, bytes]:
+        return (250, b"ok")
+
+    def send_message(self, *args: object, **kwargs: object) -> object:
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+    def quit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("later", [
+    smtplib.SMTPDataError(554, b"5.7.1 message refused"),
+    smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"),
+])
+def test_a_permanent_failure_after_some_recipients_got_it_keeps_what_was_delivered(later: Exception) -> None:
+    # first transaction: A accepted, B "try later"; the retry for B then fails for good
+    script = [{"busy@example.net": (450, b"4.2.1 busy")}, later]
+    cfg = from_dict({"smtp": {"host": "127.0.0.1", "retries": 2}}).smtp
+
+    def connect() -> smtplib.SMTP:
+        if isinstance(script[0], smtplib.SMTPAuthenticationError) and len(script) == 1:
+            raise script.pop(0)  # type: ignore[misc]
+        return _ScriptedConnection(script.pop(0))  # type: ignore[return-value]
+
+    res = Outbox(cfg, connect=connect, sleep=lambda s: None).send(
+        _msg(), "a@mydomain.example", ["abuse@example.net", "busy@example.net"])
+    # A has the mail: the outcome must say so (else the incident is "failed" and may be sent to A again)
+    assert res.accepted == ("abuse@example.net",)
+    assert "5" in res.failed["busy@example.net"] and not script
