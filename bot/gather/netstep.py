@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,10 +180,14 @@ class NetworkStep:
         gate = self.gates.get(registry)
         attempts = 1 + max(0, self.cfg.gather.retries)
         last: LookupFailed | None = None
+
+        def slot(url: str) -> AbstractContextManager[None]:
+            """Each request waits for its registry's turn (entity fetches included)."""
+            return self.gates.get(rdapwalk.registry_from_url(url) or registry).slot()
+
         for attempt in range(1, attempts + 1):
             try:
-                with gate.slot():
-                    net, made = self.rdap.network(ip, base)
+                net, made = self.rdap.network(ip, base, slot)
                 self.count(registry, made)
             except LookupFailed as exc:
                 self.count(registry)

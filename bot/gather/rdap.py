@@ -12,6 +12,8 @@ import http.client
 import ipaddress
 import json
 import socket
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -29,6 +31,11 @@ IANA_BOOTSTRAP = "https://data.iana.org/rdap/{}.json"
 ARIN_BOOTSTRAP = "https://rdap-bootstrap.arin.net/bootstrap/ip/{}"
 _ACCEPT = {"Accept": "application/rdap+json, application/json"}
 _ENTITY_FETCH_LIMIT = 3
+Slot = Callable[[str], AbstractContextManager[object]]
+
+
+def _no_slot(url: str) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
@@ -146,13 +153,15 @@ class RdapSource:
 
     # -- lookups -------------------------------------------------------------------------------
 
-    def network(self, ip: str, base: str | None) -> tuple[Network, int]:
+    def network(self, ip: str, base: str | None, slot: Slot = _no_slot) -> tuple[Network, int]:
         """The network holding ``ip`` and the number of HTTP requests it took.
 
         ``base`` is the registry's RDAP base URL; None asks ARIN's bootstrap redirect service.
+        ``slot(url)`` is entered around each request (the caller's per-registry rate limit).
         """
         url = (base.rstrip("/") + "/ip/" + quote(ip, safe=":.")) if base else ARIN_BOOTSTRAP.format(ip)
-        data = self.fetch_json(url, ip)
+        with slot(url):
+            data = self.fetch_json(url, ip)
         error = rdapwalk.error_text(data)
         if error:
             raise LookupFailed(f"{urlsplit(url).hostname}: {error}", source="rdap")
@@ -168,10 +177,11 @@ class RdapSource:
             raise LookupFailed(f"{urlsplit(url).hostname}: the answer is for {net.start} - {net.end}, "
                                f"not for {ip}", source="rdap")
         requests = 1
-        net, fetched = self._complete_entities(net, data, ip)
+        net, fetched = self._complete_entities(net, data, ip, slot)
         return net, requests + fetched
 
-    def _complete_entities(self, net: Network, data: dict[str, Any], ip: str) -> tuple[Network, int]:
+    def _complete_entities(self, net: Network, data: dict[str, Any], ip: str,
+                           slot: Slot = _no_slot) -> tuple[Network, int]:
         """Fetch abuse entities the answer names without any e-mail (bounded, own registry only)."""
         missing = [e for e in net.entities if "abuse" in e.roles and not e.emails and e.handle]
         if not missing:
@@ -184,7 +194,8 @@ class RdapSource:
             if not link or not rdapwalk.registry_from_url(link):
                 continue  # only follow links to a known registry (untrusted data)
             try:
-                body = self.fetch_json(link, ip)
+                with slot(link):
+                    body = self.fetch_json(link, ip)
             except LookupFailed:
                 continue
             finally:

@@ -89,3 +89,24 @@ def test_a_zone_id_is_dropped_not_sent_or_crashed_on(gatherer: Gatherer, sandbox
     assert result.findings.ip == "2001:4860:4860::8888"
     assert result.findings.network is not None and result.findings.network.handle == "NET6-2001-4860-1"
     assert all("%" not in path for _, path in sandbox.http.requests)
+
+
+def test_every_request_to_a_registry_counts_against_its_rate(sandbox: Sandbox, tmp_path: Path,
+                                                             registry: HostileRegistry) -> None:
+    """The fetch of an abuse entity named without an e-mail address is one more request: it waits its turn."""
+    answer = _answer("23.1.2.3", "23.1.0.0", "23.1.255.255", "")
+    answer["entities"] = [{"handle": "NOMAIL-ARIN", "roles": ["abuse"],
+                           "links": [{"rel": "self", "href": "https://rdap.arin.net/registry/entity/NOMAIL-ARIN"}]}]
+    registry.answers["/ip/23.1.2.3"] = answer
+    registry.answers["/entity/NOMAIL-ARIN"] = {"handle": "NOMAIL-ARIN", "vcardArray": [
+        "vcard", [["email", {}, "text", "abuse@fetched.example"]]]}
+    cfg = sandbox_config(sandbox, tmp_path, rdap_url_override=registry.base, whois_fallback=False,
+                         abusix=False, domain_rdap=False,
+                         registries={"arin": {"concurrency": 1, "per_minute": 6}})
+    sleeps = Sleeps()
+    g = Gatherer(cfg, build_clients(cfg), sleep=sleeps)
+    f = g.gather("23.1.2.3")
+    g.close()
+    assert f.network is not None and f.network.entities[0].emails == ("abuse@fetched.example",)
+    assert g.requests["arin"] == 2
+    assert [s for s in sleeps if s > 9] != [], sleeps  # 6 a minute: the second request waits ~10 s
