@@ -72,10 +72,10 @@ class _Scan:
         if not self.keep_received and RECEIVED in line:
             self.skipped_received += 1
             return
+        if line.startswith("#Fields:"):     # W3C extended log header (IIS): names the columns
+            self.fields = tuple(line[8:].split())     # (kept when a selector isolates other lines)
         if self.select_string is not None and self.select_string not in line:
             return
-        if line.startswith("#Fields:"):     # W3C extended log header (IIS): names the columns
-            self.fields = tuple(line[8:].split())
         if self.needle is not None and self.needle.search(line) is None:
             return
         if not _MAYBE.search(line):

@@ -174,6 +174,17 @@ def test_w3c_fields_header_names_the_client() -> None:
     assert result.candidates[2].role is Role.DESTINATION
 
 
+
+def test_isolating_by_a_string_keeps_the_w3c_fields_header() -> None:
+    lines = ["#Fields: date time c-ip cs-username s-ip s-port cs-method cs-uri-stem sc-status",
+             *(f"2022-10-01 11:25:5{i} 203.0.113.77 - 10.0.0.5 443 GET /owa/auth.owa 401" for i in range(3)),
+             "2022-10-01 11:25:59 198.51.100.3 - 10.0.0.5 443 GET / 200"]
+    whole = scan_lines(lines, CFG, allow_non_global=True)
+    owa = scan_lines(lines, CFG, select="/owa/", allow_non_global=True)
+    for result in (whole, owa):
+        assert (result.candidates[0].ip, result.candidates[0].role) == ("203.0.113.77", Role.SOURCE)
+
+
 def test_the_scanner_imports_no_network_module() -> None:
     code = ("import sys; import bot.scan, bot.scan.bulk; "
             "print(sorted(m for m in ('socket', 'ssl', 'http.client', 'urllib.request', 'httpx', 'dns',"
