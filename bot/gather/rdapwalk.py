@@ -42,6 +42,7 @@ _NIR_WORDS = {"KRNIC": "krnic", "JPNIC": "jpnic", "TWNIC": "twnic", "CNNIC": "cn
 _NIR_RE = re.compile(r"\b(" + "|".join(_NIR_WORDS) + r")\b")
 _MAX_DEPTH = 6
 _MAX_ENTITIES = 200
+_MAX_TEXT = 300
 
 
 def registry_name(key: str) -> str:
@@ -73,8 +74,18 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+def clean_text(value: Any, limit: int = _MAX_TEXT) -> str:
+    """A registry string as one printable line of at most ``limit`` characters (``""`` if not a string).
+
+    Control characters (CR/LF, ANSI escapes, BEL) become spaces: registry text is untrusted and ends
+    up on terminals, in mails and in chat. A registry field is never legitimately longer.
+    """
+    if not isinstance(value, str):
+        return ""
+    return " ".join("".join(c if c.isprintable() else " " for c in value[:limit * 2]).split())[:limit]
+
+
+_text = clean_text
 
 
 def vcard_fields(vcard: Any) -> tuple[str, str, tuple[str, ...]]:

@@ -17,6 +17,7 @@ from ipwhois.net import Net
 
 from bot.clients import Clients
 from bot.errors import LookupFailed, RateLimited
+from bot.gather.rdapwalk import clean_text
 from bot.models import Network, RegistryEntity
 
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -64,7 +65,7 @@ def _objects(text: str) -> list[list[tuple[str, str]]]:
             continue
         key, sep, value = line.partition(":")
         if sep and key and " " not in key.strip():
-            current.append((key.strip().lower(), value.strip()))
+            current.append((clean_text(key).lower(), clean_text(value)))
     if current:
         objects.append(current)
     return objects

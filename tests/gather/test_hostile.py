@@ -110,3 +110,30 @@ def test_every_request_to_a_registry_counts_against_its_rate(sandbox: Sandbox, t
     assert f.network is not None and f.network.entities[0].emails == ("abuse@fetched.example",)
     assert g.requests["arin"] == 2
     assert [s for s in sleeps if s > 9] != [], sleeps  # 6 a minute: the second request waits ~10 s
+
+
+def test_registry_text_is_one_printable_line_of_sane_length() -> None:
+    """Control characters (ANSI escapes, CR/LF, BEL) and megabyte strings stay out of the findings,
+    so no consumer (terminal, mail, chat) can be fooled by them."""
+    from bot.config import ContactsConfig
+    from bot.contacts import rank_contacts
+    from bot.gather import rdapwalk
+    from bot.gather.whois import parse_whois
+    from bot.models import Findings
+
+    data = _answer("23.1.2.3", "23.1.0.0", "23.1.255.255", "MAILTO:Abuse@Evil-Net.com.",
+                   handle="NET-\x1b[2J\x1b[31mEVIL", name="EVIL\r\nX-Injected: yes\x07" + "N" * 2_000_000,
+                   country="U\x1bS")
+    data["entities"][0]["handle"] = "AB\x1b]0;pwned\x07" + "H" * 100_000
+    data["entities"][0]["vcardArray"][1] += [["fn", {}, "text", "Abuse\x1b[0m\r\nBcc: victim@example.org"],
+                                             ["email", {}, "text", "noc@evil-net.com\r\nBcc: x@example.org"]]
+    net = rdapwalk.network_from_rdap(data, registry="arin")
+    whois = parse_whois("inetnum: 23.1.0.0 - 23.1.255.255\nnetname: EVIL\x1b[31m\x07" + "W" * 100_000
+                        + "\nabuse-mailbox: abuse@evil-net.com\n", "ripencc")
+    for n in (net, whois):
+        texts = [n.handle, n.name, n.org, n.country]
+        texts += [t for e in n.entities for t in (e.handle, e.name, *e.emails)]
+        assert all(t.isprintable() and len(t) <= 300 for t in texts), [t[:40] for t in texts]
+    contacts = rank_contacts(Findings("23.1.2.3", None, False, net, None), ContactsConfig())
+    assert [c.address for c in contacts] == ["abuse@evil-net.com"]
+    assert all(s.isprintable() for c in contacts for s in c.sources)
