@@ -72,9 +72,15 @@ def _failure(url: str, exc: BaseException) -> LookupFailed:
 
 
 def _rate_limit_body(data: dict[str, Any]) -> bool:
-    """RIPE's rate-limit error comes as an RDAP error body rather than (only) a 429."""
+    """RIPE's rate-limit error comes as an RDAP error body rather than (only) a 429.
+
+    Only an error body or an answer without a network counts: registries put policy notices
+    (about their rate limits too) in good answers.
+    """
     if data.get("errorCode") in (429, "429"):
         return True
+    if "errorCode" not in data and (data.get("startAddress") or data.get("handle")):
+        return False
     texts = [str(data.get("title", ""))]
     for notice in data.get("notices", []) if isinstance(data.get("notices"), list) else []:
         if isinstance(notice, dict):

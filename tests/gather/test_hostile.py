@@ -137,3 +137,14 @@ def test_registry_text_is_one_printable_line_of_sane_length() -> None:
     contacts = rank_contacts(Findings("23.1.2.3", None, False, net, None), ContactsConfig())
     assert [c.address for c in contacts] == ["abuse@evil-net.com"]
     assert all(s.isprintable() for c in contacts for s in c.sources)
+
+
+def test_a_network_answer_with_a_rate_limit_notice_is_an_answer(hostile_cfg: Config,
+                                                                registry: HostileRegistry) -> None:
+    """A policy notice titled "Rate Limits" in a good answer is not RIPE's rate-limit error."""
+    registry.answers["/ip/23.1.2.3"] = _answer(
+        "23.1.2.3", "23.1.0.0", "23.1.255.255", "abuse@net.example",
+        notices=[{"title": "Rate Limits", "description": ["Queries are rate limited to 10 per second."]}])
+    f = _gather(hostile_cfg, "23.1.2.3")
+    assert f.network is not None and f.network.start == "23.1.0.0", f.problems
+    assert not [p for p in f.problems if p.startswith("RDAP")]
