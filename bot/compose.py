@@ -39,6 +39,7 @@ REDACTED_ADDRESS = "[own-address]"
 _NOT_IN_HEADERS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 # C0 and C1 controls (ESC, the 8-bit CSI), line/paragraph separators, bidi embeddings and isolates
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
 _IPV6 = re.compile(
     r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?)"
@@ -109,9 +110,16 @@ def redactor(own_hostnames: Sequence[str], own_networks: Sequence[str]) -> Any:
 # --- helpers ---------------------------------------------------------------------------------
 
 
+def valid_text(text: str) -> str:
+    """Text that can be written as UTF-8: a lone surrogate (a byte a non-UTF-8 terminal or argv gave
+    Python, a "\\udcXX" escape in a registry's JSON) becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
     """Untrusted text made fit for a header value: control and format characters (CR, LF, C1 controls,
     bidi overrides, line/paragraph separators...) become spaces, runs of spaces one space."""
+    text = valid_text(text)
     cleaned = "".join(" " if unicodedata.category(ch) in _NOT_IN_HEADERS else ch for ch in text)
     return " ".join(cleaned.split())[:limit].rstrip()
 
@@ -125,7 +133,8 @@ def _when(value: datetime | None) -> str:
 def _attacker(target: Target, excerpt_max: int, redact: Any) -> dict[str, Any]:
     cand, found = target.candidate, target.findings
     net = found.network
-    shown = [redact(_CONTROL.sub(" ", line).rstrip()) for line in cand.evidence.lines[:excerpt_max]]
+    shown = [redact(_CONTROL.sub(" ", valid_text(line)).rstrip())
+             for line in cand.evidence.lines[:excerpt_max]]
     total = max(cand.evidence.total_lines, cand.count, len(shown))
     return {
         "ip": cand.ip,
@@ -177,6 +186,7 @@ def compose(
     if not targets:
         raise ValueError("compose needs at least one target")
     env = env or environment(cfg.report.template_dir)
+    description = valid_text(description)
     redact = (redactor(cfg.scan.own_hostnames, cfg.scan.own_networks) if cfg.report.redact
               else (lambda line: line))
     excerpt_max = max(cfg.report.excerpt_lines, 0)
@@ -197,7 +207,7 @@ def compose(
     }
     try:
         subject = one_line(env.get_template(TEMPLATE_SUBJECT).render(context))
-        body = env.get_template(TEMPLATE_BODY).render(context)
+        body = valid_text(env.get_template(TEMPLATE_BODY).render(context))
     except jinja2.TemplateNotFound as exc:
         raise ConfigError(f"report template missing: {exc.name}") from exc
     except jinja2.TemplateSyntaxError as exc:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import sqlite3
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from bot.errors import StoreError
 from bot.models import Incident, State
-from bot.storefiles import SEGMENT_MAX, atomic_write, safe_segment, write_new
+from bot.storefiles import SEGMENT_MAX, atomic_write, json_bytes, safe_segment, write_new
 
 __all__ = [
     "FINDINGS_JSON",
@@ -186,8 +185,7 @@ class Store:
         when = now or _now()
         try:
             folder = self._make_folder(domain, when)
-            atomic_write(folder / FINDINGS_JSON,
-                         json.dumps(findings, indent=2, ensure_ascii=False, default=str).encode() + b"\n")
+            atomic_write(folder / FINDINGS_JSON, json_bytes(findings))
             for name, data in (files or {}).items():
                 atomic_write(folder / safe_segment(name, "file"), data)
             atomic_write(folder / ORIG_EMAIL, orig_email.encode("utf-8"))

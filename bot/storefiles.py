@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -25,6 +26,15 @@ def safe_segment(name: str, fallback: str = "unknown") -> str:
     if text in _RESERVED or text.startswith("index.sqlite"):
         text = f"{text}_domain"  # never the index or the unmatched folder
     return text or fallback
+
+
+def json_bytes(data: object) -> bytes:
+    """Readable UTF-8 JSON; escaped (\\udcXX) where registry text holds what UTF-8 cannot write
+    (a lone surrogate), rather than failing to write the incident."""
+    try:
+        return json.dumps(data, indent=2, ensure_ascii=False, default=str).encode() + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=2, default=str).encode() + b"\n"
 
 
 def atomic_write(path: Path, data: bytes) -> None:

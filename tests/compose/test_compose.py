@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -104,6 +105,21 @@ def test_c1_controls_and_bidi_overrides_in_log_lines_do_not_reach_the_report() -
     body = _draft(["211.191.28.13:1 -> 1.2.3.4:80 \x9b2J \u0085x \u202egnp.exe \u2066y"]).body
     assert not any(ch in body for ch in "\x9b\x85\u202e\u2066")
     assert "gnp.exe" in body
+
+
+def test_text_that_is_not_valid_unicode_is_no_crash() -> None:
+    # a description typed on a Latin-1 terminal (or given with -d) arrives with a lone surrogate; a
+    # registry's JSON may hold "\\udce4": both must become readable text, not an internal error
+    cfg = from_dict(CFG)
+    found = shinbiro_findings()
+    assert found.network is not None
+    found = dataclasses.replace(found, network=dataclasses.replace(found.network, org="Gr\udcfc\u00dfe Netz"))
+    draft = compose("INC-20260908-0001", [Target(candidate("211.191.28.13", LINES), found)],
+                    shinbiro_contacts()[:1], cfg, description="Sch\udce4den", now=NOW)
+    assert "Sch\ufffdden" in draft.body and "Gr\ufffd\u00dfe Netz" in draft.body
+    draft.body.encode("utf-8")
+    (xarf_doc,) = draft.attachments
+    assert json.loads(xarf_doc.data)["description"] == "Sch\ufffdden"
 
 
 def test_template_dir_overrides_one_template(tmp_path: Path) -> None:

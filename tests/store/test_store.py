@@ -173,3 +173,12 @@ def test_two_runs_for_one_address_cannot_both_send(tmp_path: Path) -> None:
     forced = _create(store, forced=True)
     store.record_sending(forced, "<c@x>", b"eml")  # a person said so: no guard
     assert store.get(forced).extra["forced"] == "yes"
+
+
+def test_findings_with_text_utf8_cannot_hold_are_kept_not_a_crash(tmp_path: Path) -> None:
+    # a registry's JSON answer can carry "\\udce4" (a lone surrogate): the incident is still written
+    store = Store(tmp_path)
+    inc = store.new_id()
+    folder = Path(store.create(inc, ips=["192.0.2.1"], domain="example.net", subject="s", recipients=[],
+                               orig_email="x", findings={"org": "Gr\udcfc Netz"}).folder)
+    assert json.loads((folder / "findings.json").read_text(encoding="utf-8")) == {"org": "Gr\udcfc Netz"}
