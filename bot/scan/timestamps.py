@@ -47,12 +47,13 @@ class Clock:
 
     def parse(self, line: str) -> datetime | None:
         head = line[:_HEAD]
-        m = _ISO.search(head)
-        if m is not None:
-            return self._cached(m.group(0), self._iso, m)
+        # A syslog header starts the line: a date written later in the message is not the line's.
         m = _SYSLOG.match(head)
         if m is not None:
             return self._cached(m.group(0), self._syslog, m)
+        m = _ISO.search(head)
+        if m is not None:
+            return self._cached(m.group(0), self._iso, m)
         m = _CLF.search(head)
         if m is not None:
             return self._cached(m.group(0), self._clf, m)

@@ -47,6 +47,11 @@ def test_syslog_year_around_new_year() -> None:
         datetime(2027, 1, 1, 4, 30, tzinfo=UTC)
 
 
+def test_a_syslog_header_wins_over_a_date_in_the_message() -> None:
+    assert parse("Jan  5 10:00:00 host app[1]: account of 2019-03-01 12:00:00 failed from 192.0.2.7") == \
+        datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
 def test_feb_29_more_than_a_year_after_the_leap_year() -> None:
     assert parse("Feb 29 10:00:00 h x", now=datetime(2026, 6, 1, tzinfo=UTC)) == \
         datetime(2024, 2, 29, 10, 0, tzinfo=UTC)
