@@ -4,7 +4,9 @@ Matching, most reliable first: a Message-ID we recorded in In-Reply-To or Refere
 incident token (``[INC-YYYYMMDD-NNNN]``) in the subject; then the subject itself without its
 ``Re:``/``Fwd:``/``AW:``... prefixes; then, for bounces (delivery status notifications) and
 forwarded copies, the Message-ID or token of a message enclosed as message/rfc822 or
-text/rfc822-headers. The mail is attacker-influenced text: it is only ever data.
+text/rfc822-headers. Tokens and subjects only match incidents whose report went out (anyone can
+write a token; a draft or a skipped report cannot be answered). The mail is attacker-influenced
+text: it is only ever data.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from email.parser import BytesParser
 
 from bot.errors import InputError
 from bot.models import Incident
-from bot.store import ID_PATTERN, Store
+from bot.store import ID_PATTERN, REPORTED, Store
 
 MAX_BYTES = 50 * 1024 * 1024
 _MSGID = re.compile(r"<[^<>\s]+>")
@@ -71,10 +73,17 @@ def base_subject(text: str) -> str:
     return _PREFIX.sub("", text).strip()
 
 
+def _sent(store: Store, text: str) -> list[Incident]:
+    """Incidents named by [INC-...] tokens in `text` whose report went out (or may have): ids are
+    sequential and easy to write, and a report never sent cannot be answered."""
+    ids = dict.fromkeys(f"INC-{t.group(1)}-{t.group(2)}".upper() for t in ID_PATTERN.finditer(text))
+    found = [store.get(i) for i in ids if store.exists(i)]
+    return [inc for inc in found if inc.state in REPORTED]
+
+
 def subject_tokens(msg: EmailMessage, store: Store) -> list[str]:
-    """The ids of existing incidents named by [INC-...] tokens in the subject, in order."""
-    ids = [f"INC-{t.group(1)}-{t.group(2)}" for t in ID_PATTERN.finditer(subject(msg))]
-    return [store.get(i).id for i in dict.fromkeys(ids) if store.exists(i)]
+    """The ids of sent incidents named by [INC-...] tokens in the subject, in order."""
+    return [inc.id for inc in _sent(store, subject(msg))]
 
 
 def match(msg: EmailMessage, store: Store) -> Match:
@@ -83,24 +92,20 @@ def match(msg: EmailMessage, store: Store) -> Match:
         if found is not None:
             return Match(found, "message-id")
     subj = subject(msg)
-    for token in ID_PATTERN.finditer(subj):
-        inc_id = f"INC-{token.group(1)}-{token.group(2)}"
-        if store.exists(inc_id):
-            return Match(store.get(inc_id), "token")
+    for inc in _sent(store, subj):
+        return Match(inc, "token")
     base = base_subject(subj)
     if base:
         found = store.by_subject(base)
-        if found is not None:
+        if found is not None and found.state in REPORTED:
             return Match(found, "subject")
     for inner in enclosed(msg):
         for mid in [*_MSGID.findall(_header(inner, "Message-ID")), *referenced_ids(inner)]:
             found = store.by_message_id(mid)
             if found is not None:
                 return Match(found, "enclosed message-id")
-        for token in ID_PATTERN.finditer(subject(inner)):
-            inc_id = f"INC-{token.group(1)}-{token.group(2)}"
-            if store.exists(inc_id):
-                return Match(store.get(inc_id), "enclosed token")
+        for inc in _sent(store, subject(inner)):
+            return Match(inc, "enclosed token")
     return Match(None, "")
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from bot.errors import InputError
 from bot.mail import replies
+from bot.models import State
 from bot.store import Store
 
 
@@ -62,6 +63,18 @@ def test_unknown_token_and_subject_do_not_match(store: Store) -> None:
     raw = b"From: x@example.net\nSubject: Re: [INC-19990101-0001] Network scan\n\nok\n"
     m = replies.match(replies.parse(raw), store)
     assert m.incident is None and m.how == ""
+
+
+def test_a_token_of_an_incident_never_sent_does_not_claim_the_mail(store: Store) -> None:
+    # ids are sequential, so anyone can write one; a report never sent cannot be answered
+    inc = store.new_id()
+    store.create(inc, ips=["192.0.2.9"], domain="example.net", subject=f"[{inc}] Network scan from 192.0.2.9",
+                 recipients=["abuse@example.net"], orig_email="x", findings={})
+    store.set_state(inc, State.SKIPPED)
+    for subject in (f"Re: [{inc}] anything", f"Re: [{inc}] Network scan from 192.0.2.9"):
+        m = replies.match(replies.parse(f"From: x@example.net\nSubject: {subject}\n\nok\n".encode()), store)
+        assert m.incident is None and m.how == ""
+    assert replies.subject_tokens(replies.parse(f"Subject: [{inc}]\n\nb\n".encode()), store) == []
 
 
 @pytest.mark.parametrize("raw", [b"", b"   \n\n", b"just some text\nwithout headers\n", b"\x00\x01\x02binary",
