@@ -38,8 +38,9 @@ class _Scan:
         self.keep_received = keep_received
         self.own = OwnNetworks(cfg.own_networks, cfg.own_hostnames)
         names = [h for h in cfg.own_hostnames if addresses.normalise(h) is None]
-        self.own_names = re.compile(
-            r"(?i)(?:" + "|".join(re.escape(h) for h in names) + r")\s*[\[(]\s*$") if names else None
+        # "fw1.mydomain.com[1.2.3.4]": a whole name (or a subdomain of it), not "notmydomain.com"
+        alts = "|".join(re.escape(h) for h in names)
+        self.own_names = re.compile(r"(?i)(?<![\w-])(?:" + alts + r")\s*[\[(]\s*$") if names else None
         self.clock = Clock(zone(cfg.timezone), now)
         self.tallies: dict[str, Tally] = {}
         self.lines_read = 0

@@ -82,6 +82,14 @@ def test_own_networks_and_hostnames_are_never_candidates() -> None:
         scan_lines(WINGATE, cfg, select="1.2.3.2")
 
 
+def test_an_own_hostname_is_matched_as_a_whole_name() -> None:
+    # an attacker's forward-confirmed name "x.notmydomain.com" is not ours
+    cfg = ScanConfig(own_hostnames=("mydomain.com",))
+    lines = ["postfix/smtpd[1]: connect from mail.notmydomain.com[8.8.4.4]",
+             "postfix/smtpd[1]: connect from mail.mydomain.com[8.8.8.8]"]
+    assert [c.ip for c in scan_lines(lines, cfg).candidates] == ["8.8.4.4"]
+
+
 def test_bad_own_network_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"scan\.own_networks"):
         scan_lines(WINGATE, ScanConfig(own_networks=("not-a-net",)))
