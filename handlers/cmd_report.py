@@ -8,7 +8,8 @@ any other STRING isolates the lines holding it, as in the old tool.
 With -A or -b, addresses whose contact is the same become one report to that contact
 (report.group_by_contact); an address reported within report.suppress_days, or whose last report
 was interrupted while being sent, is skipped unless --force. Without smtp.host in the
-configuration, reports are written, not sent, and the output says where.
+configuration, reports are written, not sent, and the output says where. A log read from standard
+input ('-') needs -b or --dry-run: the questions could not be answered there.
 
 Exit codes: 0 every report was sent, written or skipped by you (or --dry-run); 1 nothing to report
 (no reportable address, or every one was suppressed or had no contact); 2 bad input or
@@ -222,6 +223,10 @@ def build_pipeline(cfg: Config, *, dry_run: bool) -> Pipeline:
 def run(args: argparse.Namespace, cfg: Config) -> int:
     if args.file != "-" and not Path(args.file).exists():
         raise UserError(f"{args.file}: no such file")
+    if args.file == "-" and not (args.batch or args.dry_run):
+        # the questions would read the rest of the log (nothing) and every answer would be "no"
+        raise UserError("the log comes from standard input, so no question can be answered there: "
+                        "add -b (no questions) or --dry-run, or give the log as a FILE")
     if cfg.smtp.host and not args.dry_run:
         from bot.mail.message import sender
 

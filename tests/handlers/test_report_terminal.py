@@ -68,3 +68,16 @@ def test_batch_never_asks_which_addresses_to_report(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("builtins.input", no_terminal)
     cand = Candidate("203.0.113.9", 1, 1, Role.SOURCE, True, Evidence(("x 203.0.113.9",), 1, None, None))
     assert TerminalUI(batch=True, bulk=False).choose_ip(cand) is True
+
+
+def test_a_log_on_standard_input_cannot_also_answer_questions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # every prompt read EOF and the run said "not sent (your choice)" though no one chose anything
+    from handlers import cli
+
+    config = tmp_path / "incident.toml"
+    config.write_text(f'[report]\nincident_dir = "{tmp_path / "incident"}"\n')
+    assert cli.main(["--config", str(config), "report", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("incident: error: the log comes from standard input") and "-b" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "incident").exists()
