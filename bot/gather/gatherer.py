@@ -16,6 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from typing import Any, TypeVar
 
+import dns.exception
+import dns.name
+
 from bot.clients import Clients
 from bot.config import Config
 from bot.contacts import abuse_status
@@ -141,7 +144,8 @@ class Gatherer:
             return LookupResult(text, "ip", (ip,), self.gather(ip, probe=probe, progress=progress))
         name = text.rstrip(".").lower()
         registered = domain_mod.registered_domain(name)
-        if not registered or any(not (c.isalnum() or c in "-._") for c in name):
+        if (not registered or any(not (c.isalnum() or c in "-._") for c in name) or not _dns_name(name)
+                or name.rsplit(".", 1)[-1].isdigit()):  # no TLD is numeric: a mistyped address
             raise InputError(f"not an IP address, host name or domain: {text[:80]!r}")
         kind = "domain" if name == registered else "host"
         run = Run(emit=progress)
@@ -342,6 +346,15 @@ class Gatherer:
         run.line(f"RDAP domain {name}...succeeded.")
         self.cache.put(key, {"registrar": registrar, "entities": [asdict(e) for e in entities]})
         return registrar, entities
+
+
+def _dns_name(name: str) -> bool:
+    """Whether DNS can hold the name (labels of 63 octets, 255 in all, IDNA-encodable)."""
+    try:
+        dns.name.from_text(name)
+    except (dns.exception.DNSException, ValueError):
+        return False
+    return True
 
 
 def _sort_key(ip: str) -> tuple[int, int]:

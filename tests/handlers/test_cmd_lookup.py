@@ -71,12 +71,16 @@ def test_lookup_registry_down_reports_the_problem(config_path: Path, sandbox: Sa
     assert "Traceback" not in proc.stderr
 
 
-def test_lookup_rejects_a_bad_target(config_path: Path) -> None:
-    proc = _run(config_path, "not a target!")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().endswith("incident: error: not an IP address, host name or domain: "
-                                        "'not a target!'")
+@pytest.mark.parametrize("target", ["not a target!", "1.2.3", "0x7f.1", "a" * 64 + ".com"])
+def test_lookup_rejects_a_bad_target(config_path: Path, sandbox: Sandbox, target: str) -> None:
+    """A mistyped address or a name DNS cannot hold is the user's error, not a failed lookup (3)."""
+    sandbox.dns.reset_counts()
+    proc = _run(config_path, target)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stderr.strip().endswith(f"incident: error: not an IP address, host name or domain: "
+                                        f"{target!r}")
     assert "Traceback" not in proc.stderr
+    assert sandbox.dns.queries == []
 
 
 def test_lookup_help_is_the_module_docstring(config_path: Path) -> None:
