@@ -54,7 +54,13 @@ def main(argv: list[str]) -> int:
             if not raw.strip():
                 continue
             case = json.loads(raw)
-            out.write(json.dumps({"id": case["id"], "ips": predict(case_text(case, base), cfg)}) + "\n")
+            try:
+                text = case_text(case, base)
+            except OSError as exc:      # one unreadable case must not lose the predictions of the rest
+                sys.stderr.write(f"eval_scan: {case['id']}: cannot read {case.get('path')}: "
+                                 f"{exc.strerror or exc}\n")
+                text = ""
+            out.write(json.dumps({"id": case["id"], "ips": predict(text, cfg)}) + "\n")
     return 0
 
 
