@@ -278,7 +278,7 @@ class Pipeline:
             return Outcome("written", ips, inc_id, folder=inc.folder, recipients=tuple(send_to), draft=draft,
                            detail=f"no smtp.host configured: written, not sent: {path}")
         with timings.step("send"):
-            return self._send(inc_id, inc.folder, ips, draft, send_to)
+            return self._send(inc_id, inc.folder, ips, draft, send_to, notice=ui.progress)
 
     def send_draft(self, incident_id: str, to: Sequence[str] | None = None) -> Outcome:
         """Send an incident written earlier and left as a draft (or failed), as it was written.
@@ -309,7 +309,7 @@ class Pipeline:
         return self.store.get(inc_id).extra.get("forced") == "yes"
 
     def _send(self, inc_id: str, folder: str, ips: tuple[str, ...], draft: Draft,
-              to: Sequence[str]) -> Outcome:
+              to: Sequence[str], notice: Callable[[str], None] | None = None) -> Outcome:
         assert self.store is not None and self.outbox is not None
         bad: dict[str, str] = {}
         for addr in to:  # one unusable address fails that recipient, not the run
@@ -334,7 +334,7 @@ class Pipeline:
                            detail=f"already reported as {exc.other} meanwhile; not sent (--force to send)")
         _test_pause("recorded")
         try:
-            result = self.outbox.send(msg, from_addr, rcpts)
+            result = self.outbox.send(msg, from_addr, rcpts, notice=notice)
         except UncertainDelivery as exc:
             # Left in state `sending`: it may have gone out, so only a person can send it again.
             return Outcome("failed", ips, inc_id, detail=f"{exc} (left as 'sending'; --force to report anew)",

@@ -222,8 +222,10 @@ def test_a_temporary_failure_then_success_is_sent_once_and_says_it_was_retried(
         tmp_path: Path, smtp: SmtpServer) -> None:
     smtp.temporary_failures(1)
     pipe, store, _ = _pipeline(tmp_path, smtp)
-    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), BatchUI()).outcomes[0]
+    ui = BatchUI()  # a person waiting on a terminal is told why nothing happens for a while
+    out = pipe.run([_log(tmp_path, ["211.191.28.13"])], Options(description=""), ui).outcomes[0]
     assert out.status == "sent" and out.detail == "sent to abuse@shinbiro.example after 2 attempts"
+    assert "SMTP: 451 4.3.0 try again later; trying again in 0.05 s (attempt 2 of 3)" in ui.lines
     assert len(smtp.messages) == 1 and store.get(out.incident_id).state is State.SENT
 
 

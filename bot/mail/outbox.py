@@ -152,11 +152,14 @@ class Outbox:
         self._conn = self._connect()
         return self._conn
 
-    def send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str]) -> SendResult:
+    def send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str],
+             notice: Callable[[str], None] | None = None) -> SendResult:
+        """`notice` is told of each wait before a retry (a person should not face a silent pause)."""
         with self._lock:
-            return self._send(msg, envelope_from, recipients)
+            return self._send(msg, envelope_from, recipients, notice)
 
-    def _send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str]) -> SendResult:
+    def _send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str],
+              notice: Callable[[str], None] | None) -> SendResult:
         pending = list(dict.fromkeys(recipients))
         accepted: list[str] = []
         failed: dict[str, str] = {}
@@ -165,6 +168,9 @@ class Outbox:
         delay = self._cfg.retry_delay
         for attempt in range(self._cfg.retries + 1):
             if attempt:
+                if notice is not None:
+                    notice(f"SMTP: {last}; trying again in {delay:g} s "
+                           f"(attempt {attempt + 1} of {self._cfg.retries + 1})")
                 self._sleep(delay)
                 delay *= 2
             attempts = attempt + 1
