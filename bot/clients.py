@@ -17,6 +17,7 @@ Nothing here connects at import time or when the clients are built.
 from __future__ import annotations
 
 import io
+import urllib.error
 import urllib.request
 import urllib.response
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from bot.config import Config
 from bot.errors import ConfigError
 
 USER_AGENT = "incident-bot (abuse reporting; +https://github.com/)"
+MAX_ANSWER_BYTES = 8_000_000
 
 
 def rewrite_url(url: str, override: str) -> str:
@@ -69,18 +71,25 @@ class RewriteHandler(urllib.request.BaseHandler):
     http_request = _rewrite
 
 
+class AnswerTooLarge(urllib.error.URLError):
+    """A server sent more than MAX_ANSWER_BYTES: not read further (untrusted, would fill memory)."""
+
+
 class BufferingHandler(urllib.request.BaseHandler):
     """Reads each answer whole and closes its connection at once.
 
     ipwhois never closes the responses it opens; without this, every RDAP request would leave a
-    socket for the garbage collector (a ResourceWarning each). The body is kept in memory.
+    socket for the garbage collector (a ResourceWarning each). The body is kept in memory, up to
+    MAX_ANSWER_BYTES (a registry answer is some kilobytes; the biggest, a few hundred).
     """
 
     handler_order = 900  # before HTTPErrorProcessor (1000), so error answers are buffered too
 
     def http_response(self, req: urllib.request.Request, response: Any) -> Any:
         try:
-            body = response.read()
+            body = response.read(MAX_ANSWER_BYTES + 1)
+            if len(body) > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge(f"answer larger than {MAX_ANSWER_BYTES} bytes")
         finally:
             response.close()
         buffered = urllib.response.addinfourl(io.BytesIO(body), response.headers, response.url,

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 from ipwhois.exceptions import HTTPLookupError, HTTPRateLimitError, IPDefinedError
 from ipwhois.net import Net
 
-from bot.clients import Clients
+from bot.clients import AnswerTooLarge, Clients
 from bot.errors import LookupFailed, RateLimited
 from bot.gather import rdapwalk
 from bot.models import Network
@@ -64,6 +64,8 @@ def _failure(url: str, exc: BaseException) -> LookupFailed:
     if isinstance(cause, TimeoutError | socket.timeout) or (
             isinstance(cause, URLError) and isinstance(cause.reason, TimeoutError | socket.timeout)):
         return LookupFailed(f"{host} did not answer in time", source="rdap", temporary=True)
+    if isinstance(cause, AnswerTooLarge):
+        return LookupFailed(f"{host} sent an answer too large to read", source="rdap")
     if isinstance(cause, ValueError):  # json.JSONDecodeError and UnicodeDecodeError
         return LookupFailed(f"{host} sent a malformed answer (not JSON)", source="rdap", temporary=True)
     if isinstance(cause, URLError | OSError | http.client.HTTPException):

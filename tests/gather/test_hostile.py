@@ -148,3 +148,14 @@ def test_a_network_answer_with_a_rate_limit_notice_is_an_answer(hostile_cfg: Con
     f = _gather(hostile_cfg, "23.1.2.3")
     assert f.network is not None and f.network.start == "23.1.0.0", f.problems
     assert not [p for p in f.problems if p.startswith("RDAP")]
+
+
+def test_an_oversized_answer_is_refused_not_read_whole(hostile_cfg: Config, registry: HostileRegistry,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.clients
+    monkeypatch.setattr(bot.clients, "MAX_ANSWER_BYTES", 50_000)
+    registry.answers["/ip/23.1.2.3"] = _answer("23.1.2.3", "23.1.0.0", "23.1.255.255", "abuse@net.example",
+                                               remarks=[{"description": ["x" * 100_000]}])
+    f = _gather(hostile_cfg, "23.1.2.3")
+    assert f.network is None
+    assert any("too large" in p for p in f.problems), f.problems
