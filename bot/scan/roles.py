@@ -12,7 +12,9 @@ attacker side (ties go to the leftmost). The rules:
 - a log line's own header: the host field of a syslog line and the address a server listens on are
   the side that was hit; the first field of a Common Log Format line is the client;
 - ports: when a line holds two ``addr:port`` pairs, the ephemeral port is the client's;
-- ``sending ... from X to Y`` is our own message going out: Y is the remote side.
+- ``sending ... from X to Y`` is our own message going out: Y is the remote side;
+- ``from X port N`` (sshd, pam) is the daemon's own record of the peer: the last one on a line beats
+  every cue before it, which may sit in text the client chose (a user name).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ _SYSLOG_HOST = re.compile(
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+(?:\S+\s+)??"
 )
 _SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
+# "from ADDR port N" (sshd, pam): the endpoint a daemon writes after the message text. Text before it
+# (a user name such as "x from 9.9.9.9") is the client's to choose: the last such address wins.
+_FROM_BEFORE = re.compile(r"(?i)\bfrom\s+\[?$")
+_PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
+ENDPOINT = STRONG + 1
 # Ports that name a service: an address written with one of these is the server side.
 _SERVICE_PORTS = frozenset({
     20, 21, 22, 23, 25, 53, 67, 68, 69, 80, 88, 110, 111, 119, 123, 135, 137, 138, 139, 143, 161, 162,
@@ -165,8 +172,15 @@ def score_line(line: str, found: list[Found]) -> list[Scored]:
             score += -2 if f.port in _SERVICE_PORTS or f.port < 1024 else 2
         scores.append(score)
         prev_end = f.end
-    if len(found) >= 2 and _SENDING.search(line):
-        _swap_from_to(line, found, scores)
+    if len(found) >= 2:
+        endpoint = None
+        for i, f in enumerate(found):
+            if _PORT_AFTER.match(line, f.end) and _FROM_BEFORE.search(line, max(0, f.start - 8), f.start):
+                endpoint = i
+        if endpoint is not None:
+            scores[endpoint] = max(scores[endpoint], ENDPOINT)
+        if _SENDING.search(line):
+            _swap_from_to(line, found, scores)
     return [Scored(f, s, _role(s)) for f, s in zip(found, scores, strict=True)]
 
 

@@ -78,3 +78,13 @@ def test_no_attacker_when_every_address_is_the_hit_side() -> None:
 def test_a_zone_id_does_not_hide_the_arrow(line: str) -> None:
     assert [(s.found.ip, s.role) for s in score_line(line, find(line))] == \
         [("fe80::2", Role.SOURCE), ("fe80::1", Role.DESTINATION)]
+
+
+@pytest.mark.parametrize("user", ["9.9.9.9", "from 9.9.9.9", "X-Forwarded-For: 9.9.9.9",
+                                  "x from 9.9.9.9 port 22"])
+def test_an_address_in_a_user_name_does_not_frame_a_third_party(user: str) -> None:
+    # sshd writes the client's chosen user name before its own "from ADDR port N"
+    for line in (f"Jan  5 10:00:00 h sshd[1]: Failed password for invalid user {user} from 45.146.165.37 "
+                 "port 4444 ssh2",
+                 f"Jan  5 10:00:00 h sshd[1]: Invalid user {user} from 45.146.165.37 port 4444"):
+        assert first(line) == "45.146.165.37", line
