@@ -14,7 +14,8 @@ attacker side (ties go to the leftmost). The rules:
 - ports: when a line holds two ``addr:port`` pairs, the ephemeral port is the client's;
 - ``sending ... from X to Y`` is our own message going out: Y is the remote side;
 - ``from X port N`` (sshd, pam) is the daemon's own record of the peer: the last one on a line beats
-  every cue before it, which may sit in text the client chose (a user name).
+  every cue before it, which may sit in text the client chose (a user name); likewise an address in
+  the request line, referer or user agent of a Common Log Format line is no role of its own.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ _ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
 _ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
 # Common Log Format: "ADDR ident user [date] \"GET ...": also without the date ("ADDR - user \"POST").
 _CLF_AFTER = re.compile(r"\s+\S+\s+\S+\s+(?:\[\d{1,2}/[A-Za-z]{3}/\d{4}:|\"[A-Z]{3,7} )")
+# Its request line, referer and user agent: the first three quoted fields after the head.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 # "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
 _NAME_BRACKET = re.compile(r"[\w.\-]\[$")
 _SYSLOG_HOST = re.compile(
@@ -173,6 +176,11 @@ def score_line(line: str, found: list[Found]) -> list[Scored]:
         scores.append(score)
         prev_end = f.end
     if len(found) >= 2:
+        client = next((i for i, f in enumerate(found)
+                       if scores[i] > 0 and _CLF_AFTER.match(line, f.end)), None)
+        if client is not None:
+            _cap_client_text(line, found, scores, client)
+    if len(found) >= 2:
         endpoint = None
         for i, f in enumerate(found):
             if _PORT_AFTER.match(line, f.end) and _FROM_BEFORE.search(line, max(0, f.start - 8), f.start):
@@ -182,6 +190,16 @@ def score_line(line: str, found: list[Found]) -> list[Scored]:
         if _SENDING.search(line):
             _swap_from_to(line, found, scores)
     return [Scored(f, s, _role(s)) for f, s in zip(found, scores, strict=True)]
+
+
+def _cap_client_text(line: str, found: list[Found], scores: list[int], client: int) -> None:
+    """A Common Log Format line: addresses in its request line, referer and user agent are text the
+    client chose ("GET /?X-Forwarded-For=9.9.9.9"), no cue of theirs beats the client field."""
+    quoted = _QUOTED.finditer(line, found[client].end)
+    spans = [(m.start(), m.end()) for _, m in zip(range(3), quoted, strict=False)]
+    for i in range(client + 1, len(found)):
+        if scores[i] > 0 and any(a < found[i].start < b for a, b in spans):
+            scores[i] = UNKNOWN
 
 
 def _is_header_host(line: str, f: Found, header_end: int) -> bool:

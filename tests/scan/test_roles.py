@@ -88,3 +88,17 @@ def test_an_address_in_a_user_name_does_not_frame_a_third_party(user: str) -> No
                  "port 4444 ssh2",
                  f"Jan  5 10:00:00 h sshd[1]: Invalid user {user} from 45.146.165.37 port 4444"):
         assert first(line) == "45.146.165.37", line
+
+
+@pytest.mark.parametrize("chosen", ['"GET /?X-Forwarded-For=9.9.9.9 HTTP/1.1" 200 12 "-" "curl"',
+                                    '"GET / HTTP/1.1" 200 12 "http://x/?client_ip=9.9.9.9" "curl"',
+                                    '"GET / HTTP/1.1" 200 12 "-" "X-Real-IP: 9.9.9.9"'])
+def test_an_address_in_a_requested_url_or_agent_does_not_frame_a_third_party(chosen: str) -> None:
+    # the request line, referer and user agent of a Common Log Format line are the client's to write
+    assert first(f"45.146.165.37 - - [10/Oct/2025:13:55:36 +0000] {chosen}") == "45.146.165.37"
+
+
+def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> None:
+    line = ('10.0.0.2 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 12 "-" "curl" '
+            'x_forwarded_for="45.146.165.37"')
+    assert first(line) == "45.146.165.37"
