@@ -3,7 +3,8 @@
 Formats: classic syslog (``Feb 10 13:15:11``, no year and no zone: the year is the one that does not
 put the time in the future, the zone comes from config ``scan.timezone``), RFC 3339 / ISO 8601 (with or
 without zone), ``2021/12/02 11:53:15`` (nginx error log), Apache/nginx Common Log Format
-(``[10/Oct/2000:13:55:36 -0700]``) and epoch seconds (``1693840791.75`` at the start or as ``"ts":``).
+(``[10/Oct/2000:13:55:36 -0700]``), the Apache error log's ``[Wed Mar 13 10:11:12.123456 2024]``
+(zone from config) and epoch seconds (``1693840791.75`` at the start or as ``"ts":``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _ISO = re.compile(
     r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s?(Z|UTC|[+-]\d\d:?\d\d)?")
 _CLF = re.compile(r"\[(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.\d+)?\s+([+-]\d{4})\]")
 _EPOCH = re.compile(r"(?:^|\"(?:ts|time|timestamp)\"\s*:\s*)(1\d{9})(?:\.(\d{1,9}))?(?![\d])")
+# ctime with a year, as the Apache error log writes it: "[Wed Mar 13 10:11:12.123456 2024]"
+_CTIME = re.compile(
+    r"\[?[A-Z][a-z]{2} ([A-Z][a-z]{2})\s+(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? (\d{4})\b")
 _DMY = re.compile(r"(\d\d)-([A-Za-z]{3})-(\d{4})[ T:](\d\d):(\d\d):(\d\d)")
 
 _HEAD = 120   # timestamps are looked for near the start of a line only
@@ -51,6 +55,9 @@ class Clock:
         m = _SYSLOG.match(head)
         if m is not None:
             return self._cached(m.group(0), self._syslog, m)
+        m = _CTIME.match(head)
+        if m is not None:
+            return self._cached(m.group(0), self._ctime, m)
         m = _ISO.search(head)
         if m is not None:
             return self._cached(m.group(0), self._iso, m)
@@ -99,6 +106,15 @@ class Clock:
             if t <= self.now + timedelta(days=1):
                 return t
         return None
+
+    def _ctime(self, m: re.Match[str]) -> datetime | None:
+        mon = _MONTHS.get(m.group(1).lower())
+        if mon is None:
+            return None
+        frac = m.group(6) or ""
+        us = int((frac + "000000")[:6]) if frac else 0
+        return self._local(int(m.group(7)), mon, int(m.group(2)), int(m.group(3)), int(m.group(4)),
+                           int(m.group(5)), us)
 
     def _iso(self, m: re.Match[str]) -> datetime:
         y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
