@@ -23,7 +23,16 @@ from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import addresses
-from bot.scan.bulk_count import MAX_PIECE, Range, count_parallel, ctx_role, iter_chunks, plain, plan
+from bot.scan.bulk_count import (
+    MAX_PIECE,
+    Range,
+    count_parallel,
+    ctx_role,
+    iter_chunks,
+    own_names_pattern,
+    plain,
+    plan,
+)
 from bot.scan.collect import line_text, mentions, usable
 from bot.scan.ranking import OwnNetworks, Tally, rank, top_ips
 from bot.scan.timestamps import Clock, zone
@@ -64,6 +73,21 @@ def roles_by_ip(tuples: Counter[tuple[bytes, bytes, bytes]]) -> tuple[dict[str, 
         elif role < 0:
             slot[2] += n
     return per_ip, raws
+
+
+def _drop_own_mentions(per_ip: dict[str, list[int]], own: Counter[bytes]) -> None:
+    """Take out the mentions written after an own host name ("fw1.mydomain.com[ADDR]"), as the line
+    path does; an address left with none is no candidate."""
+    for raw, n in own.items():
+        ip = addresses.normalise(raw.decode("ascii", "replace").rstrip(".:"))
+        slot = per_ip.get(ip) if ip is not None else None
+        if slot is None or ip is None:
+            continue
+        slot[0] -= n
+        if slot[0] <= 0:
+            del per_ip[ip]
+        else:
+            slot[1], slot[2] = min(slot[1], slot[0]), min(slot[2], slot[0])
 
 
 def _line_at(data: bytes, pos: int) -> bytes:
@@ -156,10 +180,12 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
     ``workers`` processes share pass 1 (0: one per CPU, up to 2, for inputs of PARALLEL_MIN bytes).
     """
     keep = max(0, cfg.excerpt_lines)
-    acc = count_parallel(paths, chunk_size, keep_received, workers)
+    names = tuple(h for h in cfg.own_hostnames if addresses.normalise(h) is None)
+    acc = count_parallel(paths, chunk_size, keep_received, workers, own_names_pattern(names))
     if acc.lines == 0:
         raise InputError("the input is empty")
     per_ip, raws = roles_by_ip(acc.tuples)
+    _drop_own_mentions(per_ip, acc.own)
     own = OwnNetworks(cfg.own_networks, cfg.own_hostnames)
     tallies: dict[str, Tally] = {}
     for order, (ip, (n, src, dst)) in enumerate(per_ip.items()):   # roughly first appearance

@@ -98,12 +98,23 @@ class Counted:
     tuples: Counter[tuple[bytes, bytes, bytes]] = field(default_factory=Counter)
     lines: int = 0
     received: int = 0
+    own: Counter[bytes] = field(default_factory=Counter)   # raw addresses written after an own name
 
     def merge(self, other: Counted) -> None:
         """Add the counts of ``other`` (the input that follows this one)."""
         self.lines += other.lines
         self.received += other.received
         self.tuples.update(other.tuples)
+        self.own.update(other.own)
+
+
+def own_names_pattern(names: tuple[str, ...]) -> bytes | None:
+    """A bytes pattern for "fw1.mydomain.com[ADDR]" (the address is group 1), as the line path reads
+    own host names; None when no names are given."""
+    if not names:
+        return None
+    alts = b"|".join(re.escape(n.encode("utf-8", "replace")) for n in names)
+    return rb"(?i)(?<![\w-])(?:" + alts + rb")\s*[\[(]\s*([0-9A-Fa-f:.]{2,45})"
 
 
 @dataclass(frozen=True)
@@ -172,8 +183,10 @@ def iter_chunks(r: Range, size: int) -> Iterator[bytes]:
             yield plain(rest)
 
 
-def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted:
-    """Pass 1 over some ranges of the input."""
+def count_ranges(ranges: list[Range], size: int, keep_received: bool,
+                 own_names: bytes | None = None) -> Counted:
+    """Pass 1 over some ranges of the input (``own_names``: own_names_pattern())."""
+    own_re = re.compile(own_names) if own_names else None
     raw4: Counter[Key] = Counter()
     raw6: Counter[Key] = Counter()
     acc = Counted()
@@ -189,6 +202,8 @@ def count_ranges(ranges: list[Range], size: int, keep_received: bool) -> Counted
             raw4.update(V4.findall(data))
             if b":" in data:
                 raw6.update(V6.findall(data))
+            if own_re is not None:
+                acc.own.update(own_re.findall(data))
             if len(raw4) + len(raw6) > FOLD_AT:     # contexts that vary a lot (user names...)
                 _fold(raw4, False, acc, roles_of)
                 _fold(raw6, True, acc, roles_of)
@@ -236,7 +251,8 @@ MAX_PIECE = 1 << 24
 PARALLEL_MIN = 48 << 20   # bytes; smaller inputs are counted in this process
 
 
-def count_parallel(paths: list[str], size: int, keep_received: bool, workers: int) -> Counted:
+def count_parallel(paths: list[str], size: int, keep_received: bool, workers: int,
+                   own_names: bytes | None = None) -> Counted:
     """Pass 1, split over processes for big inputs: this one counts the first part while worker
     processes count the others; the parts are merged in input order."""
     total = sum(os.path.getsize(p) for p in paths)
@@ -244,7 +260,7 @@ def count_parallel(paths: list[str], size: int, keep_received: bool, workers: in
         workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
     parts = [p for p in plan(paths, workers) if p] if workers > 1 else []
     if len(parts) <= 1:
-        return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], size, keep_received)
+        return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], size, keep_received, own_names)
     # Imported here: multiprocessing pulls in socket, and the scanner imports no network module.
     import multiprocessing
 
@@ -253,8 +269,8 @@ def count_parallel(paths: list[str], size: int, keep_received: bool, workers: in
         else "spawn"
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(len(parts) - 1) as pool:
-        pending = [pool.apply_async(count_ranges, (p, size, keep_received)) for p in parts[1:]]
-        acc = count_ranges(parts[0], size, keep_received)
+        pending = [pool.apply_async(count_ranges, (p, size, keep_received, own_names)) for p in parts[1:]]
+        acc = count_ranges(parts[0], size, keep_received, own_names)
         for job in pending:
             acc.merge(job.get())
     return acc

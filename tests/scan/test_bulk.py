@@ -187,3 +187,17 @@ def test_browser_versions_are_not_counted_on_either_path(tmp_path: Path) -> None
                           workers=1)
     for result in (exact, fast):
         assert sorted(c.ip for c in result.candidates) == ["211.191.28.1", "211.191.28.2", "211.191.28.3"]
+
+
+def test_addresses_written_after_an_own_host_name_are_not_candidates_on_either_path(tmp_path: Path) -> None:
+    cfg = ScanConfig(own_hostnames=("fw1.mydomain.com",))
+    log = tmp_path / "mail.log"
+    log.write_text("".join(
+        f"Mar  1 04:00:{i % 60:02d} mx postfix/smtpd[1]: connect from fw1.mydomain.com[8.8.8.8]\n"
+        f"Mar  1 04:00:{i % 60:02d} mx postfix/smtpd[1]: connect from unknown[211.191.28.13]\n"
+        for i in range(40)) + "Mar  1 05:00:00 mx app: probe from 8.8.4.4 and 8.8.8.8\n")
+    exact = scan_paths([log], cfg, now=NOW)
+    fast = bulk.scan_bulk([str(log)], cfg, keep_received=False, allow_non_global=False, now=NOW, workers=1)
+    for result in (exact, fast):    # (the bulk path's roles come from fewer cues: compare counts)
+        assert sorted((c.ip, c.count) for c in result.candidates) == [("211.191.28.13", 40), ("8.8.4.4", 1),
+                                                                      ("8.8.8.8", 1)]
