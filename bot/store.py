@@ -239,10 +239,6 @@ class Store:
         inc = self.get(incident_id)
         if inc.state not in (State.DRAFT, State.FAILED):
             raise StoreError(f"{incident_id} is {inc.state.value}; not sending it again")
-        try:
-            atomic_write(Path(inc.folder) / MESSAGE_EML, eml)
-        except OSError as exc:
-            raise StoreError(f"cannot write incident {incident_id}: {exc.strerror}") from exc
         with self._tx(immediate=True) as db:
             cur = db.execute(
                 "UPDATE incidents SET state = ?, updated = ? WHERE id = ? AND state IN (?, ?)",
@@ -264,6 +260,10 @@ class Store:
                                           other[0])
             db.execute("INSERT OR REPLACE INTO message_ids (message_id, incident) VALUES (?, ?)",
                        (message_id.strip(), incident_id))
+            try:  # inside the transaction: written only once this process owns the send, else rolled back
+                atomic_write(Path(inc.folder) / MESSAGE_EML, eml)
+            except OSError as exc:
+                raise StoreError(f"cannot write incident {incident_id}: {exc.strerror}") from exc
 
     def record_result(self, incident_id: str, accepted: Sequence[str], failed: dict[str, str]) -> State:
         """After the SMTP transaction: per-recipient outcome; `sent` if anyone accepted it."""

@@ -182,3 +182,15 @@ def test_findings_with_text_utf8_cannot_hold_are_kept_not_a_crash(tmp_path: Path
     folder = Path(store.create(inc, ips=["192.0.2.1"], domain="example.net", subject="s", recipients=[],
                                orig_email="x", findings={"org": "Gr\udcfc Netz"}).folder)
     assert json.loads((folder / "findings.json").read_text(encoding="utf-8")) == {"org": "Gr\udcfc Netz"}
+
+
+def test_a_message_refused_by_the_guard_is_not_written_as_sent(tmp_path: Path) -> None:
+    # message.eml is "the message as handed to the SMTP server": one that never will be must not be there
+    store = Store(tmp_path)
+    first, second = _create(store), _create(store)
+    store.record_sending(first, "<a@x>", b"first", guard_days=7)
+    with pytest.raises(AlreadyReported):
+        store.record_sending(second, "<b@x>", b"second", guard_days=7)
+    assert not (Path(store.get(second).folder) / "message.eml").exists()
+    assert (Path(store.get(first).folder) / "message.eml").read_bytes() == b"first"
+    assert store.by_message_id("<b@x>") is None
