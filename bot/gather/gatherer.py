@@ -182,7 +182,7 @@ class Gatherer:
         abusix: tuple[str, ...] = ()
         if self.cfg.gather.abusix:
             abusix = self._step("Abusix", run, lambda: self.abusix.contacts(ip)) or ()
-        dom = self._pick_domain(rdns, network, as_name, run, domain_hint)
+        dom = self._pick_domain(rdns, network, as_name, run, domain_hint, verified)
         probes = self._probe(ip, probe, run)
         findings = Findings(ip, rdns, verified, network, dom, abusix, probes)
         notes = [abuse_status(findings), *run.notes]
@@ -255,7 +255,7 @@ class Gatherer:
         return best[1] if best else None
 
     def _pick_domain(self, rdns: str | None, network: Network | None, as_name: str, run: Run,
-                     hint: tuple[str, str, str] | None) -> DomainInfo | None:
+                     hint: tuple[str, str, str] | None, verified: bool = True) -> DomainInfo | None:
         if hint is not None:
             return self._domain(hint[0], hint[1], False, hint[2], network, run)
         if rdns:
@@ -264,6 +264,9 @@ class Gatherer:
                 # the reverse name's zone (host label dropped), then the registered domain: the MX of
                 # "the domain and its parent", as the old tool looked them up
                 zone = rdns.split(".", 1)[1] if rdns.count(".") > registered.count(".") + 1 else registered
+                if not verified:  # the address's owner writes its PTR: any name, someone else's too
+                    return self._domain(registered, zone, True, f"from the reverse name {rdns}, which does "
+                                        "not resolve back to the address", network, run)
                 return self._domain(registered, zone, False, f"registered domain of {rdns}", network, run)
         run.line("Trying to figure out domain name after failed reverse lookup.")
         guess = domain_mod.guess_domain(network, as_name)

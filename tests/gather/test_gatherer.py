@@ -199,3 +199,14 @@ def test_concurrent_gathers_of_one_network_share_one_query(gatherer: Gatherer, s
         results = list(pool.map(gatherer.gather, net.ips))
     assert all(f.network is not None for f in results)
     assert len([r for r in sandbox.http.requests if r[0] in RIR_HOSTS]) == 1
+
+
+def test_a_reverse_name_that_does_not_resolve_back_gives_a_guessed_domain(gatherer: Gatherer) -> None:
+    """Whoever runs the address writes its PTR: unconfirmed, the domain is a guess and says so."""
+    f = gatherer.gather("200.57.141.161")  # PTR static-200-57-141-161.triara.com, whose A is another address
+    assert f.rdns == "static-200-57-141-161.triara.com" and not f.rdns_verified
+    assert f.domain is not None and f.domain.name == "triara.com" and f.domain.guessed
+    assert "does not resolve back" in f.domain.guess_reason
+    assert any("triara.com is a guess" in n for n in f.notes)
+    confirmed = gatherer.gather("130.59.31.80")  # www.switch.ch resolves back
+    assert confirmed.domain is not None and not confirmed.domain.guessed
