@@ -7,6 +7,7 @@ as data, very long lines are cut into pieces of at most ``MAX_LINE`` bytes.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -157,8 +158,21 @@ def scan_lines(lines: Iterable[str | bytes], cfg: ScanConfig, *, select: str | N
     return scan.result(cfg.allow_non_global if allow_non_global is None else allow_non_global)
 
 
+def is_utf16(head: bytes) -> bool:
+    """The start of a file is UTF-16 text: a byte order mark, then ASCII-range characters (a NUL in
+    each pair), as PowerShell 5's ">" and Windows exports write it."""
+    if head[:2] == codecs.BOM_UTF16_LE:
+        pairs = head[2:66]
+        return len(pairs) >= 2 and pairs[1::2].count(0) >= len(pairs) // 4
+    if head[:2] == codecs.BOM_UTF16_BE:
+        pairs = head[2:66]
+        return len(pairs) >= 2 and pairs[0::2].count(0) >= len(pairs) // 4
+    return False
+
+
 def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
-    """The lines of a file as bytes, read in chunks; raises InputError for what cannot be read."""
+    """The lines of a file as bytes (UTF-16 text is turned into UTF-8), read in chunks; raises
+    InputError for what cannot be read."""
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{path}: is a directory")
@@ -170,6 +184,7 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     with fh:
         rest = b""
+        decoder: codecs.IncrementalDecoder | None = None
         while True:
             try:
                 chunk = fh.read(CHUNK)
@@ -177,6 +192,10 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
                 raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
             if not chunk:
                 break
+            if decoder is None and not rest and fh.tell() == len(chunk) and is_utf16(chunk):
+                decoder = codecs.getincrementaldecoder("utf-16")("replace")
+            if decoder is not None:
+                chunk = decoder.decode(chunk).encode("utf-8", "surrogatepass")
             parts = (rest + chunk).split(b"\n")
             rest = parts.pop()
             yield from parts
@@ -185,6 +204,15 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
                 rest = rest[MAX_LINE:]
         if rest:
             yield rest
+
+
+def _starts_utf16(path: str | os.PathLike[str]) -> bool:
+    """UTF-16 input takes the line path, which decodes it (the bulk path reads bytes)."""
+    try:
+        with open(path, "rb") as fh:
+            return is_utf16(fh.read(66))
+    except OSError:
+        return False
 
 
 def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, select: str | None = None,
@@ -206,7 +234,7 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, sele
             raise InputError(f"{p}: no such file")
 
     total = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
-    if select is None and total >= BULK_MIN_BYTES:
+    if select is None and total >= BULK_MIN_BYTES and not any(_starts_utf16(p) for p in paths):
         return bulk.scan_bulk(
             [str(p) for p in paths], cfg,
             keep_received=cfg.keep_received if keep_received is None else keep_received,

@@ -225,3 +225,15 @@ def test_selector_ip_finds_every_spelling_the_scan_finds(line: str, select: str)
     assert scan_lines([line], CFG, allow_non_global=True).candidates[0].ip == select
     named = scan_lines([line], CFG, select=select)
     assert named.attacker is not None and named.attacker.count == 1 and named.lines_used == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_text_is_read(tmp_path: Path, encoding: str) -> None:
+    # PowerShell 5's ">" and Windows exports write UTF-16 with a byte order mark
+    f = tmp_path / "events.txt"
+    text = "".join(f"2026-03-01T04:00:0{i}Z Failed logon from 45.146.165.37 port 5{i}\r\n" for i in range(3))
+    f.write_bytes((("\ufeff" + text) if encoding == "utf-16-be" else text).encode(encoding))  # BOM first
+    result = scan_paths([f], CFG, now=NOW)
+    assert result.attacker is not None and result.attacker.ip == "45.146.165.37"
+    assert result.attacker.count == 3 and result.lines_read == 3
+    assert result.attacker.evidence.lines[0] == text.splitlines()[0]
