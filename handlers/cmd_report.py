@@ -138,6 +138,7 @@ class TerminalUI:
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
             print(shown(f"Subject: {draft.subject}\n\n{draft.body}"))
+            print("(No $VISUAL or $EDITOR is set, so the message cannot be edited here; it is unchanged.)")
             return draft
         fd, tmp = tempfile.mkstemp(prefix=f"{draft.incident_id}-", suffix=".txt")
         try:

@@ -81,3 +81,10 @@ def test_a_log_on_standard_input_cannot_also_answer_questions(
     err = capsys.readouterr().err
     assert err.startswith("incident: error: the log comes from standard input") and "-b" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "incident").exists()
+
+
+def test_view_without_an_editor_says_it_cannot_be_edited(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert _review(monkeypatch, "") == DRAFT
+    out = capsys.readouterr().out
+    assert out.startswith(f"Subject: {DRAFT.subject}\n\nHello,") and "cannot be edited" in out
