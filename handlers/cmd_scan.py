@@ -2,7 +2,7 @@
 
     incident scan FILE... [IP|STRING] [-r] [--json] [--all-addresses]
 
-Reads the files (``-`` is standard input) and lists the addresses found, the most likely attacker
+Reads the files (``-`` is standard input; gzip-compressed and UTF-16 files are decoded) and lists the addresses found, the most likely attacker
 first: attacker-side mentions (the source of "A -> B", SRC=, "from X", rhost=, the client of a
 proxy chain...) count before plain mentions. Own networks and host names (config [scan]) are never
 listed; private, loopback, documentation... addresses are marked not reportable and come after

@@ -8,11 +8,14 @@ as data, very long lines are cut into pieces of at most ``MAX_LINE`` bytes.
 from __future__ import annotations
 
 import codecs
+import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from bot.config import ScanConfig
 from bot.errors import InputError
@@ -25,6 +28,7 @@ BULK_MIN_BYTES = 8 << 20    # from this input size on (and without a selector), 
 MAX_LINE = 1 << 20          # bytes; a longer line is cut (the rest is read as further lines)
 CHUNK = 1 << 20
 RECEIVED = "Received:"
+GZIP_MAGIC = b"\x1f\x8b"
 # A cheap test that a line may hold an address at all: a digit-dot-digit or two colons.
 _MAYBE = re.compile(r"\d\.\d|:[0-9A-Fa-f]*:")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -171,13 +175,18 @@ def is_utf16(head: bytes) -> bool:
 
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
-    """The lines of a file as bytes (UTF-16 text is turned into UTF-8), read in chunks; raises
-    InputError for what cannot be read."""
+    """The lines of a file as bytes (gzip is uncompressed, UTF-16 text turned into UTF-8), read in
+    chunks; raises InputError for what cannot be read."""
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{path}: is a directory")
     try:
-        fh = open(p, "rb")  # noqa: SIM115 (closed below; a generator keeps it open while read)
+        fh: BinaryIO | gzip.GzipFile = open(p, "rb")  # noqa: SIM115 (closed below; a generator keeps it open while read)
+        if fh.read(2) == GZIP_MAGIC:          # a rotated log ("auth.log.2.gz") is read uncompressed
+            fh.close()
+            fh = gzip.open(p, "rb")  # noqa: SIM115
+        else:
+            fh.seek(0)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
     except OSError as exc:
@@ -188,8 +197,8 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
         while True:
             try:
                 chunk = fh.read(CHUNK)
-            except OSError as exc:
-                raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+            except (OSError, EOFError, zlib.error) as exc:   # gzip: a bad or truncated file
+                raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
             if not chunk:
                 break
             if decoder is None and not rest and fh.tell() == len(chunk) and is_utf16(chunk):
@@ -206,13 +215,14 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
             yield rest
 
 
-def _starts_utf16(path: str | os.PathLike[str]) -> bool:
-    """UTF-16 input takes the line path, which decodes it (the bulk path reads bytes)."""
+def _needs_decoding(path: str | os.PathLike[str]) -> bool:
+    """Gzip or UTF-16 input takes the line path, which decodes it (the bulk path reads bytes)."""
     try:
         with open(path, "rb") as fh:
-            return is_utf16(fh.read(66))
+            head = fh.read(66)
     except OSError:
         return False
+    return head[:2] == GZIP_MAGIC or is_utf16(head)
 
 
 def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, select: str | None = None,
@@ -234,7 +244,7 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, sele
             raise InputError(f"{p}: no such file")
 
     total = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
-    if select is None and total >= BULK_MIN_BYTES and not any(_starts_utf16(p) for p in paths):
+    if select is None and total >= BULK_MIN_BYTES and not any(_needs_decoding(p) for p in paths):
         return bulk.scan_bulk(
             [str(p) for p in paths], cfg,
             keep_received=cfg.keep_received if keep_received is None else keep_received,

@@ -237,3 +237,17 @@ def test_utf16_text_is_read(tmp_path: Path, encoding: str) -> None:
     assert result.attacker is not None and result.attacker.ip == "45.146.165.37"
     assert result.attacker.count == 3 and result.lines_read == 3
     assert result.attacker.evidence.lines[0] == text.splitlines()[0]
+
+
+def test_gzip_files_are_read_uncompressed(tmp_path: Path) -> None:
+    # rotated logs: auth.log.2.gz
+    import gzip
+    f = tmp_path / "auth.log.2.gz"
+    f.write_bytes(gzip.compress(b"sshd[1]: Failed password for root from 45.146.165.37 port 5 ssh2\n" * 3))
+    result = scan_paths([f, tmp_path / "auth.log.2.gz"], CFG)
+    assert result.attacker is not None and result.attacker.ip == "45.146.165.37"
+    assert result.attacker.count == 6
+    broken = tmp_path / "cut.gz"
+    broken.write_bytes(f.read_bytes()[:20])
+    with pytest.raises(InputError, match=r"cut\.gz: cannot read"):
+        scan_paths([broken], CFG)
