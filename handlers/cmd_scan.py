@@ -2,11 +2,12 @@
 
     incident scan FILE... [IP|STRING] [-r] [--json] [--all-addresses]
 
-Reads the files (``-`` is standard input; gzip-compressed and UTF-16 files are decoded) and lists the addresses found, the most likely attacker
-first: attacker-side mentions (the source of "A -> B", SRC=, "from X", rhost=, the client of a
-proxy chain...) count before plain mentions. Own networks and host names (config [scan]) are never
-listed; private, loopback, documentation... addresses are marked not reportable and come after
-the public ones unless --all-addresses is given. Times are shown in UTC.
+Reads the files (``-`` is standard input; gzip-compressed and UTF-16 files are decoded) and lists
+the addresses found, the most likely attacker first: attacker-side mentions (the source of "A -> B",
+SRC=, "from X", rhost=, the client of a proxy chain...) count before plain mentions. Own networks
+and host names (config [scan]) are never listed; private, loopback, documentation... addresses are
+marked not reportable and come after the public ones unless --all-addresses is given. Times are
+shown in UTC.
 
 Inputs of 8 MB and more (without a selector) are counted in bulk, a few times faster: counts are
 then of mentions, and only the top 10 candidates get first/last seen and evidence lines.
