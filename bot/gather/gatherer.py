@@ -162,7 +162,7 @@ class Gatherer:
         else:
             dom = self._domain(registered, name, False, hint[2], None, run)
             findings = Findings("", None, False, None, dom, problems=tuple(run.problems),
-                                progress=tuple(run.lines))
+                                notes=tuple(run.notes), progress=tuple(run.lines))
         return LookupResult(text, kind, addresses, findings)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -313,13 +313,14 @@ class Gatherer:
         if hit is None:
             sub = Run(shared=shared)
             value = compute(sub)
-            hit = (value, tuple(sub.lines), tuple(sub.problems))
+            hit = (value, tuple(sub.lines), tuple(sub.problems), tuple(sub.notes))
             with shared.lock:
                 shared.memo.setdefault(key, hit)
-        value, lines, problems = hit
+        value, lines, problems, notes = hit
         for line in lines:
             run.line(line)
         run.problems.extend(problems)
+        run.notes.extend(notes)
         return value
 
     def _registration(self, name: str, run: Run) -> tuple[str, tuple[RegistryEntity, ...]]:
@@ -333,22 +334,31 @@ class Gatherer:
             with shared.lock:
                 failed = shared.domains.get(name)
             if failed:
-                run.problem(f"Domain RDAP: {failed}")
+                _problem_or_note(run, f"Domain RDAP: {failed[0]}", failed[1])
                 return "", ()
         try:
             registrar, entities, made = domain_mod.domain_registration(self.clients.session, name)
         except LookupFailed as exc:
             self.net.count("domain")
             run.line(f"RDAP domain {name}...failed.")
-            run.problem(f"Domain RDAP: {exc}")
+            _problem_or_note(run, f"Domain RDAP: {exc}", exc.temporary)
             if shared is not None:
                 with shared.lock:
-                    shared.domains[name] = str(exc)
+                    shared.domains[name] = (str(exc), exc.temporary)
             return "", ()
         self.net.count("domain", made)
         run.line(f"RDAP domain {name}...succeeded.")
         self.cache.put(key, {"registrar": registrar, "entities": [asdict(e) for e in entities]})
         return registrar, entities
+
+
+def _problem_or_note(run: Run, text: str, failed: bool) -> None:
+    """A lookup that failed is a problem; a definite answer ("no record", "no RDAP service for the
+    TLD") is a fact worth a note, not a failure."""
+    if failed:
+        run.problem(text)
+    else:
+        run.notes.append(text)
 
 
 def _dns_name(name: str) -> bool:

@@ -210,3 +210,16 @@ def test_a_reverse_name_that_does_not_resolve_back_gives_a_guessed_domain(gather
     assert any("triara.com is a guess" in n for n in f.notes)
     confirmed = gatherer.gather("130.59.31.80")  # www.switch.ch resolves back
     assert confirmed.domain is not None and not confirmed.domain.guessed
+
+
+def test_a_definite_domain_rdap_answer_is_a_note_in_every_bulk_result(sandbox: Sandbox,
+                                                                      tmp_path: Path) -> None:
+    cfg = sandbox_config(sandbox, tmp_path, workers=1)  # one worker: the second address replays the first's
+    g = Gatherer(cfg, build_clients(cfg))
+    ips = [EXAMPLE_IP, "211.191.28.14"]  # one network, one guessed domain without an RDAP service
+    results = dict(g.gather_many(ips))
+    g.close()
+    for ip in ips:
+        f = results[ip]
+        assert any(n.startswith("Domain RDAP: no RDAP service is known") for n in f.notes), (ip, f.notes)
+        assert not [p for p in f.problems if p.startswith("Domain RDAP")], f.problems

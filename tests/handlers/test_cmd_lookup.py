@@ -94,3 +94,12 @@ def test_private_address_is_nothing_to_report_not_a_failure(config_path: Path, i
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "not a global address" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_a_domain_without_rdap_service_is_a_fact_not_a_failed_lookup(config_path: Path) -> None:
+    """No RDAP service for the TLD (or no record) is an answer: a note, exit 1 (nothing found), not 3."""
+    proc = _run(config_path, "nosuchdomain-zz.example")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    notes = proc.stdout.split("Notes:", 1)[1].split("Contacts", 1)[0]
+    assert "Domain RDAP: no RDAP service is known for nosuchdomain-zz.example's TLD" in notes
+    assert "Problems:" not in proc.stdout
