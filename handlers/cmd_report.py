@@ -233,11 +233,13 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
         sender(cfg)  # a missing From address is a configuration error before any lookup
     opts = Options(
-        select=args.select, all_ips=bool(args.all_ips or args.ask_each), ask_each=bool(args.ask_each),
+        # -a -b: batch answers every question, "process this address?" too: the same run as -A -b
+        select=args.select, all_ips=bool(args.all_ips or args.ask_each),
+        ask_each=bool(args.ask_each and not args.batch),
         description=args.description if args.description is not None else ("" if args.batch else None),
         keep_received=args.keep_received, probe=args.probe, dry_run=args.dry_run, force=args.force,
     )
-    ui = TerminalUI(batch=args.batch, bulk=bool(args.all_ips))
+    ui = TerminalUI(batch=args.batch, bulk=opts.all_ips and not opts.ask_each)
     ui.progress(f"Using config {cfg.path}" if cfg.path else "Using the default configuration (no file)")
     paths = ["/dev/stdin"] if args.file == "-" else [args.file]
     pipeline = None
@@ -253,7 +255,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         if pipeline is not None and pipeline.outbox is not None:
             pipeline.outbox.close()
     for out in result.outcomes:
-        _print_outcome(out, show_draft=len(result.outcomes) == 1 or not args.all_ips)
+        _print_outcome(out, show_draft=len(result.outcomes) == 1 or not ui.bulk)
     counts = Counter(o.status for o in result.outcomes)
     if len(result.outcomes) > 1:
         print("reports: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))

@@ -153,14 +153,15 @@ def test_send_failure_exit_code(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServ
     _no_traceback(proc.stderr)
 
 
-def test_bulk_groups_by_contact(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer) -> None:
+@pytest.mark.parametrize("walk", ["-A", "-a"])  # -a -b: batch answers "yes" to each, so it is -A -b
+def test_bulk_groups_by_contact(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer, walk: str) -> None:
     nets = sandbox.synthetic[:3]
     lines = [f"Sep  8 11:{n:02d}:00 fw kernel: DROP IN=eth0 SRC={ip} DST=1.2.3.4 PROTO=TCP SPT=4{n} DPT=22"
              for net in nets for n, ip in enumerate(net.ips[:4]) for _ in range(n + 1)]
     log = tmp_path / "bulk.log"
     log.write_text("\n".join(lines) + "\n")
     config = write_config(tmp_path, sandbox, smtp)
-    proc = run(config, "report", str(log), "-A", "-b")
+    proc = run(config, "report", str(log), walk, "-b")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(m.rcpt_tos[0] for m in smtp.messages) == sorted(n.abuse_email for n in nets)
     assert "reports: 3 sent" in proc.stdout
