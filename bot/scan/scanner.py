@@ -181,19 +181,18 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
     if p.is_dir():
         raise InputError(f"{path}: is a directory")
     try:
-        fh: BinaryIO | gzip.GzipFile = open(p, "rb")  # noqa: SIM115 (closed below; a generator keeps it open while read)
-        if fh.read(2) == GZIP_MAGIC:          # a rotated log ("auth.log.2.gz") is read uncompressed
-            fh.close()
-            fh = gzip.open(p, "rb")  # noqa: SIM115
-        else:
-            fh.seek(0)
+        raw = open(p, "rb")  # noqa: SIM115 (closed below; a generator keeps it open while read)
+        fh: BinaryIO | gzip.GzipFile = raw
+        if raw.peek(2)[:2] == GZIP_MAGIC:     # a rotated log ("auth.log.2.gz") is read uncompressed
+            fh = gzip.GzipFile(fileobj=raw, mode="rb")
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    with fh:
+    with raw, fh:
         rest = b""
         decoder: codecs.IncrementalDecoder | None = None
+        first = True
         while True:
             try:
                 chunk = fh.read(CHUNK)
@@ -201,8 +200,9 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
                 raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from exc
             if not chunk:
                 break
-            if decoder is None and not rest and fh.tell() == len(chunk) and is_utf16(chunk):
+            if first and is_utf16(chunk):
                 decoder = codecs.getincrementaldecoder("utf-16")("replace")
+            first = False
             if decoder is not None:
                 chunk = decoder.decode(chunk).encode("utf-8", "surrogatepass")
             parts = (rest + chunk).split(b"\n")
@@ -217,6 +217,8 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
 
 def _needs_decoding(path: str | os.PathLike[str]) -> bool:
     """Gzip or UTF-16 input takes the line path, which decodes it (the bulk path reads bytes)."""
+    if not Path(path).is_file():
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(66)
@@ -244,7 +246,9 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, sele
             raise InputError(f"{p}: no such file")
 
     total = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
-    if select is None and total >= BULK_MIN_BYTES and not any(_needs_decoding(p) for p in paths):
+    # The bulk path reads files by size and position: pipes (<(zcat x.gz), /dev/stdin) take the line path.
+    if select is None and total >= BULK_MIN_BYTES and all(Path(p).is_file() for p in paths) \
+            and not any(_needs_decoding(p) for p in paths):
         return bulk.scan_bulk(
             [str(p) for p in paths], cfg,
             keep_received=cfg.keep_received if keep_received is None else keep_received,

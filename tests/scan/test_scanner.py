@@ -251,3 +251,29 @@ def test_gzip_files_are_read_uncompressed(tmp_path: Path) -> None:
     broken.write_bytes(f.read_bytes()[:20])
     with pytest.raises(InputError, match=r"cut\.gz: cannot read"):
         scan_paths([broken], CFG)
+
+
+def test_a_pipe_is_read_as_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "incident scan <(zcat auth.log.2.gz)" gives a named pipe: it cannot seek nor be read twice
+    import os
+    import threading
+
+    from bot.scan import scanner
+    monkeypatch.setattr(scanner, "BULK_MIN_BYTES", 1000)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.log"
+    big.write_bytes(b"x from 9.9.9.9\n" * 100)     # with a "big" file: the bulk-path size check
+
+    def feed() -> None:
+        with open(fifo, "wb") as fh:
+            fh.write(b"sshd[1]: Failed password for root from 45.146.165.37 port 5 ssh2\n" * 2)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        result = scan_paths([fifo, big], CFG)
+    finally:
+        writer.join(5)
+    counts = {c.ip: c.count for c in result.candidates}
+    assert counts["45.146.165.37"] == 2
