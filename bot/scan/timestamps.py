@@ -1,10 +1,11 @@
 """When a log line was written, read from the line itself, as an aware UTC datetime.
 
-Formats: classic syslog (``Feb 10 13:15:11``, no year and no zone: the year is the one that does not
-put the time in the future, the zone comes from config ``scan.timezone``), RFC 3339 / ISO 8601 (with or
-without zone), ``2021/12/02 11:53:15`` (nginx error log), Apache/nginx Common Log Format
-(``[10/Oct/2000:13:55:36 -0700]``), the Apache error log's ``[Wed Mar 13 10:11:12.123456 2024]``
-(zone from config) and epoch seconds (``1693840791.75`` at the start or as ``"ts":``).
+Formats: classic syslog (``Feb 10 13:15:11``, no year and no zone: the year is the one that does not put
+the time in the future, the zone comes from config ``scan.timezone``), Cisco's ``Feb 10 2025 13:15:11``
+(zone from config), RFC 3339 / ISO 8601 (with or without zone), ``2021/12/02 11:53:15`` (nginx error
+log), Apache/nginx Common Log Format (``[10/Oct/2000:13:55:36 -0700]``), the Apache error log's ``[Wed
+Mar 13 10:11:12.123456 2024]`` (zone from config) and epoch seconds (``1693840791.75`` at the start or
+as ``"ts":``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from bot.errors import ConfigError
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 
+# Cisco ASA / IOS write the year after the day: "Feb 10 2025 13:15:11"
+_SYSLOG_YEAR = re.compile(
+    r"(?:<\d{1,3}>)?\[?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{4})\s+(\d\d):(\d\d):(\d\d)(?!\d)")
 _SYSLOG = re.compile(r"(?:<\d{1,3}>)?\[?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)(?!\d)")
 _ISO = re.compile(
     r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s?(Z|UTC|[+-]\d\d:?\d\d)?")
@@ -55,6 +59,9 @@ class Clock:
         m = _SYSLOG.match(head)
         if m is not None:
             return self._cached(m.group(0), self._syslog, m)
+        m = _SYSLOG_YEAR.match(head)
+        if m is not None:
+            return self._cached(m.group(0), self._syslog_year, m)
         m = _CTIME.match(head)
         if m is not None:
             return self._cached(m.group(0), self._ctime, m)
@@ -106,6 +113,13 @@ class Clock:
             if t <= self.now + timedelta(days=1):
                 return t
         return None
+
+    def _syslog_year(self, m: re.Match[str]) -> datetime | None:
+        mon = _MONTHS.get(m.group(1).lower())
+        if mon is None:
+            return None
+        return self._local(int(m.group(3)), mon, int(m.group(2)), int(m.group(4)), int(m.group(5)),
+                           int(m.group(6)))
 
     def _ctime(self, m: re.Match[str]) -> datetime | None:
         mon = _MONTHS.get(m.group(1).lower())

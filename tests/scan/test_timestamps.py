@@ -68,6 +68,10 @@ def test_feb_29_more_than_a_year_after_the_leap_year() -> None:
     ("1693840791 accepted from 1.2.3.4", datetime(2023, 9, 4, 15, 19, 51, tzinfo=UTC)),
     ("2021/12/02 11:53:15 [error] 4065777#4065777: x", datetime(2021, 12, 2, 11, 53, 15, tzinfo=UTC)),
     ("03-Nov-2022 13:34:52.235 security: error: x", datetime(2022, 11, 3, 13, 34, 52, tzinfo=UTC)),
+    # Cisco ASA / IOS with the year: "MMM DD YYYY HH:MM:SS"
+    ("Feb 10 2025 13:15:11: %ASA-4-106023: Deny tcp src outside:45.146.165.37/4444",
+     datetime(2025, 2, 10, 13, 15, 11, tzinfo=UTC)),
+    ("<166>Dec 31 2024 23:59:59 fw1 : %ASA-6-302013: x", datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)),
     # Apache error log (ModSecurity alerts), ctime with a year: the zone is the config's
     ("[Wed Mar 13 10:11:12.123456 2024] [security2:error] [pid 1] [client 45.146.165.37:5555] x",
      datetime(2024, 3, 13, 10, 11, 12, 123456, tzinfo=UTC)),
