@@ -107,6 +107,21 @@ class DnsSource:
         found = self._query(name, "A" if want.version == 4 else "AAAA")
         return any(ipaddress.ip_address(a) == want for a in found)
 
+    def reverse_zone_ns(self, ip: str) -> tuple[str, ...]:
+        """Name servers of the reverse zone holding ``ip`` (the /24, else /16; IPv6: the /48, else /32).
+
+        Whoever the zone is delegated to runs the network's DNS: the old tool's domain guess.
+        """
+        labels = reversed_labels(ip).split(".")
+        suffix = "in-addr.arpa" if ipaddress.ip_address(ip).version == 4 else "ip6.arpa"
+        for keep in ((3, 2) if suffix == "in-addr.arpa" else (12, 8)):
+            zone = ".".join([*labels[-keep:], suffix])
+            hosts = [t.rstrip(".").lower() for t in self._query(zone, "NS")]
+            found = tuple(dict.fromkeys(h for h in hosts if _HOSTNAME_RE.match(h)))
+            if found:
+                return found
+        return ()
+
     def mx(self, name: str) -> tuple[str, ...]:
         records = []
         for text in self._query(name, "MX"):

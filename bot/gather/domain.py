@@ -54,11 +54,13 @@ def registered_domain(name: str) -> str | None:
     return str(result) if result else None
 
 
-def guess_domain(network: Network | None, as_name: str = "") -> tuple[str, str] | None:
+def guess_domain(network: Network | None, as_name: str = "",
+                 name_servers: Iterable[str] = ()) -> tuple[str, str] | None:
     """(domain, basis) when the reverse lookup failed, as the old tool did; None if no basis.
 
     The registry's e-mail domains come first (abuse entities, then the others), skipping the
-    registries' own domains; then a domain-looking word in the AS name.
+    registries' own domains; then the reverse zone's name servers; then a domain-looking word in
+    the AS name.
     """
     if network is not None:
         ordered = sorted(network.entities, key=lambda e: 0 if "abuse" in e.roles else 1)
@@ -71,6 +73,10 @@ def guess_domain(network: Network | None, as_name: str = "") -> tuple[str, str] 
                 if domain:
                     who = ent.handle or ent.name or "an entity"
                     return domain, f"guessed from the registry's e-mail address {address} ({who})"
+    for host in name_servers:
+        domain = registered_domain(host)
+        if domain and not catch_all_reason(f"hostmaster@{domain}"):
+            return domain, f"guessed from the reverse zone's name server {host}"
     for word in as_name.replace(",", " ").split():
         domain = registered_domain(word) if "." in word else None
         if domain and psl().is_public(domain.split(".", 1)[1]):

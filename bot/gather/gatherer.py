@@ -182,7 +182,7 @@ class Gatherer:
         abusix: tuple[str, ...] = ()
         if self.cfg.gather.abusix:
             abusix = self._step("Abusix", run, lambda: self.abusix.contacts(ip)) or ()
-        dom = self._pick_domain(rdns, network, as_name, run, domain_hint, verified)
+        dom = self._pick_domain(rdns, network, as_name, run, domain_hint, verified, ip)
         probes = self._probe(ip, probe, run)
         findings = Findings(ip, rdns, verified, network, dom, abusix, probes)
         notes = [abuse_status(findings), *run.notes]
@@ -255,7 +255,8 @@ class Gatherer:
         return best[1] if best else None
 
     def _pick_domain(self, rdns: str | None, network: Network | None, as_name: str, run: Run,
-                     hint: tuple[str, str, str] | None, verified: bool = True) -> DomainInfo | None:
+                     hint: tuple[str, str, str] | None, verified: bool = True,
+                     ip: str = "") -> DomainInfo | None:
         if hint is not None:
             return self._domain(hint[0], hint[1], False, hint[2], network, run)
         if rdns:
@@ -269,7 +270,10 @@ class Gatherer:
                                         "not resolve back to the address", network, run)
                 return self._domain(registered, zone, False, f"registered domain of {rdns}", network, run)
         run.line("Trying to figure out domain name after failed reverse lookup.")
-        guess = domain_mod.guess_domain(network, as_name)
+        guess = domain_mod.guess_domain(network)
+        if guess is None and ip:
+            servers = self._step("Reverse zone name servers", run, lambda: self.dns.reverse_zone_ns(ip))
+            guess = domain_mod.guess_domain(None, as_name, servers or ())
         if guess is None:
             run.line("No candidate found.")
             return None

@@ -159,3 +159,18 @@ def test_an_oversized_answer_is_refused_not_read_whole(hostile_cfg: Config, regi
     f = _gather(hostile_cfg, "23.1.2.3")
     assert f.network is None
     assert any("too large" in p for p in f.problems), f.problems
+
+
+def test_without_ptr_or_registry_mail_the_reverse_zones_name_server_gives_the_guess(
+        hostile_cfg: Config, registry: HostileRegistry, sandbox: Sandbox) -> None:
+    """The old tool's "Possible candidate: ns.shinbiro.com": the name server of the reverse zone."""
+    answer = _answer("23.7.8.9", "23.7.0.0", "23.7.255.255", "")
+    answer["entities"] = []  # the registry names nobody
+    registry.answers["/ip/23.7.8.9"] = answer
+    sandbox.dns.add("8.7.23.in-addr.arpa", "NS", "ns2.hoster-23-7.example.")
+    sandbox.dns.add("hoster-23-7.example", "MX", "10 mx.hoster-23-7.example.")
+    f = _gather(hostile_cfg, "23.7.8.9")
+    assert f.rdns is None
+    assert f.domain is not None and f.domain.name == "hoster-23-7.example" and f.domain.guessed
+    assert "ns2.hoster-23-7.example" in f.domain.guess_reason
+    assert f.domain.mx == ("mx.hoster-23-7.example",)
