@@ -95,10 +95,20 @@ class DnsSource:
             raise LookupFailed("the PTR record is not a host name", source="dns")
         return name
 
-    def addresses(self, name: str) -> tuple[str, ...]:
+    def addresses(self, name: str, failures: list[str] | None = None) -> tuple[str, ...]:
+        """A and AAAA of ``name``. When one of the two questions fails, the other's answer is still
+        given (its failure appended to ``failures`` when a list is passed); raises when both fail."""
         out: list[str] = []
+        errors: list[LookupFailed] = []
         for rdtype in ("A", "AAAA"):
-            out.extend(self._query(name, rdtype))
+            try:
+                out.extend(self._query(name, rdtype))
+            except LookupFailed as exc:
+                errors.append(exc)
+        if len(errors) == 2:
+            raise errors[0]
+        if failures is not None:
+            failures.extend(str(exc) for exc in errors)
         return tuple(str(ipaddress.ip_address(a)) for a in out)
 
     def forward_confirms(self, name: str, ip: str) -> bool:

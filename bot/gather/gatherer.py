@@ -149,11 +149,14 @@ class Gatherer:
             raise InputError(f"not an IP address, host name or domain: {text[:80]!r}")
         kind = "domain" if name == registered else "host"
         run = Run(emit=progress)
+        failures: list[str] = []
         try:
-            addresses = self.dns.addresses(name)
+            addresses = self.dns.addresses(name, failures)
         except LookupFailed as exc:
-            run.problem(f"Address lookup of {name}: {exc}")
+            failures.append(str(exc))
             addresses = ()
+        for failure in failures:
+            run.problem(f"Address lookup of {name}: {failure}")
         run.line(f"Looking up addresses of {name}..." + (", ".join(addresses) if addresses else "none."))
         hint = (registered, name, f"the {kind} looked up")
         usable = [a for a in addresses if is_public(a)]

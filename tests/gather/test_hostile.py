@@ -174,3 +174,12 @@ def test_without_ptr_or_registry_mail_the_reverse_zones_name_server_gives_the_gu
     assert f.domain is not None and f.domain.name == "hoster-23-7.example" and f.domain.guessed
     assert "ns2.hoster-23-7.example" in f.domain.guess_reason
     assert f.domain.mx == ("mx.hoster-23-7.example",)
+
+
+def test_a_host_whose_a_query_fails_is_still_looked_up_by_its_aaaa(gatherer: Gatherer,
+                                                                  sandbox: Sandbox) -> None:
+    sandbox.dns.fail("one.one.one.one", "servfail", times=1)  # the first question, A, fails; AAAA answers
+    result = gatherer.lookup("one.one.one.one")
+    assert result.addresses == ("2606:4700:4700::1111",)
+    assert result.findings.network is not None and result.findings.network.handle == "NET6-2606-4700-1"
+    assert any(p.startswith("Address lookup of one.one.one.one: A") for p in result.findings.problems)
