@@ -65,12 +65,14 @@ class Clock:
         m = _CTIME.match(head)
         if m is not None:
             return self._cached(m.group(0), self._ctime, m)
-        m = _ISO.search(head)
-        if m is not None:
-            return self._cached(m.group(0), self._iso, m)
-        m = _CLF.search(head)
-        if m is not None:
-            return self._cached(m.group(0), self._clf, m)
+        # The first stamp written is the line's: a date later on may be in text the client chose
+        # ("GET /?since=2019-01-01T00:00:00Z" after the CLF date).
+        iso = _ISO.search(head)
+        clf = _CLF.search(head)
+        if clf is not None and (iso is None or clf.start() < iso.start()):
+            return self._cached(clf.group(0), self._clf, clf)
+        if iso is not None:
+            return self._cached(iso.group(0), self._iso, iso)
         m = _EPOCH.search(head)
         if m is not None:
             return self._cached(m.group(0), self._epoch, m)

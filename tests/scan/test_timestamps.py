@@ -52,6 +52,11 @@ def test_a_syslog_header_wins_over_a_date_in_the_message() -> None:
         datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
+def test_a_date_in_a_requested_url_is_not_the_line_time() -> None:
+    line = '45.146.165.37 - - [10/Oct/2025:13:55:36 +0000] "GET /?since=2019-01-01T00:00:00Z HTTP/1.1" 200'
+    assert parse(line) == datetime(2025, 10, 10, 13, 55, 36, tzinfo=UTC)
+
+
 def test_feb_29_more_than_a_year_after_the_leap_year() -> None:
     assert parse("Feb 29 10:00:00 h x", now=datetime(2026, 6, 1, tzinfo=UTC)) == \
         datetime(2024, 2, 29, 10, 0, tzinfo=UTC)
