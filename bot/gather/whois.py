@@ -87,21 +87,39 @@ def _range(value: str) -> tuple[str, str, tuple[str, ...]]:
         return "", "", ()
 
 
+def _holds(first: str, last: str, ip: str) -> bool:
+    a, b, x = (ipaddress.ip_address(v) for v in (first, last, ip))
+    return a.version == x.version == b.version and int(a) <= int(x) <= int(b)
+
+
 def parse_whois(text: str, registry: str, ip: str = "") -> Network:
     """A :class:`Network` from a port-43 answer. Raises LookupFailed when it holds no network."""
     objects = _objects(text)
     start = end = handle = name = country = org = ""
     cidrs: tuple[str, ...] = ()
+    size = -1
+    others = ""
     for obj in objects:
         keys = dict(reversed(obj))  # first value of each key
         net_key = next((k for k in _NET_KEYS if k in keys), "")
-        if net_key and not start:
-            start, end, cidrs = _range(keys[net_key])
+        if not net_key:
+            continue
+        first, last, ranges = _range(keys[net_key])
+        if not first:
+            continue
+        span = int(ipaddress.ip_address(last)) - int(ipaddress.ip_address(first))
+        if ip and not _holds(first, last, ip):
+            others = others or f"{first} - {last}"
+            continue
+        if size < 0 or span < size:  # the most specific (ARIN lists the allocation before reassignments)
+            start, end, cidrs, size = first, last, ranges, span
             handle = keys.get("nethandle", keys[net_key])
             name = keys.get("netname", "")
             country = keys.get("country", "")[:2].upper()
             org = keys.get("orgname", keys.get("owner", keys.get("descr", "")))
     if not start:
+        if others:
+            raise LookupFailed(f"whois answer is for {others}, not for {ip}", source="whois")
         raise LookupFailed("whois answer holds no network (no match)", source="whois")
     abuse_handles = {v.upper() for obj in objects for k, v in obj if k == "abuse-c"}
     entities: list[RegistryEntity] = []

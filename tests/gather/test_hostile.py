@@ -183,3 +183,19 @@ def test_a_host_whose_a_query_fails_is_still_looked_up_by_its_aaaa(gatherer: Gat
     assert result.addresses == ("2606:4700:4700::1111",)
     assert result.findings.network is not None and result.findings.network.handle == "NET6-2606-4700-1"
     assert any(p.startswith("Address lookup of one.one.one.one: A") for p in result.findings.problems)
+
+
+def test_whois_takes_the_most_specific_network_holding_the_address() -> None:
+    """ARIN lists the provider's allocation before the customer's reassignment; another range is no answer."""
+    from bot.errors import LookupFailed
+    from bot.gather.whois import parse_whois
+
+    text = ("NetRange:       23.0.0.0 - 23.15.255.255\nNetName:        PROVIDER-BLK\n"
+            "NetHandle:      NET-23-0-0-0-1\nOrgName:        Provider\n\n"
+            "NetRange:       23.1.2.0 - 23.1.2.255\nNetName:        CUSTOMER\n"
+            "NetHandle:      NET-23-1-2-0-1\nOrgName:        Customer\n\n"
+            "OrgAbuseEmail:  abuse@customer.example\n")
+    net = parse_whois(text, "arin", "23.1.2.3")
+    assert (net.handle, net.name, net.start) == ("NET-23-1-2-0-1", "CUSTOMER", "23.1.2.0")
+    with pytest.raises(LookupFailed, match=r"not for 24\.1\.1\.1"):
+        parse_whois(text, "arin", "24.1.1.1")
