@@ -88,10 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_mod.load(args.config)
         return int(commands[args.command].run(args, cfg))
     except UserError as exc:
-        sys.stderr.write(f"incident: error: {exc}\n")
+        sys.stderr.write(f"incident: error: {one_line(str(exc))}\n")
         return EXIT_USAGE
     except (LookupFailed, SendError) as exc:
-        sys.stderr.write(f"incident: error: {exc}\n")
+        sys.stderr.write(f"incident: error: {one_line(str(exc))}\n")
         return EXIT_NETWORK
     except KeyboardInterrupt:
         sys.stderr.write("incident: interrupted\n")
@@ -104,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = _log_traceback()
         sys.stderr.write(f"incident: internal error; details in {where}\n")
         return EXIT_INTERNAL
+
+
+def one_line(text: str) -> str:
+    """Error text as one printable line: a file name or registry text holding newlines or terminal
+    escape sequences must not add lines or drive the person's terminal."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _log_traceback() -> str:
