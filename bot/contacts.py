@@ -97,7 +97,10 @@ def _override_matches(ov: ContactOverride, findings: Findings) -> str:
     if ov.asn and findings.network is not None and findings.network.asn == ov.asn:
         return f"config override for AS{ov.asn}"
     if ov.domain:
-        names = [findings.domain.name if findings.domain else "", findings.rdns or ""]
+        # the address's owner writes its PTR: only a name that resolves back, or a domain not guessed
+        dom = findings.domain
+        names = [dom.name if dom is not None and not dom.guessed else "",
+                 findings.rdns or "" if findings.rdns_verified else ""]
         if any(n and _in_domain(n, ov.domain) for n in names):
             return f"config override for {ov.domain}"
     return ""

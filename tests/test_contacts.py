@@ -118,3 +118,16 @@ def test_no_abuse_contact_is_said() -> None:
     net = _net(_ent("ORG", ("registrant",), "info@example.net"), registry="afrinic")
     assert "names no abuse contact" in abuse_status(_findings(net))
     assert "unknown" in abuse_status(_findings(None))
+
+
+def test_a_domain_override_needs_a_confirmed_name_not_the_attackers_own_ptr() -> None:
+    """Whoever runs the address writes its PTR: "x.bigisp.example" that does not resolve back, or a
+    domain only guessed, must not route the report to the override for bigisp.example."""
+    ov = ContactOverride(emails=("reports@bigisp.example",), domain="bigisp.example")
+    cfg = ContactsConfig(override=(ov,))
+    forged = Findings(ip="203.0.113.7", rdns="x.bigisp.example", rdns_verified=False, network=None,
+                      domain=_dom("bigisp.example", guessed=True))
+    assert "reports@bigisp.example" not in [c.address for c in rank_contacts(forged, cfg)]
+    confirmed = Findings(ip="203.0.113.7", rdns="x.bigisp.example", rdns_verified=True, network=None,
+                         domain=_dom("bigisp.example"))
+    assert rank_contacts(confirmed, cfg)[0].address == "reports@bigisp.example"
