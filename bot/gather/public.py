@@ -1,14 +1,17 @@
 """Which addresses may be looked up or probed at all: public unicast ones only.
 
-``ipaddress``' ``is_global`` (Python 3.11) says True for multicast (224.0.0.0/4, ff00::/8) and for
+``ipaddress``' ``is_global`` (Python 3.11) says True for multicast (224.0.0.0/4, ff00::/8), for the
+reserved IPv6 space outside global unicast (``::2``, ``::10.0.0.1``, 64:ff9b::/96) and for
 special-use blocks registered after it was written; none of them has anybody to report to, and no
-query about them may leave the machine.
+query about them may leave the machine. A 6to4 address (2002::/16) carries an IPv4 address: it is
+public only when that one is.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")  # every allocation to the registries lies in it
 _SPECIAL_USE = (
     ipaddress.ip_network("3fff::/20"),        # documentation (RFC 9637)
     ipaddress.ip_network("64:ff9b:1::/48"),   # local-use IPv4/IPv6 translation (RFC 8215)
@@ -21,4 +24,9 @@ def is_public(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     addr = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
     if not addr.is_global or addr.is_multicast:
         return False
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr not in _GLOBAL_UNICAST_V6:
+            return False
+        if addr.sixtofour is not None and not is_public(addr.sixtofour):
+            return False
     return not any(addr.version == net.version and addr in net for net in _SPECIAL_USE)

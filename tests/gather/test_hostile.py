@@ -72,10 +72,12 @@ def test_an_answer_claiming_the_whole_address_space_serves_no_other_address(
     assert [e.emails for e in other.network.entities] == [("abuse@own.example",)]
 
 
-@pytest.mark.parametrize("ip", ["224.0.0.251", "239.1.2.3", "ff02::1", "ff0e::1", "3fff::1", "64:ff9b:1::1"])
+@pytest.mark.parametrize("ip", ["224.0.0.251", "239.1.2.3", "ff02::1", "ff0e::1", "3fff::1", "64:ff9b:1::1",
+                                "::10.0.0.1", "::2", "2002:a00:1::1", "64:ff9b::a00:1"])
 def test_multicast_and_special_use_addresses_are_sent_nowhere(gatherer: Gatherer, sandbox: Sandbox,
                                                               ip: str) -> None:
-    """ipaddress calls these global; they are multicast or special-use (RFC 9637, RFC 8215)."""
+    """ipaddress calls these global; they are multicast, special-use (RFC 9637, RFC 8215), outside
+    IPv6 global unicast (2000::/3), or 6to4 around a private IPv4 address."""
     sandbox.http.reset_counts()
     sandbox.dns.reset_counts()
     f = gatherer.gather(ip, probe=True)
