@@ -219,9 +219,9 @@ def _entity_links(entities: Any, out: dict[str, str] | None = None) -> dict[str,
     for ent in entities if isinstance(entities, list) else []:
         if not isinstance(ent, dict):
             continue
-        handle = ent.get("handle")
+        handle = rdapwalk.clean_text(ent.get("handle"))  # as the walker keys entities
         for link in ent.get("links", []) if isinstance(ent.get("links"), list) else []:
-            if (isinstance(link, dict) and link.get("rel") == "self" and isinstance(handle, str)
+            if (isinstance(link, dict) and link.get("rel") == "self" and handle
                     and isinstance(link.get("href"), str) and link["href"].startswith("https://")):
                 out.setdefault(handle, link["href"])
         _entity_links(ent.get("entities"), out)

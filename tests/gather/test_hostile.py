@@ -201,3 +201,18 @@ def test_whois_takes_the_most_specific_network_holding_the_address() -> None:
     assert (net.handle, net.name, net.start) == ("NET-23-1-2-0-1", "CUSTOMER", "23.1.2.0")
     with pytest.raises(LookupFailed, match=r"not for 24\.1\.1\.1"):
         parse_whois(text, "arin", "24.1.1.1")
+
+
+def test_an_abuse_entity_with_a_padded_handle_is_still_completed(hostile_cfg: Config,
+                                                                 registry: HostileRegistry) -> None:
+    from bot.gather import rdapwalk
+    from bot.gather.rdap import RdapSource
+
+    data = _answer("23.1.2.3", "23.1.0.0", "23.1.255.255", "")
+    data["entities"] = [{"handle": " NOMAIL-ARIN\n", "roles": ["abuse"],
+                         "links": [{"rel": "self", "href": "https://rdap.arin.net/registry/entity/NOMAIL-ARIN"}]}]
+    registry.answers["/entity/NOMAIL-ARIN"] = {"handle": "NOMAIL-ARIN", "vcardArray": [
+        "vcard", [["email", {}, "text", "abuse@fetched.example"]]]}
+    net = rdapwalk.network_from_rdap(data, registry="arin")
+    done, fetched = RdapSource(build_clients(hostile_cfg))._complete_entities(net, data, "23.1.2.3")
+    assert fetched == 1 and done.entities[0].emails == ("abuse@fetched.example",)
