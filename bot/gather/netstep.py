@@ -139,8 +139,7 @@ class NetworkStep:
             # for such blocks, so ask the other RIRs (only after a definite "no record").
             for other in self._other_rirs(ip, base):
                 other_reg = rdapwalk.registry_from_url(other)
-                run.line(f"RDAP {ip}...{rdapwalk.registry_name(registry)} has no record, "
-                         f"trying {rdapwalk.registry_name(other_reg)}...")
+                run.line(f"RDAP {ip}...{problem}; trying {rdapwalk.registry_name(other_reg)}...")
                 net, _, _ = self._rdap_with_retries(ip, other, other_reg, run)
                 if net is not None:
                     break

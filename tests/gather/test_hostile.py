@@ -54,6 +54,8 @@ def test_an_answer_for_another_range_is_neither_used_nor_cached(hostile_cfg: Con
     f = _gather(hostile_cfg, "23.1.2.3")
     assert f.network is None
     assert any("23.9.9.0" in p and "23.1.2.3" in p for p in f.problems), f.problems
+    # the progress says why the other registries are asked (not "has no record")
+    assert any("not for 23.1.2.3; trying RIPE NCC" in line for line in f.progress), f.progress
     registry.answers["/ip/23.9.9.9"] = _answer("23.9.9.9", "23.9.9.0", "23.9.9.255", "abuse@right.example")
     again = _gather(hostile_cfg, "23.9.9.9")
     assert again.network is not None
