@@ -347,7 +347,7 @@ class Gatherer:
             registrar, entities, made = domain_mod.domain_registration(self.clients.session, name)
         except LookupFailed as exc:
             self.net.count("domain")
-            run.line(f"RDAP domain {name}...failed.")
+            run.line(f"RDAP domain {name}..." + ("failed." if exc.temporary else f"{exc}."))
             _problem_or_note(run, f"Domain RDAP: {exc}", exc.temporary)
             if shared is not None:
                 with shared.lock:

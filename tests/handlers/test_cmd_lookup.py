@@ -103,3 +103,4 @@ def test_a_domain_without_rdap_service_is_a_fact_not_a_failed_lookup(config_path
     notes = proc.stdout.split("Notes:", 1)[1].split("Contacts", 1)[0]
     assert "Domain RDAP: no RDAP service is known for nosuchdomain-zz.example's TLD" in notes
     assert "Problems:" not in proc.stdout
+    assert "RDAP domain nosuchdomain-zz.example...no RDAP service is known" in proc.stderr  # not "failed"
