@@ -104,6 +104,7 @@ class Gatherer:
         emit_lock = threading.Lock()
         results: dict[str, Findings] = {}
         ready = threading.Condition()
+        stop = threading.Event()  # the consumer went away (Ctrl-C, an error): no more lookups
 
         def emit(line: str) -> None:
             if progress is not None:
@@ -112,6 +113,8 @@ class Gatherer:
 
         def work(chunk: list[str]) -> None:
             for ip in chunk:
+                if stop.is_set():
+                    return
                 try:
                     found = self._gather(ip, probe, Run(emit=emit, prefix=f"{ip}: ", shared=shared))
                 except Exception:  # a bug must not lose the other results
@@ -123,14 +126,17 @@ class Gatherer:
 
         with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="gather") as pool:
             futures = [pool.submit(work, c) for c in chunks]
-            for ip in wanted:
-                with ready:
-                    while ip not in results:
-                        ready.wait(0.5)
-                        if all(f.done() for f in futures) and ip not in results:
-                            raise RuntimeError(f"worker ended without a result for {ip}")  # pragma: no cover
-                    found = results.pop(ip)
-                yield ip, found
+            try:
+                for ip in wanted:
+                    with ready:
+                        while ip not in results:
+                            ready.wait(0.5)
+                            if all(f.done() for f in futures) and ip not in results:  # pragma: no cover
+                                raise RuntimeError(f"worker ended without a result for {ip}")
+                        found = results.pop(ip)
+                    yield ip, found
+            finally:
+                stop.set()  # leaving early: each worker ends after the lookup it is in
 
     def lookup(self, target: str, *, probe: bool | None = None,
                progress: Progress | None = None) -> LookupResult:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -14,6 +15,7 @@ from bot.config import Config
 from bot.contacts import rank_contacts
 from bot.errors import InputError
 from bot.gather import Gatherer
+from bot.models import Findings
 from tests.gather.conftest import sandbox_config
 from tests.sandbox import EXAMPLE_IP, Sandbox
 
@@ -223,3 +225,17 @@ def test_a_definite_domain_rdap_answer_is_a_note_in_every_bulk_result(sandbox: S
         f = results[ip]
         assert any(n.startswith("Domain RDAP: no RDAP service is known") for n in f.notes), (ip, f.notes)
         assert not [p for p in f.problems if p.startswith("Domain RDAP")], f.problems
+
+
+def test_stopping_a_bulk_lookup_early_stops_its_workers(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Ctrl-C (or a consumer that stops reading) must not wait for every remaining lookup to run."""
+    cfg = sandbox_config(sandbox, tmp_path, workers=2)
+    g = Gatherer(cfg, build_clients(cfg))
+    ips = [n.ips[0] for n in sandbox.synthetic[:20]]
+    sandbox.http.reset_counts()
+    results = cast(Generator[tuple[str, Findings], None, None], g.gather_many(ips))
+    next(results)
+    results.close()
+    g.close()
+    rdap = [path for host, path in sandbox.http.requests if "/ip/" in path]
+    assert len(rdap) < 8, rdap
