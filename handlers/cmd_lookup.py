@@ -20,8 +20,8 @@ from bot.clients import build_clients
 from bot.config import Config
 from bot.contacts import explain, rank_contacts
 from bot.gather import Gatherer
-from bot.gather.public import is_public
 from bot.models import Contact, LookupResult
+from bot.public import is_public
 
 EXIT_OK, EXIT_NOTHING, EXIT_NETWORK = 0, 1, 3
 

@@ -30,9 +30,9 @@ from bot.gather.dns import DnsSource
 from bot.gather.netstep import NetworkStep, Run, SharedRun
 from bot.gather.probe import probe as probe_ports
 from bot.gather.probe import probe_refusal
-from bot.gather.public import is_public
 from bot.gather.rdap import RdapSource
 from bot.models import DomainInfo, Findings, LookupResult, Network, ProbeResult, RegistryEntity
+from bot.public import is_public
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

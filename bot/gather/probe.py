@@ -11,8 +11,8 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.config import Config
-from bot.gather.public import is_public
 from bot.models import ProbeResult
+from bot.public import is_public
 
 _BANNER_BYTES = 200
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from bot.errors import ConfigError
 from bot.models import Candidate, Evidence, Role
+from bot.public import is_public
 
 MAX_EVIDENCE_CHARS = 2000   # one evidence line is cut to this many characters
 
@@ -76,8 +77,7 @@ _V4_STARTS = [start for start, _ in _V4_NON_GLOBAL]
 
 @lru_cache(maxsize=65536)
 def _is_global(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip)
-    return bool(addr.is_global) and not addr.is_multicast
+    return is_public(ip)  # the one definition the gatherer uses too: reportable == may be looked up
 
 
 class OwnNetworks:

@@ -1,19 +1,20 @@
-"""The fast IPv4 is_global gives ipaddress' answer (plus: multicast is never global)."""
+"""The scanner's fast is_global gives the same answer as bot.public.is_public, the one definition of
+an address somebody can be told about (ipaddress' is_global, minus multicast and special-use space)."""
 
 from __future__ import annotations
 
 import ipaddress
 import random
 
+from bot.public import is_public
 from bot.scan.ranking import is_global
 
 
 def expected(ip: str) -> bool:
-    a = ipaddress.ip_address(ip)
-    return bool(a.is_global) and not a.is_multicast
+    return is_public(ip)
 
 
-def test_is_global_matches_ipaddress() -> None:
+def test_is_global_matches_the_public_definition() -> None:
     rng = random.Random(20011)
     ips = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(20000)]
     for net in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
@@ -24,5 +25,6 @@ def test_is_global_matches_ipaddress() -> None:
         edges = (lo, hi, lo + 1, hi - 1, lo - 1, hi + 1)
         ips += [str(ipaddress.IPv4Address(v)) for v in edges if 0 <= v < 2**32]
     ips += [f"192.0.0.{x}" for x in range(256)] + ["255.255.255.255", "8.8.8.8", "1.1.1.1"]
-    ips += ["2001:db8::1", "::1", "fe80::1", "2a0e:97c0:3e3:1d1::5", "ff02::1", "64:ff9b::1.2.3.4"]
+    ips += ["2001:db8::1", "::1", "fe80::1", "2a0e:97c0:3e3:1d1::5", "ff02::1", "64:ff9b::1.2.3.4",
+            "::2", "3fff::1", "2002:a00:1::1", "2002:808:808::1"]
     assert [ip for ip in ips if is_global(ip) != expected(ip)] == []

@@ -277,3 +277,13 @@ def test_a_pipe_is_read_as_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         writer.join(5)
     counts = {c.ip: c.count for c in result.candidates}
     assert counts["45.146.165.37"] == 2
+
+
+def test_reportable_means_what_the_gatherer_may_look_up() -> None:
+    """Addresses Python's ipaddress calls global but nobody can be told about are not reportable."""
+    lines = [f"sshd[1]: Failed password for root from {ip} port 4711 ssh2"
+             for ip in ("::2", "3fff::1", "2002:a00:1::1", "ff02::1", "2001:4860:4860::8888")]
+    result = scan_lines(lines, CFG, now=NOW)
+    reportable = {c.ip: c.reportable for c in result.candidates}
+    assert reportable == {"::2": False, "3fff::1": False, "2002:a00:1::1": False, "ff02::1": False,
+                          "2001:4860:4860::8888": True}

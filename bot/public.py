@@ -1,4 +1,4 @@
-"""Which addresses may be looked up or probed at all: public unicast ones only.
+"""Which addresses may be reported, looked up or probed at all: public unicast ones only (pure).
 
 ``ipaddress``' ``is_global`` (Python 3.11) says True for multicast (224.0.0.0/4, ff00::/8), for the
 reserved IPv6 space outside global unicast (``::2``, ``::10.0.0.1``, 64:ff9b::/96) and for
