@@ -90,10 +90,17 @@ class Run:
 
 
 def choose_recipients(contacts: Sequence[Contact]) -> tuple[Contact, ...]:
-    """Who gets the report by default: the best confidence tier present, catch-alls (flagged) never."""
+    """Who gets the report by default: the best confidence tier present, catch-alls (flagged) never.
+
+    Role mailboxes (the low tier) are guesses at a domain that may itself be a guess: by default the
+    report goes to the one RFC 2142 names for abuse reports, not to every mailbox listed; a person can
+    still pick the others."""
     usable = [c for c in contacts if not c.flag]
     for level in (Confidence.OVERRIDE, Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW):
         tier = tuple(c for c in usable if c.confidence == level)
+        if tier and level is Confidence.LOW:
+            abuse = tuple(c for c in tier if c.address.startswith("abuse@"))
+            return abuse[:1] or tier[:1]
         if tier:
             return tier
     return ()

@@ -255,6 +255,18 @@ def test_catch_all_contacts_are_never_chosen() -> None:
     assert choose_recipients([flagged]) == ()
 
 
+def test_only_the_abuse_mailbox_of_guessed_role_mailboxes_is_chosen() -> None:
+    from bot.models import Confidence
+
+    roles = [Contact(f"{box}@guess.example", Confidence.LOW, ("RFC 2142 role mailbox",))
+             for box in ("security", "noc", "abuse", "postmaster", "webmaster", "root", "hostmaster")]
+    assert [c.address for c in choose_recipients(roles)] == ["abuse@guess.example"]
+    assert [c.address for c in choose_recipients(roles[:2])] == ["security@guess.example"]
+    registry = [Contact("noc@isp.example", Confidence.MEDIUM, ("rdap technical",)),
+                Contact("tech@isp.example", Confidence.MEDIUM, ("rdap technical",))]
+    assert choose_recipients([*registry, *roles]) == tuple(registry)
+
+
 class PickyUI(BatchUI):
     def approve(self, draft: Draft, contacts: Sequence[Contact],
                 chosen: Sequence[Contact]) -> tuple[str, ...]:
