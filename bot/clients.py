@@ -123,7 +123,6 @@ class Clients:
     opener: urllib.request.OpenerDirector     # for ipwhois: Net(..., proxy_opener=opener)
     session: requests.Session                 # for whoisit: whoisit.domain(..., session=session)
     timeout: float
-    rdap_override: str = ""
     whois_server: str | None = None           # host answering every port-43 query (None: the registry's)
     whois_port: int = 43
 
@@ -179,7 +178,6 @@ def build_clients(cfg: Config) -> Clients:
         opener=build_opener(override),
         session=build_session(override, g.timeout),
         timeout=g.timeout,
-        rdap_override=override,
         whois_server=server,
         whois_port=port,
     )

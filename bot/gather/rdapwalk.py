@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -211,10 +210,6 @@ def contains(network: Network, ip: str) -> bool:
     if not addr.version == first.version == last.version:
         return False
     return int(first) <= int(addr) <= int(last)
-
-
-def abuse_entities(entities: Iterable[RegistryEntity]) -> list[RegistryEntity]:
-    return [e for e in entities if "abuse" in e.roles]
 
 
 def error_text(data: Any) -> str:

@@ -52,19 +52,17 @@ class Clock:
         self.tz = tz
         self.now = (now or datetime.now(UTC)).astimezone(UTC)
         self._cache: dict[str, datetime | None] = {}
+        # Formats that start a line (a date written later in the message is not the line's), and
+        # the loose ones looked for anywhere in the head, after the CLF/ISO pair.
+        self._leading = ((_SYSLOG, self._syslog), (_SYSLOG_YEAR, self._syslog_year), (_CTIME, self._ctime))
+        self._loose = ((_EPOCH, self._epoch), (_DMY, self._dmy))
 
     def parse(self, line: str) -> datetime | None:
         head = line[:_HEAD]
-        # A syslog header starts the line: a date written later in the message is not the line's.
-        m = _SYSLOG.match(head)
-        if m is not None:
-            return self._cached(m.group(0), self._syslog, m)
-        m = _SYSLOG_YEAR.match(head)
-        if m is not None:
-            return self._cached(m.group(0), self._syslog_year, m)
-        m = _CTIME.match(head)
-        if m is not None:
-            return self._cached(m.group(0), self._ctime, m)
+        for pattern, fn in self._leading:
+            m = pattern.match(head)
+            if m is not None:
+                return self._cached(m.group(0), fn, m)
         # The first stamp written is the line's: a date later on may be in text the client chose
         # ("GET /?since=2019-01-01T00:00:00Z" after the CLF date).
         iso = _ISO.search(head)
@@ -73,12 +71,10 @@ class Clock:
             return self._cached(clf.group(0), self._clf, clf)
         if iso is not None:
             return self._cached(iso.group(0), self._iso, iso)
-        m = _EPOCH.search(head)
-        if m is not None:
-            return self._cached(m.group(0), self._epoch, m)
-        m = _DMY.search(head)
-        if m is not None:
-            return self._cached(m.group(0), self._dmy, m)
+        for pattern, fn in self._loose:
+            m = pattern.search(head)
+            if m is not None:
+                return self._cached(m.group(0), fn, m)
         return None
 
     def _cached(self, key: str, fn: object, m: re.Match[str]) -> datetime | None:
