@@ -27,6 +27,7 @@ from types import ModuleType
 from bot import __version__
 from bot import config as config_mod
 from bot.errors import IncidentError, LookupFailed, SendError, UserError
+from handlers.terminal import one_line
 
 EXIT_OK = 0
 EXIT_NOTHING = 1
@@ -104,12 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = _log_traceback()
         sys.stderr.write(f"incident: internal error; details in {where}\n")
         return EXIT_INTERNAL
-
-
-def one_line(text: str) -> str:
-    """Error text as one printable line: a file name or registry text holding newlines or terminal
-    escape sequences must not add lines or drive the person's terminal."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _log_traceback() -> str:

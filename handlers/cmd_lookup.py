@@ -22,6 +22,7 @@ from bot.contacts import explain, rank_contacts
 from bot.gather import Gatherer
 from bot.models import Contact, LookupResult
 from bot.public import is_public
+from handlers.terminal import one_line
 
 EXIT_OK, EXIT_NOTHING, EXIT_NETWORK = 0, 1, 3
 
@@ -34,13 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _clean(text: object) -> str:
-    """Registry and DNS text is untrusted: no control characters reach the terminal."""
-    return "".join(c if c.isprintable() else "?" for c in str(text))
-
-
 def _progress(line: str) -> None:
-    sys.stderr.write(_clean(line) + "\n")
+    sys.stderr.write(one_line(line) + "\n")
     sys.stderr.flush()
 
 
@@ -74,7 +70,7 @@ def render(result: LookupResult, contacts: tuple[Contact, ...]) -> str:
     out: list[str] = []
 
     def add(label: str, value: object) -> None:
-        out.append(f"{label + ':':<12}{_clean(value)}")
+        out.append(f"{label + ':':<12}{one_line(value)}")
 
     add("Target", f"{result.target} ({result.kind})")
     if result.kind != "ip":
@@ -113,12 +109,12 @@ def render(result: LookupResult, contacts: tuple[Contact, ...]) -> str:
         for e in entities:
             indent = "  " * (e.depth + 1)
             roles = ",".join(e.roles) or "-"
-            out.append(_clean(f"{indent}{e.handle or '(no handle)'} [{roles}] {e.name} {' '.join(e.emails)}")
-                       .rstrip())
+            entity = f"{indent}{e.handle or '(no handle)'} [{roles}] {e.name} {' '.join(e.emails)}"
+            out.append(one_line(entity).rstrip())
     for title, lines in (("Notes", f.notes), ("Problems", f.problems)):
         if lines:
             out.append(f"{title}:")
-            out.extend(f"  - {_clean(line)}" for line in lines)
+            out.extend(f"  - {one_line(line)}" for line in lines)
     out.append("Contacts (best first):" if contacts else "Contacts: none found")
-    out.extend(f"  {i}. {_clean(explain(c))}" for i, c in enumerate(contacts, 1))
+    out.extend(f"  {i}. {one_line(explain(c))}" for i, c in enumerate(contacts, 1))
     return "\n".join(out) + "\n"

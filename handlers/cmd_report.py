@@ -25,7 +25,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from bot.contacts import explain
 from bot.errors import StoreError, UserError
 from bot.models import Candidate, Contact, Draft
 from bot.pipeline import STEPS, NothingToDo, Options, Outcome, Pipeline
+from handlers.terminal import shown
 
 EXIT_OK, EXIT_NOTHING, EXIT_SEND_FAILED = 0, 1, 3
 
@@ -63,15 +63,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="report even if already reported recently or interrupted while sending")
     p.add_argument("--timings", action="store_true", help="print the time spent in each step (stderr)")
-
-
-def shown(text: str) -> str:
-    """Text from logs, registries or servers made safe for the terminal: control and format characters
-    (escape sequences, C1 controls, bidi overrides) appear as visible escapes, line ends are kept."""
-    return "\n".join(
-        "".join(ch.encode("unicode_escape").decode("ascii")
-                if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in line)
-        for line in text.split("\n"))
 
 
 def _ask(prompt: str, default: bool = False) -> bool:

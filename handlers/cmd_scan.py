@@ -36,6 +36,7 @@ from bot.config import Config
 from bot.errors import UserError
 from bot.models import Candidate, ScanResult
 from bot.scan import scan_paths
+from handlers.terminal import one_line
 
 EXIT_OK, EXIT_NOTHING = 0, 1
 
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 def _nothing(result: ScanResult, guessed: bool) -> str:
     """Why no candidate came out: a selector that matched no line is named (it may be a mistyped file)."""
     if result.select_string is not None and result.lines_used == 0:
-        why = f"incident: no line contains {_clean(result.select_string)!r}"
+        why = f"incident: no line contains {one_line(result.select_string)!r}"
         if guessed:
             why += " (taken as the selector: there is no file of that name)"
         return why
@@ -114,11 +115,6 @@ def _scan_stdin(cfg: Config, kwargs: dict[str, Any]) -> ScanResult:
         return scan_paths([tmp.name], cfg.scan, **kwargs)
 
 
-def _clean(text: str) -> str:
-    """Log text is untrusted: no control characters reach the terminal."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 def _when(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
 
@@ -130,7 +126,7 @@ def render(result: ScanResult, limit: int) -> str:
     if result.lines_skipped_received:
         used += f", {result.lines_skipped_received} 'Received:' lines ignored (-r keeps them)"
     if result.select_string is not None:
-        used += f", isolated by {_clean(result.select_string)!r}"
+        used += f", isolated by {one_line(result.select_string)!r}"
     out.append(used)
     if top is None:
         return "\n".join(out) + "\n"
