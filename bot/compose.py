@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from bot import xarf
 from bot.config import Config
 from bot.errors import ConfigError
 from bot.models import Attachment, Candidate, Contact, Draft, Findings
+from bot.text import log_line, single_line, utf8_safe
 
 # The one place template names are registered.
 TEMPLATE_SUBJECT = "subject.txt.j2"
@@ -36,10 +36,6 @@ GROUPED_EXCERPT_MIN = 5
 REDACTED_HOST = "[own-host]"
 REDACTED_ADDRESS = "[own-address]"
 
-_NOT_IN_HEADERS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-# C0 and C1 controls (ESC, the 8-bit CSI), line/paragraph separators, bidi embeddings and isolates
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
 _IPV6 = re.compile(
     r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?)"
@@ -110,18 +106,9 @@ def redactor(own_hostnames: Sequence[str], own_networks: Sequence[str]) -> Any:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def valid_text(text: str) -> str:
-    """Text that can be written as UTF-8: a lone surrogate (a byte a non-UTF-8 terminal or argv gave
-    Python, a "\\udcXX" escape in a registry's JSON) becomes U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text)
-
-
-def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
-    """Untrusted text made fit for a header value: control and format characters (CR, LF, C1 controls,
-    bidi overrides, line/paragraph separators...) become spaces, runs of spaces one space."""
-    text = valid_text(text)
-    cleaned = "".join(" " if unicodedata.category(ch) in _NOT_IN_HEADERS else ch for ch in text)
-    return " ".join(cleaned.split())[:limit].rstrip()
+def header_line(text: str) -> str:
+    """Untrusted text fit for a header value or a one-line field of the report."""
+    return single_line(text, SUBJECT_MAX)
 
 
 def _when(value: datetime | None) -> str:
@@ -133,23 +120,23 @@ def _when(value: datetime | None) -> str:
 def _attacker(target: Target, excerpt_max: int, redact: Any) -> dict[str, Any]:
     cand, found = target.candidate, target.findings
     net = found.network
-    shown = [redact(_CONTROL.sub(" ", valid_text(line)).rstrip())
+    shown = [redact(log_line(line))
              for line in cand.evidence.lines[:excerpt_max]]
     total = max(cand.evidence.total_lines, cand.count, len(shown))
     return {
         "ip": cand.ip,
-        "rdns": one_line(found.rdns or ""),
+        "rdns": header_line(found.rdns or ""),
         "rdns_verified": found.rdns_verified,
         # registry text is attacker-influenced: one line each, so it cannot fake lines of the report
-        "network": one_line(net.name) if net else "",
-        "network_handle": one_line(net.handle) if net else "",
-        "cidrs": [one_line(c) for c in net.cidrs] if net else [],
-        "range": one_line(f"{net.start} - {net.end}") if net and net.start else "",
-        "registry": one_line(net.registry.upper()) if net else "",
-        "org": one_line(net.org) if net else "",
+        "network": header_line(net.name) if net else "",
+        "network_handle": header_line(net.handle) if net else "",
+        "cidrs": [header_line(c) for c in net.cidrs] if net else [],
+        "range": header_line(f"{net.start} - {net.end}") if net and net.start else "",
+        "registry": header_line(net.registry.upper()) if net else "",
+        "org": header_line(net.org) if net else "",
         "asn": f"AS{net.asn}" if net and net.asn else "",
-        "as_name": one_line(net.as_name) if net else "",
-        "country": one_line(net.country) if net else "",
+        "as_name": header_line(net.as_name) if net else "",
+        "country": header_line(net.country) if net else "",
         "first_seen": _when(cand.evidence.first_seen),
         "last_seen": _when(cand.evidence.last_seen),
         "count": cand.count,
@@ -186,7 +173,7 @@ def compose(
     if not targets:
         raise ValueError("compose needs at least one target")
     env = env or environment(cfg.report.template_dir)
-    description = valid_text(description)
+    description = utf8_safe(description)
     redact = (redactor(cfg.scan.own_hostnames, cfg.scan.own_networks) if cfg.report.redact
               else (lambda line: line))
     excerpt_max = max(cfg.report.excerpt_lines, 0)
@@ -206,8 +193,8 @@ def compose(
         "xarf": cfg.report.xarf,
     }
     try:
-        subject = one_line(env.get_template(TEMPLATE_SUBJECT).render(context))
-        body = valid_text(env.get_template(TEMPLATE_BODY).render(context))
+        subject = header_line(env.get_template(TEMPLATE_SUBJECT).render(context))
+        body = utf8_safe(env.get_template(TEMPLATE_BODY).render(context))
     except jinja2.TemplateNotFound as exc:
         raise ConfigError(f"report template missing: {exc.name}") from exc
     except jinja2.TemplateSyntaxError as exc:
@@ -216,7 +203,7 @@ def compose(
         raise ConfigError(f"report template uses an unknown variable: {exc.message}") from exc
     if f"[{incident_id}]" not in subject:
         # The token is what matches replies to the incident: never let a template drop it.
-        subject = one_line(f"[{incident_id}] {subject}")
+        subject = header_line(f"[{incident_id}] {subject}")
     attachments: list[Attachment] = []
     if cfg.report.xarf:
         xarf_reporter = {

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.errors import ConfigError
+from bot.registries import REGISTRIES
 
 # --- sections --------------------------------------------------------------------------------
 
@@ -42,14 +43,9 @@ class RegistryLimit:
     per_minute: int = 60                   # requests started per minute
 
 
-def _default_limits() -> dict[str, RegistryLimit]:
-    return {
-        "arin": RegistryLimit(concurrency=4, per_minute=120),
-        "ripencc": RegistryLimit(concurrency=4, per_minute=120),
-        "apnic": RegistryLimit(concurrency=4, per_minute=120),
-        "lacnic": RegistryLimit(concurrency=1, per_minute=10),
-        "afrinic": RegistryLimit(concurrency=2, per_minute=60),
-    }
+def default_limits() -> dict[str, RegistryLimit]:
+    """Each RIR's politeness as bot/registries.py gives it."""
+    return {r.key: RegistryLimit(r.concurrency, r.per_minute) for r in REGISTRIES if not r.national}
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ class GatherConfig:
     whois_server_override: str = ""        # host:port answering every port-43 query
     cache_path: str = ""                   # sqlite file; empty: the user's cache dir
     cache_ttl_hours: float = 24.0
-    registries: dict[str, RegistryLimit] = field(default_factory=_default_limits)
+    registries: dict[str, RegistryLimit] = field(default_factory=default_limits)
     retries: int = 2                       # more attempts after a 429/5xx/timeout from a registry
     backoff: float = 2.0                   # seconds before the first retry (doubling; Retry-After wins)
     domain_rdap: bool = True               # look up the domain's registration (registrar abuse contact)
@@ -175,7 +171,7 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
     data = {k: v for k, v in data.items()}
     cfg = _build(Config, data, "", skip={"path"})
     # A [gather.registries.X] table changes that registry only; the others keep their defaults.
-    limits = {**_default_limits(), **cfg.gather.registries}
+    limits = {**default_limits(), **cfg.gather.registries}
     cfg = replace(cfg, path=path, gather=replace(cfg.gather, registries=limits))
     _check(cfg)
     return cfg

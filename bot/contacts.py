@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot import registries
 from bot.config import ContactOverride, ContactsConfig
 from bot.models import Confidence, Contact, Findings, RegistryEntity
 
@@ -23,15 +25,7 @@ _RANK = {Confidence.OVERRIDE: 0, Confidence.HIGH: 1, Confidence.MEDIUM: 2, Confi
 
 # E-mail domains of the registries themselves -> who they are. Mail to these is a catch-all:
 # the registry allocated the space, it does not run the network or handle its abuse.
-REGISTRY_MAIL_DOMAINS: dict[str, str] = {
-    "arin.net": "ARIN", "ripe.net": "RIPE NCC", "apnic.net": "APNIC", "lacnic.net": "LACNIC",
-    "afrinic.net": "AFRINIC", "nic.or.kr": "KRNIC (national registry)",
-    "kisa.or.kr": "KRNIC/KISA (national registry)", "nic.ad.jp": "JPNIC (national registry)",
-    "twnic.net.tw": "TWNIC (national registry)", "twnic.tw": "TWNIC (national registry)",
-    "cnnic.cn": "CNNIC (national registry)", "idnic.net": "IDNIC (national registry)",
-    "vnnic.vn": "VNNIC (national registry)", "irinn.in": "IRINN (national registry)",
-    "nic.br": "NIC.br (national registry)", "registro.br": "NIC.br (national registry)",
-}
+REGISTRY_MAIL_DOMAINS: dict[str, str] = registries.mail_domains()
 
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -208,3 +202,20 @@ def abuse_status(findings: Findings) -> str:
         return (f"the registry ({net.registry}) names only its own catch-all mailbox as abuse contact "
                 f"for {holder}")
     return f"the registry ({net.registry}) names an abuse contact for {holder}"
+
+
+def choose_recipients(contacts: Sequence[Contact]) -> tuple[Contact, ...]:
+    """Who gets the report by default: the best confidence tier present, catch-alls (flagged) never.
+
+    Role mailboxes (the low tier) are guesses at a domain that may itself be a guess: by default the
+    report goes to the one RFC 2142 names for abuse reports, not to every mailbox listed; a person can
+    still pick the others."""
+    usable = [c for c in contacts if not c.flag]
+    for level in (Confidence.OVERRIDE, Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW):
+        tier = tuple(c for c in usable if c.confidence == level)
+        if tier and level is Confidence.LOW:
+            abuse = tuple(c for c in tier if c.address.startswith("abuse@"))
+            return abuse[:1] or tier[:1]
+        if tier:
+            return tier
+    return ()

@@ -16,6 +16,10 @@ class UserError(IncidentError):
     """Bad input or configuration: the message is written for the person who can fix it."""
 
 
+class NothingToDo(IncidentError):
+    """No reportable address (or every one was skipped): the CLI exits 1 with this text."""
+
+
 class ConfigError(UserError):
     """The configuration file is missing, unreadable or invalid; the message names the key."""
 

@@ -27,28 +27,16 @@ from typing import Any
 
 from bot import compose as compose_mod
 from bot.config import Config
-from bot.contacts import rank_contacts
-from bot.errors import LookupFailed, SendError, StoreError, UserError
+from bot.contacts import choose_recipients, rank_contacts
+from bot.errors import LookupFailed, NothingToDo, SendError, StoreError, UserError
 from bot.mail import message as message_mod
 from bot.mail.outbox import Outbox, UncertainDelivery
 from bot.models import Attachment, Candidate, Contact, Draft, Evidence, Findings, State
-from bot.runparts import (
-    STEPS,
-    UI,
-    Gatherer,
-    NothingToDo,
-    Options,
-    Outcome,
-    Run,
-    Timings,
-    choose_recipients,
-    orig_email_text,
-    read_orig_email,
-)
+from bot.runparts import STEPS, UI, Gatherer, Options, Outcome, Run, Timings
 from bot.store import ORIG_EMAIL, AlreadyReported, Store
+from bot.store.files import orig_email_text, read_orig_email
 
-__all__ = ["STEPS", "UI", "Gatherer", "NothingToDo", "Options", "Outcome", "Pipeline", "Run", "Timings",
-           "choose_recipients", "orig_email_text", "read_orig_email"]
+__all__ = ["STEPS", "UI", "Gatherer", "Options", "Outcome", "Pipeline", "Run", "Timings"]
 
 # Test-only hook (documented in tests/mail/README.md): when set to "recorded" the run pauses right
 # after state `sending` is committed and before the SMTP transaction; "delivered" pauses after the

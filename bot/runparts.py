@@ -13,14 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from bot.errors import IncidentError
-from bot.models import Candidate, Confidence, Contact, Draft, Findings
+from bot.models import Candidate, Contact, Draft, Findings
 
 STEPS = ("scan", "gather", "contacts", "compose", "store", "send")
-
-
-class NothingToDo(IncidentError):
-    """No reportable address (or every one was skipped): the CLI exits 1 with this text."""
 
 
 class Gatherer(Protocol):
@@ -87,33 +82,3 @@ class Run:
     outcomes: tuple[Outcome, ...]
     timings: dict[str, float]
     lines_read: int
-
-
-def choose_recipients(contacts: Sequence[Contact]) -> tuple[Contact, ...]:
-    """Who gets the report by default: the best confidence tier present, catch-alls (flagged) never.
-
-    Role mailboxes (the low tier) are guesses at a domain that may itself be a guess: by default the
-    report goes to the one RFC 2142 names for abuse reports, not to every mailbox listed; a person can
-    still pick the others."""
-    usable = [c for c in contacts if not c.flag]
-    for level in (Confidence.OVERRIDE, Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW):
-        tier = tuple(c for c in usable if c.confidence == level)
-        if tier and level is Confidence.LOW:
-            abuse = tuple(c for c in tier if c.address.startswith("abuse@"))
-            return abuse[:1] or tier[:1]
-        if tier:
-            return tier
-    return ()
-
-
-def orig_email_text(draft: Draft, to: Sequence[str]) -> str:
-    """The report as written, in the old tool's orig_email.txt spirit: headers, blank line, body."""
-    return f"To: {', '.join(to)}\nSubject: {draft.subject}\n\n{draft.body}"
-
-
-def read_orig_email(text: str) -> tuple[list[str], str, str]:
-    """(to, subject, body) back from orig_email_text's format."""
-    head, _, body = text.partition("\n\n")
-    fields = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
-    to = [a.strip() for a in fields.get("To", "").split(",") if a.strip()]
-    return to, fields.get("Subject", ""), body

@@ -1,1 +1,4 @@
-"""The ways in and out of incident-bot: the command line now; Slack and IMAP later."""
+"""The ways in and out of incident-bot, one package per front end; each is a thin adapter over bot.app.
+
+- ``handlers.cli``: the ``incident`` command line.
+"""

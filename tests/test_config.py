@@ -65,7 +65,7 @@ def test_explicit_path_must_exist(tmp_path: Path) -> None:
 def test_one_registry_limit_keeps_the_other_defaults() -> None:
     cfg = config.from_dict({"gather": {"registries": {"lacnic": {"per_minute": 5}}}})
     assert cfg.gather.registries["lacnic"].per_minute == 5
-    assert cfg.gather.registries["arin"] == config._default_limits()["arin"]
+    assert cfg.gather.registries["arin"] == config.default_limits()["arin"]
 
 
 def test_password_comes_from_environment_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

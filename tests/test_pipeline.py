@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from bot.config import Config, ScanConfig, from_dict
-from bot.errors import UserError
+from bot.contacts import choose_recipients
+from bot.errors import NothingToDo, UserError
 from bot.mail.outbox import Outbox
 from bot.models import Candidate, Contact, Draft, Findings, RegistryEntity, State
-from bot.pipeline import NothingToDo, Options, Pipeline, choose_recipients
+from bot.pipeline import Options, Pipeline
 from bot.scan import collect_evidence, scan_paths
 from bot.store import MESSAGE_EML, Store
 from tests.biglog import write_big_log

@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bot.config import Config
 from bot.models import ProbeResult
-from bot.public import is_public
+from bot.public_address import is_public
+from bot.text import single_line
 
 _BANNER_BYTES = 200
 
@@ -28,17 +29,12 @@ def probe_refusal(ip: str, cfg: Config) -> str:
     return ""
 
 
-def _clean(data: bytes) -> str:
-    text = data.decode("latin-1")
-    return "".join(c if c.isprintable() else " " for c in text).strip()[:_BANNER_BYTES]
-
-
 def probe_port(ip: str, port: int, timeout: float) -> ProbeResult:
     try:
         with socket.create_connection((ip, port), timeout=timeout) as sock:
             sock.settimeout(min(timeout, 1.0))
             try:
-                banner = _clean(sock.recv(_BANNER_BYTES))
+                banner = single_line(sock.recv(_BANNER_BYTES).decode("latin-1"), _BANNER_BYTES)
             except OSError:
                 banner = ""
             return ProbeResult(port=port, open=True, banner=banner)

@@ -13,31 +13,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot import registries
 from bot.models import Network, RegistryEntity
+from bot.text import single_line
 
-# RDAP service host -> our registry key (the keys of config gather.registries).
-REGISTRY_HOSTS: dict[str, str] = {
-    "rdap.arin.net": "arin",
-    "rdap.db.ripe.net": "ripencc",
-    "rdap.apnic.net": "apnic",
-    "rdap.lacnic.net": "lacnic",
-    "rdap.afrinic.net": "afrinic",
-}
-PORT43_REGISTRY: dict[str, str] = {
-    "whois.arin.net": "arin",
-    "whois.ripe.net": "ripencc",
-    "whois.apnic.net": "apnic",
-    "whois.lacnic.net": "lacnic",
-    "whois.afrinic.net": "afrinic",
-}
-REGISTRY_NAMES: dict[str, str] = {
-    "arin": "ARIN", "ripencc": "RIPE NCC", "apnic": "APNIC", "lacnic": "LACNIC", "afrinic": "AFRINIC",
-    "krnic": "KRNIC", "jpnic": "JPNIC", "twnic": "TWNIC", "cnnic": "CNNIC", "idnic": "IDNIC",
-    "vnnic": "VNNIC", "irinn": "IRINN", "nicbr": "NIC.br", "nicmx": "NIC Mexico",
-}
-# National registries under APNIC (and LACNIC), recognised in handles and remarks.
-_NIR_WORDS = {"KRNIC": "krnic", "JPNIC": "jpnic", "TWNIC": "twnic", "CNNIC": "cnnic", "IDNIC": "idnic",
-              "VNNIC": "vnnic", "IRINN": "irinn"}
+# National registries under APNIC, recognised in handles and remarks.
+_NIR_WORDS = {r.name: r.key for r in registries.REGISTRIES if r.under == "apnic"}
 _NIR_RE = re.compile(r"\b(" + "|".join(_NIR_WORDS) + r")\b")
 _MAX_DEPTH = 6
 _MAX_ENTITIES = 200
@@ -45,7 +26,7 @@ _MAX_TEXT = 300
 
 
 def registry_name(key: str) -> str:
-    return REGISTRY_NAMES.get(key, key.upper())
+    return registries.name(key)
 
 
 def registry_from_url(url: str) -> str:
@@ -53,14 +34,14 @@ def registry_from_url(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     if host.endswith(".rdap.apnic.net"):  # jpnic.rdap.apnic.net, krnic.rdap.apnic.net...
         return "apnic"
-    return REGISTRY_HOSTS.get(host, "")
+    return registries.RDAP_HOSTS.get(host, "")
 
 
 def registry_from_answer(data: dict[str, Any]) -> str:
     """The registry that wrote an answer, from its port43 server or its self link."""
     port43 = data.get("port43")
-    if isinstance(port43, str) and port43.lower() in PORT43_REGISTRY:
-        return PORT43_REGISTRY[port43.lower()]
+    if isinstance(port43, str) and port43.lower() in registries.WHOIS_HOSTS:
+        return registries.WHOIS_HOSTS[port43.lower()]
     for link in _list(data.get("links")):
         if isinstance(link, dict) and link.get("rel") == "self" and isinstance(link.get("href"), str):
             reg = registry_from_url(link["href"])
@@ -76,12 +57,10 @@ def _list(value: Any) -> list[Any]:
 def clean_text(value: Any, limit: int = _MAX_TEXT) -> str:
     """A registry string as one printable line of at most ``limit`` characters (``""`` if not a string).
 
-    Control characters (CR/LF, ANSI escapes, BEL) become spaces: registry text is untrusted and ends
-    up on terminals, in mails and in chat. A registry field is never legitimately longer.
+    Registry text is untrusted and ends up on terminals, in mails and in chat; a registry field is
+    never legitimately longer.
     """
-    if not isinstance(value, str):
-        return ""
-    return " ".join("".join(c if c.isprintable() else " " for c in value[:limit * 2]).split())[:limit]
+    return single_line(value, limit)
 
 
 _text = clean_text

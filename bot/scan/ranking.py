@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from bot.errors import ConfigError
 from bot.models import Candidate, Evidence, Role
-from bot.public import is_public
+from bot.public_address import is_public
 
 MAX_EVIDENCE_CHARS = 2000   # one evidence line is cut to this many characters
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.compose import one_line
+from bot.compose import header_line
 from bot.config import from_dict
 from bot.errors import UserError
 from bot.mail.message import build, envelope, new_message_id
@@ -47,7 +47,7 @@ def test_headers_and_attachment() -> None:
     "scan\x00\x85Bcc: y@example.com",
 ])
 def test_crlf_in_untrusted_subject_cannot_add_a_header(evil: str) -> None:
-    subject = one_line(f"[INC-20260908-0001] {evil}")
+    subject = header_line(f"[INC-20260908-0001] {evil}")
     draft = Draft("INC-20260908-0001", subject, "body\n", ())
     _raw, parsed = _parse(draft, ["abuse@example.net"])
     assert parsed["Bcc"] is None and parsed["X-Injected"] is None
@@ -93,7 +93,7 @@ def test_message_id_names_the_sender_domain() -> None:
 @settings(max_examples=300)
 @given(st.text(max_size=300))
 def test_no_untrusted_subject_adds_or_breaks_a_header(text: str) -> None:
-    draft = Draft("INC-20260908-0001", one_line(f"[INC-20260908-0001] {text}"), "body\n", ())
+    draft = Draft("INC-20260908-0001", header_line(f"[INC-20260908-0001] {text}"), "body\n", ())
     raw = build(draft, CFG, to=["abuse@example.net"], message_id="<x@mydomain.example>").as_bytes()
     parsed = message_from_bytes(raw, policy=policy.default)
     assert sorted(parsed.keys()) == sorted(EXPECTED_HEADERS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import random
 
-from bot.public import is_public
+from bot.public_address import is_public
 from bot.scan.ranking import is_global
 
 

@@ -11,7 +11,7 @@ import pytest
 from bot.config import from_dict
 from bot.models import State
 from bot.store import Store
-from handlers import cmd_followup
+from handlers.cli import followup as cmd_followup
 
 
 def _sent(store: Store, mid: str) -> str:

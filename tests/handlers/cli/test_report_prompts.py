@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.models import Candidate, Draft, Evidence, Role
-from handlers.cmd_report import TerminalUI, shown
+from bot.text import visible_text as shown
+from handlers.cli.report import TerminalUI
 
 DRAFT = Draft("INC-20260101-0001", "[INC-20260101-0001] Network scan from 203.0.113.9", "Hello,\nbody\n", ())
 

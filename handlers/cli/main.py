@@ -1,15 +1,8 @@
 """The ``incident`` command line.
 
-Each subcommand lives in its own module (handlers/cmd_*.py) exposing ``add_arguments(parser)``
+Each subcommand lives in its own module (handlers/cli/<name>.py) exposing ``add_arguments(parser)``
 and ``run(args, config) -> int``; its module docstring is its help text. They are registered in
-``COMMANDS`` below and nowhere else.
-
-Exit codes (documented in the README):
-  0  success
-  1  nothing to do / nothing found (e.g. no candidate address in the input)
-  2  bad input or configuration (a one-line message says what)
-  3  a network lookup or send failed after retries
-  70 internal error (a bug: the message says where the traceback was logged)
+``COMMANDS`` below and nowhere else. Exit codes: handlers/cli/exits.py.
 """
 
 from __future__ import annotations
@@ -27,20 +20,15 @@ from types import ModuleType
 from bot import __version__
 from bot import config as config_mod
 from bot.errors import IncidentError, LookupFailed, SendError, UserError
-from handlers.terminal import one_line
-
-EXIT_OK = 0
-EXIT_NOTHING = 1
-EXIT_USAGE = 2
-EXIT_NETWORK = 3
-EXIT_INTERNAL = 70
+from bot.text import visible_line
+from handlers.cli.exits import Exit
 
 # name -> module under handlers/. The order is the order shown in --help.
 COMMANDS: dict[str, str] = {
-    "scan": "handlers.cmd_scan",
-    "lookup": "handlers.cmd_lookup",
-    "report": "handlers.cmd_report",
-    "followup": "handlers.cmd_followup",
+    "scan": "handlers.cli.scan",
+    "lookup": "handlers.cli.lookup",
+    "report": "handlers.cli.report",
+    "followup": "handlers.cli.followup",
 }
 
 log = logging.getLogger("incident")
@@ -52,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(Exit.USAGE)
 
 
 def _load_commands() -> dict[str, ModuleType]:
@@ -89,22 +77,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_mod.load(args.config)
         return int(commands[args.command].run(args, cfg))
     except UserError as exc:
-        sys.stderr.write(f"incident: error: {one_line(str(exc))}\n")
-        return EXIT_USAGE
+        sys.stderr.write(f"incident: error: {visible_line(str(exc))}\n")
+        return Exit.USAGE
     except (LookupFailed, SendError) as exc:
-        sys.stderr.write(f"incident: error: {one_line(str(exc))}\n")
-        return EXIT_NETWORK
+        sys.stderr.write(f"incident: error: {visible_line(str(exc))}\n")
+        return Exit.FAILED
     except KeyboardInterrupt:
         sys.stderr.write("incident: interrupted\n")
-        return 130
+        return Exit.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (e.g. `incident scan ... | head`): not an error worth a traceback.
         sys.stderr.close()
-        return EXIT_OK
+        return Exit.OK
     except (IncidentError, Exception):
         where = _log_traceback()
         sys.stderr.write(f"incident: internal error; details in {where}\n")
-        return EXIT_INTERNAL
+        return Exit.INTERNAL
 
 
 def _log_traceback() -> str:
@@ -114,6 +102,3 @@ def _log_traceback() -> str:
     log.debug("traceback written to %s", name)
     return str(Path(name))
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -21,10 +21,9 @@ from bot.config import Config
 from bot.contacts import explain, rank_contacts
 from bot.gather import Gatherer
 from bot.models import Contact, LookupResult
-from bot.public import is_public
-from handlers.terminal import one_line
-
-EXIT_OK, EXIT_NOTHING, EXIT_NETWORK = 0, 1, 3
+from bot.public_address import is_public
+from bot.text import visible_line
+from handlers.cli.exits import Exit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress(line: str) -> None:
-    sys.stderr.write(one_line(line) + "\n")
+    sys.stderr.write(visible_line(line) + "\n")
     sys.stderr.flush()
 
 
@@ -51,12 +50,12 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         sys.stdout.write(render(result, contacts))
     f = result.findings
     if contacts:
-        return EXIT_OK
+        return Exit.OK
     if f.ip and not is_public(f.ip):
-        return EXIT_NOTHING  # nobody to report a private/reserved address to: not a lookup failure
+        return Exit.NOTHING  # nobody to report a private/reserved address to: not a lookup failure
     if f.network is None and f.problems:
-        return EXIT_NETWORK
-    return EXIT_NOTHING
+        return Exit.FAILED
+    return Exit.NOTHING
 
 
 def to_json(result: LookupResult, contacts: tuple[Contact, ...]) -> dict[str, Any]:
@@ -70,7 +69,7 @@ def render(result: LookupResult, contacts: tuple[Contact, ...]) -> str:
     out: list[str] = []
 
     def add(label: str, value: object) -> None:
-        out.append(f"{label + ':':<12}{one_line(value)}")
+        out.append(f"{label + ':':<12}{visible_line(value)}")
 
     add("Target", f"{result.target} ({result.kind})")
     if result.kind != "ip":
@@ -110,11 +109,11 @@ def render(result: LookupResult, contacts: tuple[Contact, ...]) -> str:
             indent = "  " * (e.depth + 1)
             roles = ",".join(e.roles) or "-"
             entity = f"{indent}{e.handle or '(no handle)'} [{roles}] {e.name} {' '.join(e.emails)}"
-            out.append(one_line(entity).rstrip())
+            out.append(visible_line(entity).rstrip())
     for title, lines in (("Notes", f.notes), ("Problems", f.problems)):
         if lines:
             out.append(f"{title}:")
-            out.extend(f"  - {one_line(line)}" for line in lines)
+            out.extend(f"  - {visible_line(line)}" for line in lines)
     out.append("Contacts (best first):" if contacts else "Contacts: none found")
-    out.extend(f"  {i}. {one_line(explain(c))}" for i, c in enumerate(contacts, 1))
+    out.extend(f"  {i}. {visible_line(explain(c))}" for i, c in enumerate(contacts, 1))
     return "\n".join(out) + "\n"

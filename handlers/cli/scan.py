@@ -36,9 +36,8 @@ from bot.config import Config
 from bot.errors import UserError
 from bot.models import Candidate, ScanResult
 from bot.scan import scan_paths
-from handlers.terminal import one_line
-
-EXIT_OK, EXIT_NOTHING = 0, 1
+from bot.text import visible_line
+from handlers.cli.exits import Exit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,14 +87,14 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if result.attacker is None:
         if not args.json:
             sys.stderr.write(_nothing(result, select is not None and args.select is None) + "\n")
-        return EXIT_NOTHING
-    return EXIT_OK
+        return Exit.NOTHING
+    return Exit.OK
 
 
 def _nothing(result: ScanResult, guessed: bool) -> str:
     """Why no candidate came out: a selector that matched no line is named (it may be a mistyped file)."""
     if result.select_string is not None and result.lines_used == 0:
-        why = f"incident: no line contains {one_line(result.select_string)!r}"
+        why = f"incident: no line contains {visible_line(result.select_string)!r}"
         if guessed:
             why += " (taken as the selector: there is no file of that name)"
         return why
@@ -126,7 +125,7 @@ def render(result: ScanResult, limit: int) -> str:
     if result.lines_skipped_received:
         used += f", {result.lines_skipped_received} 'Received:' lines ignored (-r keeps them)"
     if result.select_string is not None:
-        used += f", isolated by {one_line(result.select_string)!r}"
+        used += f", isolated by {visible_line(result.select_string)!r}"
     out.append(used)
     if top is None:
         return "\n".join(out) + "\n"

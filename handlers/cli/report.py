@@ -32,12 +32,11 @@ from pathlib import Path
 from bot.compose import with_body
 from bot.config import Config
 from bot.contacts import explain
-from bot.errors import StoreError, UserError
+from bot.errors import NothingToDo, StoreError, UserError
 from bot.models import Candidate, Contact, Draft
-from bot.pipeline import STEPS, NothingToDo, Options, Outcome, Pipeline
-from handlers.terminal import shown
-
-EXIT_OK, EXIT_NOTHING, EXIT_SEND_FAILED = 0, 1, 3
+from bot.pipeline import STEPS, Options, Outcome, Pipeline
+from bot.text import visible_text
+from handlers.cli.exits import Exit
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,7 +86,7 @@ class TerminalUI:
         if self._bar_shown:
             sys.stderr.write("\n")
             self._bar_shown = False
-        print(shown(line), flush=True)
+        print(visible_text(line), flush=True)
 
     def bulk_progress(self, done: int, total: int, step: str) -> None:
         if not self.bar or total <= 1:
@@ -105,7 +104,7 @@ class TerminalUI:
             return True
         print(f"\n{candidate.ip}: {candidate.count} lines, for example:")
         for line in candidate.evidence.lines[:3]:
-            print(f"  {shown(line[:200])}")
+            print(f"  {visible_text(line[:200])}")
         return _ask(f"Process {candidate.ip}? [y/N] ")
 
     def description(self) -> str:
@@ -128,7 +127,7 @@ class TerminalUI:
             return draft
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
-            print(shown(f"Subject: {draft.subject}\n\n{draft.body}"))
+            print(visible_text(f"Subject: {draft.subject}\n\n{draft.body}"))
             print("(No $VISUAL or $EDITOR is set, so the message cannot be edited here; it is unchanged.)")
             return draft
         fd, tmp = tempfile.mkstemp(prefix=f"{draft.incident_id}-", suffix=".txt")
@@ -163,13 +162,13 @@ class TerminalUI:
             print("Possible admin contacts:" if contacts else "No contact found for this network.")
             for c in contacts:
                 mark = "*" if c in chosen else " "
-                print(f" {mark} {shown(explain(c))}")
+                print(f" {mark} {visible_text(explain(c))}")
         if self.batch:
             return default
         if not default:
             print("No usable contact: the report is written, not sent.")
             return ()
-        if _ask(shown(f"Send message to {', '.join(default)}? [y/N] ")):
+        if _ask(visible_text(f"Send message to {', '.join(default)}? [y/N] ")):
             return default
         return ()
 
@@ -180,21 +179,22 @@ def _print_outcome(out: Outcome, *, show_draft: bool) -> None:
     if out.status == "dry-run" and out.draft is not None and show_draft:
         print(f"\n--- {out.incident_id} (dry run) ---")
         print(f"To: {', '.join(out.recipients) or '(no usable contact)'}")
-        print(shown(f"Subject: {out.draft.subject}\n"))
-        print(shown(out.draft.body))
+        print(visible_text(f"Subject: {out.draft.subject}\n"))
+        print(visible_text(out.draft.body))
         return
-    print(shown(f"{ref}{out.status} ({ips}): {out.detail}" if out.detail else f"{ref}{out.status} ({ips})"))
+    text = f"{ref}{out.status} ({ips})" + (f": {out.detail}" if out.detail else "")
+    print(visible_text(text))
 
 
 def exit_code(outcomes: Sequence[Outcome]) -> int:
     statuses = Counter(o.status for o in outcomes)
     if statuses["failed"]:
-        return EXIT_SEND_FAILED
+        return Exit.FAILED
     if statuses["sent"] or statuses["written"] or statuses["dry-run"] or statuses["draft"]:
-        return EXIT_OK
+        return Exit.OK
     if any(o.status == "skipped" and o.detail != "no usable contact" for o in outcomes):
-        return EXIT_OK
-    return EXIT_NOTHING
+        return Exit.OK
+    return Exit.NOTHING
 
 
 def build_pipeline(cfg: Config, *, dry_run: bool) -> Pipeline:
@@ -239,7 +239,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         result = pipeline.run(paths, opts, ui)
     except NothingToDo as exc:
         print(f"Nothing to report: {exc}")
-        return EXIT_NOTHING
+        return Exit.NOTHING
     except StoreError as exc:  # its text is written for a person: a folder or index we cannot use
         raise UserError(f"incident store: {exc}") from exc
     finally:

@@ -12,7 +12,7 @@ import pytest
 from tests.sandbox import Sandbox
 from tests.sandbox.core import to_toml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The network step of a gather: cache, single-flight, registry gates, retries, whois fallback.
 
 Shared by the threads of one Gatherer. Holds only shared, non-incident data: the IANA bootstrap
-files, the gates, the in-flight table and request counters. What one run learns (progress lines,
-problems, registries found down) lives in the :class:`Run` object passed in.
+files, the gates, the in-flight table and request counters. What one lookup learns (progress lines,
+problems, registries found down) lives in the :class:`Trail` object passed in.
 """
 
 from __future__ import annotations
@@ -13,51 +13,21 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
+from bot import registries
 from bot.config import Config
 from bot.errors import LookupFailed, RateLimited
 from bot.gather import rdapwalk
 from bot.gather.cache import LookupCache
 from bot.gather.limits import Gates, backoff
 from bot.gather.rdap import RdapSource
+from bot.gather.trail import Trail
 from bot.gather.whois import parse_whois, query_whois
 from bot.models import Network
 
 log = logging.getLogger(__name__)
 _INFLIGHT_WAIT = 60.0
-_RIRS = ("arin", "ripencc", "apnic", "lacnic", "afrinic", "unknown")
-
-
-@dataclass
-class Run:
-    """What one gather (or one gather_many) accumulates; never stored on a long-lived object."""
-
-    emit: Callable[[str], None] | None = None
-    prefix: str = ""
-    lines: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    shared: SharedRun | None = None
-
-    def line(self, text: str) -> None:
-        self.lines.append(text)
-        if self.emit is not None:
-            self.emit(self.prefix + text)
-
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
-
-
-@dataclass
-class SharedRun:
-    """State of one gather_many call shared by its workers (registries found down, domain memo)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    down: dict[str, str] = field(default_factory=dict)
-    domains: dict[str, Any] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict)
 
 
 def _neighbourhood(ip: str) -> str:
@@ -84,7 +54,7 @@ class NetworkStep:
         with self._lock:
             self.requests[registry] = self.requests.get(registry, 0) + n
 
-    def base_url(self, ip: str, run: Run) -> str | None:
+    def base_url(self, ip: str, trail: Trail) -> str | None:
         """IANA bootstrap's RDAP base for ``ip``, the file fetched once (memory, then sqlite)."""
         version = ipaddress.ip_address(ip).version
         with self._bootstrap_locks[version]:
@@ -96,7 +66,7 @@ class NetworkStep:
                     try:
                         data = self.rdap.fetch_bootstrap(version)
                     except LookupFailed as exc:
-                        run.line(f"IANA bootstrap: {exc}; asking ARIN's bootstrap service instead")
+                        trail.line(f"IANA bootstrap: {exc}; asking ARIN's bootstrap service instead")
                         return None
                     finally:
                         self.count("iana")
@@ -104,11 +74,12 @@ class NetworkStep:
                 self._bootstrap[version] = data
         return RdapSource.base_url(data, ip)
 
-    def network(self, ip: str, run: Run) -> Network | None:
+    def network(self, ip: str, trail: Trail) -> Network | None:
         """The network holding ``ip``: cached, else RDAP with retries, else port-43 whois."""
         cached = self.cache.network_for(ip)
         if cached is not None:
-            run.line(f"RDAP {ip}...cached answer from {rdapwalk.registry_name(cached.registry)}...succeeded.")
+            trail.line(f"RDAP {ip}...cached answer from {rdapwalk.registry_name(cached.registry)}"
+                       "...succeeded.")
             return cached
         key = _neighbourhood(ip)
         while True:  # one lookup at a time per neighbourhood: the first answer often covers the rest
@@ -120,36 +91,36 @@ class NetworkStep:
             event.wait(_INFLIGHT_WAIT)
             cached = self.cache.network_for(ip)
             if cached is not None:
-                run.line(f"RDAP {ip}...cached answer from {rdapwalk.registry_name(cached.registry)}"
+                trail.line(f"RDAP {ip}...cached answer from {rdapwalk.registry_name(cached.registry)}"
                          "...succeeded.")
                 return cached
         try:
-            return self._lookup(ip, run)
+            return self._lookup(ip, trail)
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
             mine.set()
 
-    def _lookup(self, ip: str, run: Run) -> Network | None:
-        base = self.base_url(ip, run)
+    def _lookup(self, ip: str, trail: Trail) -> Network | None:
+        base = self.base_url(ip, trail)
         registry = (rdapwalk.registry_from_url(base) if base else "arin") or "unknown"
-        net, problem, definite = self._rdap_with_retries(ip, base, registry, run)
+        net, problem, definite = self._rdap_with_retries(ip, base, registry, trail)
         if net is None and definite and base:
             # Transferred space: the registry IANA names has no record; the RIRs redirect each other
             # for such blocks, so ask the other RIRs (only after a definite "no record").
             for other in self._other_rirs(ip, base):
                 other_reg = rdapwalk.registry_from_url(other)
-                run.line(f"RDAP {ip}...{problem}; trying {rdapwalk.registry_name(other_reg)}...")
-                net, _, _ = self._rdap_with_retries(ip, other, other_reg, run)
+                trail.line(f"RDAP {ip}...{problem}; trying {rdapwalk.registry_name(other_reg)}...")
+                net, _, _ = self._rdap_with_retries(ip, other, other_reg, trail)
                 if net is not None:
                     break
         if net is None and problem:
-            run.problem(f"RDAP: {problem}")
+            trail.problem(f"RDAP: {problem}")
         if net is not None:
             self.cache.put_network(net)
         elif self.cfg.gather.whois_fallback:
             # not cached: a fallback answer must not stand in for RDAP once the registry is back
-            net = self._whois(ip, registry, run)
+            net = self._whois(ip, registry, trail)
         return net
 
     def _other_rirs(self, ip: str, tried: str) -> list[str]:
@@ -162,19 +133,18 @@ class NetworkStep:
                     if reg and url.startswith("https://") and url != tried:
                         bases.setdefault(reg, url)
         mine = rdapwalk.registry_from_url(tried)
-        order = ("ripencc", "arin", "apnic", "lacnic", "afrinic")
-        return [bases[reg] for reg in order if reg in bases and reg != mine]
+        return [bases[reg] for reg in registries.TRANSFER_ORDER if reg in bases and reg != mine]
 
     def _rdap_with_retries(self, ip: str, base: str | None, registry: str,
-                           run: Run) -> tuple[Network | None, str, bool]:
+                           trail: Trail) -> tuple[Network | None, str, bool]:
         """(network, problem text, whether the failure was definite) for one registry."""
         name = rdapwalk.registry_name(registry)
-        shared = run.shared
+        shared = trail.shared
         if shared is not None:
             with shared.lock:
                 down = shared.down.get(registry)
             if down:
-                run.line(f"RDAP {ip}...skipped: {name} stayed unavailable earlier in this run.")
+                trail.line(f"RDAP {ip}...skipped: {name} stayed unavailable earlier in this run.")
                 return None, f"{name} stayed unavailable earlier in this run ({down}); not asked again", False
         gate = self.gates.get(registry)
         attempts = 1 + max(0, self.cfg.gather.retries)
@@ -197,20 +167,20 @@ class NetworkStep:
                 pause = backoff(attempt, self.cfg.gather.backoff, retry_after)
                 if isinstance(exc, RateLimited):
                     gate.pause(pause)
-                run.line(f"RDAP {ip}...{exc}; retrying in {pause:g} s...")
+                trail.line(f"RDAP {ip}...{exc}; retrying in {pause:g} s...")
                 self.sleep(pause)
                 continue
-            nir = net.registry not in _RIRS
+            nir = net.registry not in (*registries.RIRS, "unknown")
             rir = "apnic" if nir else net.registry
             hops = ""
             if base is None and rir != "arin":
                 hops = f"ARIN redirect to {rdapwalk.registry_name(rir)}..."
             if nir:
                 hops += f"APNIC delegates to {rdapwalk.registry_name(net.registry)}..."
-            run.line(f"RDAP {ip}...{hops}succeeded.")
+            trail.line(f"RDAP {ip}...{hops}succeeded.")
             return net, "", False
         assert last is not None
-        run.line(f"RDAP {ip}...failed.")
+        trail.line(f"RDAP {ip}...failed.")
         if not last.temporary:
             return None, str(last), True
         if shared is not None:
@@ -219,16 +189,16 @@ class NetworkStep:
         plural = "s" if attempts > 1 else ""
         return None, f"{name} stayed unavailable after {attempts} attempt{plural} ({last})", False
 
-    def _whois(self, ip: str, registry: str, run: Run) -> Network | None:
-        whois_registry = registry if registry in _RIRS[:-1] else "arin"
+    def _whois(self, ip: str, registry: str, trail: Trail) -> Network | None:
+        whois_registry = registry if registry in registries.RIRS else "arin"
         try:
             with self.gates.get(whois_registry).slot():
                 text = query_whois(self.rdap.clients, ip, whois_registry)
             self.count(f"whois-{whois_registry}")
             net = parse_whois(text, whois_registry, ip)
         except LookupFailed as exc:
-            run.line(f"WHOIS {ip}...failed.")
-            run.problem(f"WHOIS: {exc}")
+            trail.line(f"WHOIS {ip}...failed.")
+            trail.problem(f"WHOIS: {exc}")
             return None
-        run.line(f"WHOIS {ip}...succeeded.")
+        trail.line(f"WHOIS {ip}...succeeded.")
         return net

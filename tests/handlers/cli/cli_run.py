@@ -12,7 +12,7 @@ from tests.mail.server import SmtpServer
 from tests.sandbox import Sandbox
 from tests.sandbox.core import to_toml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def incident_command() -> list[str]:

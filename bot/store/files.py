@@ -1,4 +1,5 @@
-"""Files of the incident store: safe names from untrusted text, atomic writes, names never reused."""
+"""Files of the incident store: safe names from untrusted text, atomic writes, names never reused,
+and the orig_email.txt format."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+
+from bot.models import Draft
 
 SEGMENT_MAX = 100
 # Names the store itself uses at the top of the incident folder: never a domain's folder.
@@ -64,3 +68,16 @@ def write_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
         atomic_write(path, data)
         return path
     raise FileExistsError(f"no free name for {stem}{suffix} in {folder}")  # pragma: no cover
+
+
+def orig_email_text(draft: Draft, to: Sequence[str]) -> str:
+    """The report as written, in the old tool's orig_email.txt spirit: headers, blank line, body."""
+    return f"To: {', '.join(to)}\nSubject: {draft.subject}\n\n{draft.body}"
+
+
+def read_orig_email(text: str) -> tuple[list[str], str, str]:
+    """(to, subject, body) back from orig_email_text's format."""
+    head, _, body = text.partition("\n\n")
+    fields = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
+    to = [a.strip() for a in fields.get("To", "").split(",") if a.strip()]
+    return to, fields.get("Subject", ""), body

@@ -18,8 +18,7 @@ from bot.config import Config
 from bot.errors import InputError, StoreError, UserError
 from bot.mail import replies
 from bot.store import Store
-
-EXIT_OK, EXIT_UNMATCHED = 0, 1
+from handlers.cli.exits import Exit
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             again = " (filed there before; not copied again)" if prior and prior[1] == path else ""
             print(f"No incident matches this mail (subject: {replies.subject(msg)[:120]!r}); "
                   f"kept in {path}{again}")
-            return EXIT_UNMATCHED
+            return Exit.NOTHING
         path = store.file_followup(found.incident.id, raw)
         others = [i for i in replies.subject_tokens(msg, store) if i.lower() != found.incident.id.lower()] \
             if found.how == "message-id" else []
@@ -57,4 +56,4 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if others:  # the headers and the subject disagree: say so, a person decides
         print(f"Note: its subject names {', '.join(others)}, but it answers a message of "
               f"{found.incident.id}; filed with {found.incident.id}")
-    return EXIT_OK
+    return Exit.OK

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bot.errors import StoreError
 from bot.models import Incident, State
-from bot.storefiles import SEGMENT_MAX, atomic_write, json_bytes, safe_segment, write_new
+from bot.store.files import SEGMENT_MAX, atomic_write, json_bytes, safe_segment, write_new
 
 __all__ = [
     "FINDINGS_JSON",

@@ -14,7 +14,7 @@ import pytest
 from bot.models import State
 from bot.store import Store
 from tests.biglog import write_big_log
-from tests.handlers.cli_run import popen, run, run_bytes, write_config
+from tests.handlers.cli.cli_run import popen, run, run_bytes, write_config
 from tests.mail.server import Cert, SmtpServer
 from tests.samples import WINGATE
 from tests.sandbox import Sandbox
