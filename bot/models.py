@@ -128,6 +128,10 @@ class Findings:
     problems: tuple[str, ...] = ()  # one line per step that failed, for the person reading
     notes: tuple[str, ...] = ()     # facts worth showing that are not failures ("no abuse contact...")
     progress: tuple[str, ...] = ()  # the human progress lines of the lookup, in order
+    # Why the findings cannot be trusted to be whole: a lookup step failed in a way nobody planned
+    # for (a bug, an answer no parser expected). Empty when complete. An incomplete incident is
+    # never sent without a person: batch runs and the bot keep it as a draft and say why.
+    incomplete: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
