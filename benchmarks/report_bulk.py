@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.mail.server import SmtpServer, make_cert  # noqa: E402
 from tests.sandbox import Sandbox  # noqa: E402
 from tests.sandbox.core import to_toml  # noqa: E402
+from tests.support.smtp import SmtpServer, make_cert  # noqa: E402
 
 RAISED_LIMITS = {reg: {"concurrency": 8, "per_minute": 6000}
                  for reg in ("arin", "ripencc", "apnic", "lacnic", "afrinic")}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import jinja2
 from bot import xarf
 from bot.config import Config
 from bot.errors import ConfigError
-from bot.models import Attachment, Candidate, Contact, Draft, Findings
+from bot.models import Attachment, Contact, Draft, Target
 from bot.text import log_line, single_line, utf8_safe
 
 # The one place template names are registered.
@@ -40,14 +39,6 @@ _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
 _IPV6 = re.compile(
     r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?)"
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    """One attacker address in a report: what the scanner saw and what was gathered about it."""
-
-    candidate: Candidate
-    findings: Findings
 
 
 def environment(template_dir: str = "") -> jinja2.Environment:

@@ -105,6 +105,7 @@ class ReportConfig:
     suppress_days: int = 7                 # do not report the same target again within N days
     suppress_by: str = "ip"                # "ip" or "contact"
     group_by_contact: bool = True          # with -A/-b: one report per contact, not one per IP
+    merge_window_hours: float = 24.0       # the same attacker again while its draft is open: add to it
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"smtp.port: {cfg.smtp.port} is not a TCP port")
     for name, number in (("smtp.retries", cfg.smtp.retries), ("smtp.retry_delay", cfg.smtp.retry_delay),
                          ("report.excerpt_lines", cfg.report.excerpt_lines),
-                         ("report.suppress_days", cfg.report.suppress_days)):
+                         ("report.suppress_days", cfg.report.suppress_days),
+                         ("report.merge_window_hours", cfg.report.merge_window_hours)):
         if number < 0:
             raise ConfigError(f"{name}: must not be negative")
     if cfg.smtp.timeout <= 0:

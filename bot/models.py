@@ -183,6 +183,8 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Draft:
+    """A composed report, not yet stored."""
+
     incident_id: str
     subject: str
     body: str
@@ -191,14 +193,70 @@ class Draft:
 
 
 @dataclass(frozen=True)
+class Target:
+    """One attacker address in a report: what the scanner saw and what was gathered about it."""
+
+    candidate: Candidate
+    findings: Findings
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    """An attachment kept in the incident folder: its file name there and its content type."""
+
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an intake came from, kept with the incident (an incident merged from several has several).
+
+    ``kind``: ``file`` (ref: the path), ``stdin``, ``text`` (pasted on the command line), ``mail``
+    (ref: the alert's Message-ID), ``slack`` (ref: ``<channel>/<message ts>``), ``lookup``."""
+
+    kind: str
+    ref: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StoredDraft:
+    """Everything needed to send an incident later, from any process, without scanning or gathering
+    again: read from the store only."""
+
+    incident_id: str
+    subject: str
+    body: str
+    recipients: tuple[str, ...]             # the chosen ones
+    contacts: tuple[Contact, ...]           # every contact found, ranked, with where it came from
+    attachments: tuple[AttachmentRef, ...]  # the files in the incident folder, with content types
+    targets: tuple[Target, ...]             # the evidence and findings of each address
+    description: str = ""
+    edited: bool = False                    # subject or body written by a person: kept on re-render
+    version: int = 1                        # bumped by every change (merges check it)
+
+    @property
+    def incomplete(self) -> tuple[str, ...]:
+        return tuple(f"{t.candidate.ip}: {why}" for t in self.targets for why in t.findings.incomplete)
+
+
+@dataclass(frozen=True)
 class Incident:
     id: str
-    ip: str
     domain: str
     folder: str
     state: State
     created: datetime
-    recipients: tuple[str, ...] = ()
-    message_ids: tuple[str, ...] = ()
+    updated: datetime
+    subject: str = ""
     ips: tuple[str, ...] = ()       # every address in the report (several when grouped by contact)
-    extra: dict[str, str] = field(default_factory=dict)
+    recipients: tuple[str, ...] = ()
+    delivery: dict[str, str] = field(default_factory=dict)   # recipient -> "accepted", "failed: 550 ..."
+    message_ids: tuple[str, ...] = ()
+    sent: datetime | None = None    # when the send started (state sending), if it did
+    forced: bool = False            # reported again on purpose (--force): no suppression at send time
+
+    @property
+    def ip(self) -> str:
+        return self.ips[0] if self.ips else ""

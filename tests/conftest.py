@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the local sandbox servers (tests/sandbox) and a throwaway TLS certificate."""
+"""Shared pytest fixtures: the local sandbox servers (tests/sandbox), a throwaway TLS certificate and
+a real SMTP server on 127.0.0.1 (tests/support/smtp.py). Fakes and helpers: tests/support/fakes.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mail.server import Cert, make_cert
 from tests.sandbox import Sandbox
+from tests.support.smtp import Cert, SmtpServer, make_cert
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +32,10 @@ def _reset_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
 def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
     """A self-signed certificate for 127.0.0.1, for the SMTP servers' STARTTLS and implicit TLS."""
     return make_cert(Path(tmp_path_factory.mktemp("cert")))
+
+
+@pytest.fixture
+def smtp(cert: Cert) -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 requiring STARTTLS and a login (user "bot", password "s3cret")."""
+    with SmtpServer(security="starttls", users={"bot": "s3cret"}, cert=cert) as srv:
+        yield srv

@@ -11,8 +11,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.models import Draft
-
 SEGMENT_MAX = 100
 # Names the store itself uses at the top of the incident folder: never a domain's folder.
 _RESERVED = {"unmatched", "index.sqlite"}
@@ -70,9 +68,9 @@ def write_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
     raise FileExistsError(f"no free name for {stem}{suffix} in {folder}")  # pragma: no cover
 
 
-def orig_email_text(draft: Draft, to: Sequence[str]) -> str:
+def orig_email_text(subject: str, body: str, to: Sequence[str]) -> str:
     """The report as written, in the old tool's orig_email.txt spirit: headers, blank line, body."""
-    return f"To: {', '.join(to)}\nSubject: {draft.subject}\n\n{draft.body}"
+    return f"To: {', '.join(to)}\nSubject: {subject}\n\n{body}"
 
 
 def read_orig_email(text: str) -> tuple[list[str], str, str]:

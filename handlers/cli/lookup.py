@@ -16,10 +16,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from bot.clients import build_clients
+from bot.app import App
 from bot.config import Config
-from bot.contacts import explain, rank_contacts
-from bot.gather import Gatherer
+from bot.contacts import explain
 from bot.models import Contact, LookupResult
 from bot.public_address import is_public
 from bot.text import visible_line
@@ -41,9 +40,8 @@ def _progress(line: str) -> None:
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     quiet = args.quiet or args.json
-    with Gatherer(cfg, build_clients(cfg)) as gatherer:
-        result = gatherer.lookup(args.target, probe=args.probe, progress=None if quiet else _progress)
-    contacts = rank_contacts(result.findings, cfg.contacts)
+    with App(cfg) as app:
+        result, contacts = app.lookup(args.target, probe=args.probe, progress=None if quiet else _progress)
     if args.json:
         sys.stdout.write(json.dumps(to_json(result, contacts), indent=2) + "\n")
     else:

@@ -19,7 +19,8 @@ from types import ModuleType
 
 from bot import __version__
 from bot import config as config_mod
-from bot.errors import IncidentError, LookupFailed, SendError, UserError
+from bot.errors import IncidentError, LookupFailed, SendError, StoreError, UserError
+from bot.lifecycle import Conflict
 from bot.text import visible_line
 from handlers.cli.exits import Exit
 
@@ -28,6 +29,13 @@ COMMANDS: dict[str, str] = {
     "scan": "handlers.cli.scan",
     "lookup": "handlers.cli.lookup",
     "report": "handlers.cli.report",
+    "list": "handlers.cli.list",
+    "show": "handlers.cli.show",
+    "edit": "handlers.cli.edit",
+    "send": "handlers.cli.send",
+    "skip": "handlers.cli.skip",
+    "reopen": "handlers.cli.reopen",
+    "settle": "handlers.cli.settle",
     "followup": "handlers.cli.followup",
 }
 
@@ -76,8 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config_mod.load(args.config)
         return int(commands[args.command].run(args, cfg))
+    except Conflict as exc:  # the incident's state does not allow it: said as the core says it
+        sys.stderr.write(f"incident: {visible_line(str(exc))}\n")
+        return Exit.NOTHING
     except UserError as exc:
         sys.stderr.write(f"incident: error: {visible_line(str(exc))}\n")
+        return Exit.USAGE
+    except StoreError as exc:  # its text is written for a person: a folder or index we cannot use
+        sys.stderr.write(f"incident: error: incident store: {visible_line(str(exc))}\n")
         return Exit.USAGE
     except (LookupFailed, SendError) as exc:
         sys.stderr.write(f"incident: error: {visible_line(str(exc))}\n")

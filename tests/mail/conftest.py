@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mail.server import Cert, SmtpServer
+from tests.support.smtp import Cert, SmtpServer
 
 
 @pytest.fixture

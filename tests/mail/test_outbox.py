@@ -12,7 +12,7 @@ import pytest
 from bot.config import SmtpConfig, from_dict
 from bot.errors import SendError
 from bot.mail.outbox import Outbox, UncertainDelivery
-from tests.mail.server import Cert, SmtpServer
+from tests.support.smtp import Cert, SmtpServer
 
 
 def _msg(subject: str = "[INC-20260908-0001] test") -> EmailMessage:

@@ -7,18 +7,14 @@ from pathlib import Path
 import pytest
 
 from bot.errors import InputError
+from bot.lifecycle import Action
 from bot.mail import replies
-from bot.models import State
-from bot.store import Store
+from bot.store import Store, followups
+from tests.support.fakes import TESTER, create, sent_incident
 
 
 def _sent(store: Store, ip: str, subject_rest: str, mid: str) -> str:
-    inc = store.new_id()
-    store.create(inc, ips=[ip], domain="example.net", subject=f"[{inc}] {subject_rest}",
-                 recipients=["abuse@example.net"], orig_email="x", findings={})
-    store.record_sending(inc, mid, b"eml")
-    store.record_result(inc, ["abuse@example.net"], {})
-    return inc
+    return sent_incident(store, ip, subject_rest, mid)
 
 
 @pytest.fixture
@@ -51,7 +47,7 @@ def test_token_in_subject(store: Store) -> None:
 
 def test_subject_without_token(store: Store) -> None:
     inc = _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
-    subject = store.get(inc).extra["subject"]
+    subject = store.get(inc).subject
     raw = f"From: x@example.net\nSubject: RE: Fwd:  {subject}\n\nok\n".encode()
     m = replies.match(replies.parse(raw), store)
     assert m.incident is not None and m.incident.id == inc
@@ -67,10 +63,8 @@ def test_unknown_token_and_subject_do_not_match(store: Store) -> None:
 
 def test_a_token_of_an_incident_never_sent_does_not_claim_the_mail(store: Store) -> None:
     # ids are sequential, so anyone can write one; a report never sent cannot be answered
-    inc = store.new_id()
-    store.create(inc, ips=["192.0.2.9"], domain="example.net", subject=f"[{inc}] Network scan from 192.0.2.9",
-                 recipients=["abuse@example.net"], orig_email="x", findings={})
-    store.set_state(inc, State.SKIPPED)
+    inc = create(store, "192.0.2.9", subject_rest="Network scan from 192.0.2.9")
+    store.transition(inc, TESTER, Action.SKIP)
     for subject in (f"Re: [{inc}] anything", f"Re: [{inc}] Network scan from 192.0.2.9"):
         m = replies.match(replies.parse(f"From: x@example.net\nSubject: {subject}\n\nok\n".encode()), store)
         assert m.incident is None and m.how == ""
@@ -113,14 +107,15 @@ def test_bounce_without_our_message_is_unmatched(store: Store) -> None:
 def test_the_same_reply_filed_twice_is_kept_once(store: Store) -> None:
     inc = _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
     raw = b"From: x@example.net\nIn-Reply-To: <one@mydomain.example>\nSubject: Re: hi\n\nfixed\n"
-    first = store.file_followup(inc, raw)
-    again = store.file_followup(inc, raw.replace(b"\n", b"\r\n"))  # the same mail, as IMAP gives it
-    assert again == first and store.followup_filed(raw) == (inc, first)
+    first = followups.file_reply(store, inc, raw, actor=TESTER).path
+    again = followups.file_reply(store, inc, raw.replace(b"\n", b"\r\n"), actor=TESTER)  # as IMAP gives it
+    assert again.path == first and again.again
     assert sorted(p.name for p in first.parent.glob("followup-*")) == [first.name]
-    other = store.file_followup(inc, raw + b"and one more line\n")  # a different mail is never dropped
+    other = followups.file_reply(store, inc, raw + b"and one more line\n", actor=TESTER).path  # never dropped
     assert other != first and other.read_bytes().endswith(b"one more line\n")
     lost = b"From: x@example.net\nSubject: ?\n\n?\n"
-    assert store.file_followup(None, lost) == store.file_followup(None, lost)
+    assert followups.file_reply(store, None, lost, actor=TESTER).path == \
+        followups.file_reply(store, None, lost, actor=TESTER).path
     assert len(list((store.root / "unmatched").iterdir())) == 1
 
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.mail.server import SmtpServer
 from tests.sandbox import Sandbox
 from tests.sandbox.core import to_toml
+from tests.support.smtp import SmtpServer
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,11 +27,7 @@ def write_config(tmp: Path, sb: Sandbox, server: SmtpServer | None, /, **section
                      "reporter_name": "Security Team", "reporter_email": "security@mydomain.example"}
     cfg["scan"] = {"own_hostnames": ["mydomain.com"], "own_networks": ["1.2.3.0/24"]}
     if server is not None:
-        table = server.config_dict()
-        if server.users:
-            (tmp / "smtp-password").write_text(next(iter(server.users.values())) + "\n")
-            table.update(username=next(iter(server.users)), password_file=str(tmp / "smtp-password"))
-        cfg["smtp"] = table
+        cfg["smtp"] = server.config_dict()
     for name, values in sections.items():
         cfg[name] = {**cfg.get(name, {}), **values}
     path = tmp / "incident.toml"
@@ -53,8 +49,11 @@ def run(config: Path, *args: str, stdin: str | bytes = "", timeout: float = 60,
                           env=env(**extra_env), check=False)
 
 
-def popen(config: Path, *args: str, **extra_env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*incident_command(), "--config", str(config), *args], stdin=subprocess.DEVNULL,
+def popen(config: Path, *args: str, paused_at: str = "", **extra_env: str) -> subprocess.Popen[str]:
+    """The command running in the background; with ``paused_at``, every send stops there for a minute
+    (tests/support/paused.py) so that the test can kill it at that very point."""
+    command = [sys.executable, "-m", "tests.support.paused", paused_at] if paused_at else incident_command()
+    return subprocess.Popen([*command, "--config", str(config), *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=str(config.parent), env=env(**extra_env))
 

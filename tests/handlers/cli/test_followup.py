@@ -12,15 +12,11 @@ from bot.config import from_dict
 from bot.models import State
 from bot.store import Store
 from handlers.cli import followup as cmd_followup
+from tests.support.fakes import sent_incident
 
 
 def _sent(store: Store, mid: str) -> str:
-    inc = store.new_id()
-    store.create(inc, ips=["192.0.2.1"], domain="example.net", subject=f"[{inc}] Network scan from 192.0.2.1",
-                 recipients=["abuse@example.net"], orig_email="x", findings={})
-    store.record_sending(inc, mid, b"eml")
-    store.record_result(inc, ["abuse@example.net"], {})
-    return inc
+    return sent_incident(store, mid=mid)
 
 
 def _followup(tmp_path: Path, raw: bytes, monkeypatch: pytest.MonkeyPatch,

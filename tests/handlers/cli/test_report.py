@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,9 @@ from bot.models import State
 from bot.store import Store
 from tests.biglog import write_big_log
 from tests.handlers.cli.cli_run import popen, run, run_bytes, write_config
-from tests.mail.server import Cert, SmtpServer
 from tests.samples import WINGATE
 from tests.sandbox import Sandbox
-
-
-@pytest.fixture
-def smtp(cert: Cert) -> Iterator[SmtpServer]:
-    with SmtpServer(security="starttls", users={"reporter": "pw-123"}, cert=cert) as srv:
-        yield srv
+from tests.support.smtp import SmtpServer
 
 
 @pytest.fixture
@@ -56,7 +49,7 @@ def test_batch_report_is_sent_once_and_filed(tmp_path: Path, sandbox: Sandbox, s
     assert "blah-off.mydomain.com" not in body and "1.2.3.64" not in body  # own names/addresses masked
     assert [p.get_filename() for p in msg.iter_attachments()] == ["xarf-211.191.28.13.json"]
     store = Store(tmp_path / "incident")
-    (inc_id,) = store.in_state(State.SENT)
+    (inc_id,) = [i.id for i in store.incidents([State.SENT])]
     inc = store.get(inc_id)
     assert inc.message_ids == (msg["Message-ID"],)
     folder = Path(inc.folder)
@@ -81,8 +74,8 @@ def test_interactive_session(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer,
     proc = run(config, "report", str(case), stdin=answers)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    order = ["Add description of attack to message?", "View/edit message?", "Possible admin contacts:",
-             " * abuse@shinbiro.example (high): rdap abuse", "Send message to abuse@shinbiro.example?",
+    order = ["Add description of attack to message?", "View/edit message?", "Possible admin contacts",
+             "  1 * abuse@shinbiro.example (high): rdap abuse", "Send message to abuse@shinbiro.example?",
              "sent to"]
     positions = [out.index(part) for part in order]
     assert positions == sorted(positions)
@@ -118,7 +111,7 @@ def test_dry_run_prints_and_writes_nothing(tmp_path: Path, sandbox: Sandbox, smt
 def test_killed_between_recording_and_sending_never_sends_twice(
         tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer, case: Path, stage: str) -> None:
     config = write_config(tmp_path, sandbox, smtp)
-    proc = popen(config, "report", str(case), "-b", INCIDENT_TEST_PAUSE_AT=stage)
+    proc = popen(config, "report", str(case), "-b", paused_at=stage)
     assert proc.stderr is not None
     try:
         deadline = time.monotonic() + 60
@@ -135,7 +128,7 @@ def test_killed_between_recording_and_sending_never_sends_twice(
     sent_before = len(smtp.messages)
     assert sent_before == (0 if stage == "recorded" else 1)
     store = Store(tmp_path / "incident")
-    assert len(store.in_state(State.SENDING)) == 1
+    assert len([i.id for i in store.incidents([State.SENDING])]) == 1
 
     after = run(config, "report", str(case), "-b")  # the restart
     assert after.returncode == 1 and "interrupted while being sent" in after.stdout
@@ -181,7 +174,7 @@ def test_bulk_report_of_a_big_log_has_log_lines_for_every_address(tmp_path: Path
     assert proc.returncode == 0, proc.stdout + proc.stderr
     store = Store(tmp_path / "incident")
     reported: list[str] = []
-    for inc_id in store.in_state(State.DRAFT):
+    for inc_id in [i.id for i in store.incidents([State.DRAFT])]:
         inc = store.get(inc_id)
         text = (Path(inc.folder) / "orig_email.txt").read_text(encoding="utf-8")
         for ip in inc.ips:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import Candidate, Draft, Evidence, Role
+from bot.models import Candidate, Evidence, Role
 from bot.text import visible_text as shown
-from handlers.cli.report import TerminalUI
+from handlers.cli.prompts import TerminalUI
 
-DRAFT = Draft("INC-20260101-0001", "[INC-20260101-0001] Network scan from 203.0.113.9", "Hello,\nbody\n", ())
+SUBJECT, BODY = "[INC-20260101-0001] Network scan from 203.0.113.9", "Hello,\nbody\n"
 
 
 def _editor(tmp_path: Path, script: str) -> str:
@@ -20,32 +20,32 @@ def _editor(tmp_path: Path, script: str) -> str:
     return f"{sys.executable} {path}"
 
 
-def _review(monkeypatch: pytest.MonkeyPatch, editor: str) -> Draft:
+def _review(monkeypatch: pytest.MonkeyPatch, editor: str) -> str | None:
+    """The new body after the person chose to view/edit the message, None when it is unchanged."""
     monkeypatch.setenv("EDITOR", editor)
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.setattr("builtins.input", lambda prompt="": "y")
-    return TerminalUI(batch=False, bulk=False).review(DRAFT, Path("orig_email.txt"))
+    return TerminalUI(batch=False, bulk=False).review("INC-20260101-0001", SUBJECT, BODY)
 
 
 def test_editor_that_fails_leaves_the_message_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     # vim's :cq: the person abandons the edit; whatever is in the file must not be sent
     editor = _editor(tmp_path, "f.write_text('half-edited')\nsys.exit(1)\n")
-    assert _review(monkeypatch, editor) == DRAFT
+    assert _review(monkeypatch, editor) is None
     assert "exited with status 1; the message is unchanged" in capsys.readouterr().out
 
 
 def test_editor_that_empties_the_file_says_the_message_is_kept(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _review(monkeypatch, _editor(tmp_path, "f.write_text('')\n")) == DRAFT
+    assert _review(monkeypatch, _editor(tmp_path, "f.write_text('')\n")) is None
     assert "empty; the message as written is kept" in capsys.readouterr().out
 
 
 def test_editor_writing_latin1_is_not_an_internal_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     editor = _editor(tmp_path, "f.write_bytes('Gr\\u00fc\\u00dfe\\n'.encode('latin-1'))\n")
-    edited = _review(monkeypatch, editor)
-    assert edited.body == "Gr\ufffd\ufffde\n" and edited.subject == DRAFT.subject
+    assert _review(monkeypatch, editor) == "Gr\ufffd\ufffde\n"
     assert "not UTF-8" in capsys.readouterr().out
 
 
@@ -86,6 +86,6 @@ def test_a_log_on_standard_input_cannot_also_answer_questions(
 
 def test_view_without_an_editor_says_it_cannot_be_edited(monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert _review(monkeypatch, "") == DRAFT
+    assert _review(monkeypatch, "") is None
     out = capsys.readouterr().out
-    assert out.startswith(f"Subject: {DRAFT.subject}\n\nHello,") and "cannot be edited" in out
+    assert out.startswith(f"Subject: {SUBJECT}\n\nHello,") and "cannot be edited" in out

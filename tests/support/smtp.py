@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import tempfile
 import threading
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -116,6 +117,7 @@ class SmtpServer:
         self.port = 0
         self._controller: Controller | None = None
         self._clients: list[Any] = []
+        self._secrets: tempfile.TemporaryDirectory[str] | None = None
 
     def track(self, client: Any) -> Any:
         """Close `client` (an Outbox) before the server stops, so no connection is left half-open."""
@@ -161,6 +163,9 @@ class SmtpServer:
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
                                       ready_timeout=5.0, **kwargs)
         self._controller.start()
+        if self.users:  # the login's password, in a file as smtp.password_file wants it
+            self._secrets = tempfile.TemporaryDirectory(prefix="smtp-secret-")
+            (Path(self._secrets.name) / "password").write_text(next(iter(self.users.values())) + "\n")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -168,14 +173,20 @@ class SmtpServer:
             self._clients.pop().close()
         if self._controller is not None:
             self._controller.stop()
+        if self._secrets is not None:
+            self._secrets.cleanup()
 
     def config_dict(self, **extra: Any) -> dict[str, Any]:
-        """The [smtp] table pointing our sender at this server (the password comes from a file)."""
+        """The [smtp] table pointing our sender at this server, with its first user's login (the
+        password from a file the server keeps while it runs)."""
         table: dict[str, Any] = {
             "host": "127.0.0.1", "port": self.port, "security": self.security, "timeout": 5.0,
             "retries": 2, "retry_delay": 0.05, "from_address": "security@mydomain.example",
         }
         if self.cert is not None:
             table["cafile"] = self.cert.certfile
+        if self.users and self._secrets is not None:
+            table.update(username=next(iter(self.users)),
+                         password_file=str(Path(self._secrets.name) / "password"))
         table.update(extra)
         return table

@@ -1,0 +1,81 @@
+"""The incident index's tables, and the migrations that bring an older index up to date.
+
+``PRAGMA user_version`` says which migrations ran. Version 0 is an index written before versions
+were kept (its tables exist or not); each migration only adds, so an index is never rewritten and a
+newer index opened by an older program keeps working for what it knew.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, state TEXT NOT NULL, ip TEXT NOT NULL, domain TEXT NOT NULL,
+    folder TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
+    updated TEXT NOT NULL, sent TEXT NOT NULL DEFAULT '', forced INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS addresses (incident TEXT NOT NULL, ip TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS addresses_ip ON addresses (ip);
+CREATE TABLE IF NOT EXISTS recipients (
+    incident TEXT NOT NULL, address TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'chosen',
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS recipients_address ON recipients (address);
+CREATE TABLE IF NOT EXISTS message_ids (message_id TEXT PRIMARY KEY, incident TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS followups (incident TEXT NOT NULL, path TEXT NOT NULL, received TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS followup_digests (
+    digest TEXT PRIMARY KEY, incident TEXT NOT NULL, path TEXT NOT NULL
+);
+"""
+
+# Drafts kept whole (sendable later from any process), the history, the origins of each incident.
+_V2 = """
+CREATE TABLE drafts (
+    incident TEXT PRIMARY KEY, subject TEXT NOT NULL, body TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '', edited INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 1, contacts TEXT NOT NULL, attachments TEXT NOT NULL,
+    targets TEXT NOT NULL
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, incident TEXT NOT NULL, at TEXT NOT NULL,
+    actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_incident ON events (incident);
+CREATE TABLE origins (
+    incident TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+);
+CREATE INDEX origins_ref ON origins (kind, ref);
+CREATE INDEX incidents_state ON incidents (state, created);
+ALTER TABLE followups ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE followups ADD COLUMN ticket TEXT NOT NULL DEFAULT '';
+ALTER TABLE followups ADD COLUMN sender TEXT NOT NULL DEFAULT '';
+ALTER TABLE followups ADD COLUMN preview TEXT NOT NULL DEFAULT '';
+CREATE TABLE tickets (incident TEXT NOT NULL, ticket TEXT NOT NULL, UNIQUE (incident, ticket));
+CREATE INDEX tickets_ticket ON tickets (ticket);
+"""
+
+MIGRATIONS = (_V1, _V2)
+VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Run the migrations this index has not had, each in one IMMEDIATE transaction (another
+    process may be opening the same index: the version is read again under the lock)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS, 1):
+            if number > current:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+        db.execute(f"PRAGMA user_version = {max(current, VERSION)}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

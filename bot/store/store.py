@@ -1,0 +1,550 @@
+"""The Store: incident folders on disk and the sqlite index of all of them (see bot/store/__init__).
+
+Every change is one IMMEDIATE transaction that checks the incident's state against bot/lifecycle.py,
+applies the change and appends the event (actor, time, detail) to the incident's history. Files an
+incident needs are written inside that transaction, so a change that is refused (or loses a race
+with another process) leaves nothing on disk that looks as if it had happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.errors import StoreError
+from bot.lifecycle import REPORTED, Action, Actor, Event, Suppressed, next_state, refusal
+from bot.models import AttachmentRef, Contact, Incident, Origin, State, StoredDraft, Target
+from bot.store import schema
+from bot.store.codec import from_data, to_data
+from bot.store.files import atomic_write, json_bytes, orig_email_text, read_orig_email, safe_segment
+
+INDEX_NAME = "index.sqlite"
+ORIG_EMAIL = "orig_email.txt"
+MESSAGE_EML = "message.eml"
+FINDINGS_JSON = "findings.json"
+_COLUMNS = "id, state, domain, folder, created, updated, subject, sent, forced"
+
+
+class StaleDraft(StoreError):
+    """The draft changed (another process merged into it or edited it) since it was read."""
+
+
+class OpenDraftExists(StoreError):
+    """An open draft already holds one of the addresses: merge into it instead of opening another."""
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(f"{incident_id} is an open draft for the same address")
+        self.incident_id = incident_id
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Suppression checked inside the transaction that records ``sending``: no other incident for the
+    same address (``by="ip"``) or to the same contact (``by="contact"``) went out within ``days``."""
+
+    by: str
+    days: int
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+class Store:
+    """Incident folders under ``root`` and the index ``root/index.sqlite``. Keeps no per-incident state
+    and opens a connection per operation, so one Store serves every thread of a process."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.index_path = self.root / INDEX_NAME
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout = 30000")
+                schema.migrate(db)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the incident index {self.index_path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the incident folder {self.root}: {exc.strerror}") from exc
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def tx(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; IMMEDIATE takes the write lock at once (every read-check-write needs it)."""
+        try:
+            db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the incident index {self.index_path}: {exc}") from exc
+        try:
+            db.execute("PRAGMA busy_timeout = 30000")
+            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"incident index {self.index_path}: {exc}") from exc
+        finally:
+            db.close()
+
+    def _event(self, db: sqlite3.Connection, incident_id: str, actor: Actor | str, action: Action,
+               detail: str, now: datetime) -> None:
+        db.execute("INSERT INTO events (incident, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+                   (incident_id, iso(now), str(actor), action.value, detail))
+
+    def _state(self, db: sqlite3.Connection, incident_id: str) -> tuple[str, State]:
+        row = db.execute("SELECT id, state FROM incidents WHERE id = ? COLLATE NOCASE",
+                         (incident_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"unknown incident {incident_id}")
+        return row[0], State(row[1])
+
+    def _check(self, db: sqlite3.Connection, incident_id: str, action: Action) -> tuple[str, State, State]:
+        """(canonical id, state, state after) or the typed Conflict, told from the history."""
+        inc_id, state = self._state(db, incident_id)
+        after = next_state(state, action)
+        if after is None:
+            rcpts = tuple(r[0] for r in db.execute(
+                "SELECT address FROM recipients WHERE incident = ? AND status = 'accepted'", (inc_id,)))
+            raise refusal(inc_id, state, action, self._history(db, inc_id), rcpts)
+        return inc_id, state, after
+
+    def _set_state(self, db: sqlite3.Connection, incident_id: str, state: State, now: datetime) -> None:
+        db.execute("UPDATE incidents SET state = ?, updated = ? WHERE id = ?",
+                   (state.value, iso(now), incident_id))
+
+    # --- ids and folders ---------------------------------------------------------------------
+
+    def new_id(self, now: datetime | None = None) -> str:
+        """The next free INC-YYYYMMDD-NNNN for the day of ``now`` (UTC)."""
+        day = (now or _now()).astimezone(UTC).strftime("%Y%m%d")
+        with self.tx(immediate=True) as db:
+            db.execute("INSERT INTO counters (day, n) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET n = n + 1",
+                       (day,))
+            (n,) = db.execute("SELECT n FROM counters WHERE day = ?", (day,)).fetchone()
+        return f"INC-{day}-{n:04d}"
+
+    def _make_folder(self, domain: str, now: datetime) -> Path:
+        parent = self.root / safe_segment(domain)
+        stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                folder.mkdir()  # exclusive: two processes never share a folder
+            except FileExistsError:
+                continue
+            return folder
+        raise StoreError(f"too many incidents in {parent} at {stamp}")
+
+    def _write_files(self, folder: Path, draft: StoredDraft, files: dict[str, bytes]) -> None:
+        """The human-readable copy of the draft and its attachments, each written atomically."""
+        for name, data in files.items():
+            atomic_write(folder / safe_segment(name, "file"), data)
+        if draft.targets:  # an incident kept from before drafts were stored whole has its own file
+            atomic_write(folder / FINDINGS_JSON, json_bytes([{
+                "ip": t.candidate.ip, "count": t.candidate.count,
+                "first_seen": t.candidate.evidence.first_seen, "last_seen": t.candidate.evidence.last_seen,
+                "findings": to_data(t.findings),
+                "contacts": [to_data(c) for c in draft.contacts],
+            } for t in draft.targets]))
+        written = orig_email_text(draft.subject, draft.body, draft.recipients)
+        atomic_write(folder / ORIG_EMAIL, written.encode())
+
+    # --- drafts ------------------------------------------------------------------------------
+
+    def open_draft_for(self, ips: Iterable[str], since: datetime) -> str | None:
+        """The newest open draft created since ``since`` that holds one of ``ips``."""
+        with self.tx() as db:
+            return self._open_draft(db, list(ips), since)
+
+    @staticmethod
+    def _open_draft(db: sqlite3.Connection, ips: list[str], since: datetime) -> str | None:
+        if not ips:
+            return None
+        row = db.execute(
+            f"SELECT i.id FROM incidents i JOIN addresses a ON a.incident = i.id "
+            f"WHERE a.ip IN ({_marks(ips)}) AND i.state = ? AND i.created >= ? "
+            f"ORDER BY i.created DESC, i.id DESC LIMIT 1",
+            (*ips, State.DRAFT.value, iso(since))).fetchone()
+        return row[0] if row else None
+
+    def create_draft(self, draft: StoredDraft, *, domain: str, files: dict[str, bytes], origin: Origin,
+                     actor: Actor, forced: bool = False, merge_since: datetime | None = None,
+                     now: datetime | None = None) -> Incident:
+        """A new incident in state draft: folder, files and index rows in one transaction.
+
+        With ``merge_since``, raises OpenDraftExists when an open draft created since then already
+        holds one of its addresses (checked under the write lock: two intakes of one attacker at once
+        never open two drafts)."""
+        when = now or _now()
+        ips = [t.candidate.ip for t in draft.targets]
+        folder: Path | None = None
+        try:
+            with self.tx(immediate=True) as db:
+                if merge_since is not None:
+                    other = self._open_draft(db, ips, merge_since)
+                    if other is not None:
+                        raise OpenDraftExists(other)
+                folder = self._make_folder(domain, when)
+                self._write_files(folder, draft, files)
+                db.execute(f"INSERT INTO incidents ({_COLUMNS}, ip) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
+                           (draft.incident_id, State.DRAFT.value, safe_segment(domain), str(folder),
+                            iso(when), iso(when), draft.subject, int(forced), ips[0]))
+                db.executemany("INSERT INTO addresses (incident, ip) VALUES (?, ?)",
+                               [(draft.incident_id, ip) for ip in ips])
+                self._put_draft(db, draft)
+                self._add_origin(db, draft.incident_id, origin, when)
+                count = sum(t.candidate.count for t in draft.targets)
+                self._event(db, draft.incident_id, actor, Action.CREATE,
+                            f"{', '.join(ips[:5])}{' ...' if len(ips) > 5 else ''}: {count} log lines"
+                            f"{_origin_text(origin)}", when)
+        except OSError as exc:
+            raise StoreError(f"cannot write incident {draft.incident_id}: {exc.strerror}") from exc
+        except BaseException:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self.get(draft.incident_id)
+
+    def _put_draft(self, db: sqlite3.Connection, draft: StoredDraft) -> None:
+        db.execute("INSERT OR REPLACE INTO drafts (incident, subject, body, description, edited, version, "
+                   "contacts, attachments, targets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (draft.incident_id, draft.subject, draft.body, draft.description, int(draft.edited),
+                    draft.version, _json(draft.contacts), _json(draft.attachments), _json(draft.targets)))
+        db.execute("DELETE FROM recipients WHERE incident = ?", (draft.incident_id,))
+        db.executemany("INSERT INTO recipients (incident, address) VALUES (?, ?)",
+                       [(draft.incident_id, r.lower()) for r in dict.fromkeys(draft.recipients)])
+        db.execute("UPDATE incidents SET subject = ? WHERE id = ?", (draft.subject, draft.incident_id))
+
+    def draft(self, incident_id: str) -> StoredDraft:
+        """The stored draft: what is needed to send it, from the store only."""
+        with self.tx() as db:
+            inc_id, _ = self._state(db, incident_id)
+            row = db.execute("SELECT subject, body, description, edited, version, contacts, attachments, "
+                             "targets FROM drafts WHERE incident = ?", (inc_id,)).fetchone()
+            folder = db.execute("SELECT folder FROM incidents WHERE id = ?", (inc_id,)).fetchone()[0]
+            rcpts = [r[0] for r in db.execute(
+                "SELECT address FROM recipients WHERE incident = ? ORDER BY rowid", (inc_id,))]
+        if row is None:
+            return _legacy_draft(inc_id, Path(folder))
+        return StoredDraft(
+            incident_id=inc_id, subject=row[0], body=row[1], recipients=tuple(rcpts),
+            contacts=from_data(tuple[Contact, ...], _load(row[5])),
+            attachments=from_data(tuple[AttachmentRef, ...], _load(row[6])),
+            targets=from_data(tuple[Target, ...], _load(row[7])), description=row[2], edited=bool(row[3]),
+            version=row[4])
+
+    def update_draft(self, draft: StoredDraft, *, action: Action, actor: Actor, detail: str,
+                     files: dict[str, bytes], origin: Origin | None = None, add_ips: Sequence[str] = (),
+                     now: datetime | None = None) -> Incident:
+        """Write a changed draft (a merge or an edit) if nobody changed it since it was read (its
+        ``version`` is the one read; the stored one becomes version + 1), else StaleDraft."""
+        when = now or _now()
+        with self.tx(immediate=True) as db:
+            inc_id, _, after = self._check(db, draft.incident_id, action)
+            row = db.execute("SELECT version FROM drafts WHERE incident = ?", (inc_id,)).fetchone()
+            if row is not None and row[0] != draft.version:
+                raise StaleDraft(f"{inc_id} changed meanwhile (version {row[0]}, not {draft.version})")
+            folder = Path(db.execute("SELECT folder FROM incidents WHERE id = ?", (inc_id,)).fetchone()[0])
+            new = _replace_version(draft, inc_id, draft.version + 1)
+            try:
+                self._write_files(folder, new, files)
+            except OSError as exc:
+                raise StoreError(f"cannot write incident {inc_id}: {exc.strerror}") from exc
+            self._put_draft(db, new)
+            known = {r[0] for r in db.execute("SELECT ip FROM addresses WHERE incident = ?", (inc_id,))}
+            db.executemany("INSERT INTO addresses (incident, ip) VALUES (?, ?)",
+                           [(inc_id, ip) for ip in dict.fromkeys(add_ips) if ip not in known])
+            if origin is not None:
+                self._add_origin(db, inc_id, origin, when)
+            self._set_state(db, inc_id, after, when)
+            self._event(db, inc_id, actor, action, detail, when)
+        return self.get(inc_id)
+
+    def _add_origin(self, db: sqlite3.Connection, incident_id: str, origin: Origin, now: datetime) -> None:
+        db.execute("INSERT INTO origins (incident, kind, ref, detail, at) VALUES (?, ?, ?, ?, ?)",
+                   (incident_id, origin.kind, origin.ref, origin.detail, iso(now)))
+
+    def origins(self, incident_id: str) -> list[Origin]:
+        with self.tx() as db:
+            return [Origin(*r) for r in db.execute(
+                "SELECT kind, ref, detail FROM origins WHERE incident = ? ORDER BY rowid", (incident_id,))]
+
+    def incidents_from(self, origin: Origin) -> list[str]:
+        """The incidents an intake with this origin (an alert's Message-ID, a Slack message) made or fed."""
+        if not origin.ref:
+            return []
+        with self.tx() as db:
+            return [r[0] for r in db.execute(
+                "SELECT DISTINCT incident FROM origins WHERE kind = ? AND ref = ?",
+                (origin.kind, origin.ref))]
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def begin_send(self, incident_id: str, actor: Actor, message_id: str, eml: bytes, *,
+                   guard: Guard | None = None, now: datetime | None = None) -> None:
+        """Before any SMTP traffic: state ``sending``, the Message-ID, the message as it will be sent.
+
+        Refused with a typed Conflict when the incident is not a draft or failed (it was sent, is
+        being sent, or was skipped), and with Suppressed when ``guard`` finds another incident that
+        went out for the same address or contact within its window: both checked in this very
+        transaction, so two processes sending at once never both send."""
+        when = now or _now()
+        with self.tx(immediate=True) as db:
+            inc_id, state, after = self._check(db, incident_id, Action.SEND)
+            if guard is not None and guard.days > 0:
+                other = self._reported_meanwhile(db, inc_id, guard, when)
+                if other is not None:
+                    what = "its address" if guard.by == "ip" else "its contact"
+                    raise Suppressed(f"{inc_id}: {what} was reported as {other} within {guard.days} days; "
+                                     f"not sending (force it to send anyway)",
+                                     incident_id=inc_id, state=state, other=other)
+            self._set_state(db, inc_id, after, when)
+            db.execute("UPDATE incidents SET sent = ? WHERE id = ?", (iso(when), inc_id))
+            db.execute("INSERT OR REPLACE INTO message_ids (message_id, incident) VALUES (?, ?)",
+                       (message_id.strip(), inc_id))
+            rcpts = [r[0] for r in db.execute("SELECT address FROM recipients WHERE incident = ?", (inc_id,))]
+            self._event(db, inc_id, actor, Action.SEND, f"to {', '.join(rcpts)} as {message_id.strip()}",
+                        when)
+            folder = db.execute("SELECT folder FROM incidents WHERE id = ?", (inc_id,)).fetchone()[0]
+            try:  # inside the transaction: written only once this process owns the send
+                atomic_write(Path(folder) / MESSAGE_EML, eml)
+            except OSError as exc:
+                raise StoreError(f"cannot write incident {inc_id}: {exc.strerror}") from exc
+
+    @staticmethod
+    def _reported_meanwhile(db: sqlite3.Connection, inc_id: str, guard: Guard, now: datetime) -> str | None:
+        since = iso(now - timedelta(days=guard.days))
+        states = [s.value for s in REPORTED]
+        if guard.by == "ip":
+            same = ("SELECT a.incident FROM addresses a WHERE a.ip IN "
+                    "(SELECT ip FROM addresses WHERE incident = ?)")
+        else:
+            same = ("SELECT r.incident FROM recipients r WHERE r.status != 'failed' AND r.address IN "
+                    "(SELECT address FROM recipients WHERE incident = ?)")
+        row = db.execute(
+            f"SELECT i.id FROM incidents i WHERE i.id IN ({same}) AND i.id != ? "
+            f"AND i.state IN ({_marks(states)}) "
+            f"AND (CASE WHEN i.sent != '' THEN i.sent ELSE i.created END) >= ? ORDER BY i.sent DESC LIMIT 1",
+            (inc_id, inc_id, *states, since)).fetchone()
+        return row[0] if row else None
+
+    def finish_send(self, incident_id: str, actor: Actor, accepted: Sequence[str], failed: dict[str, str],
+                    now: datetime | None = None) -> State:
+        """After the SMTP transaction: each recipient's outcome; ``sent`` when anyone accepted it."""
+        when = now or _now()
+        action = Action.DELIVERED if accepted else Action.REFUSED
+        with self.tx(immediate=True) as db:
+            inc_id, _, after = self._check(db, incident_id, action)
+            for addr in accepted:
+                db.execute("UPDATE recipients SET status = 'accepted', detail = '' "
+                           "WHERE incident = ? AND address = ?", (inc_id, addr.lower()))
+            for addr, why in failed.items():
+                cur = db.execute("UPDATE recipients SET status = 'failed', detail = ? WHERE incident = ? "
+                                 "AND address = ?", (why, inc_id, addr.lower()))
+                if cur.rowcount == 0:
+                    db.execute("INSERT INTO recipients (incident, address, status, detail) "
+                               "VALUES (?, ?, 'failed', ?)", (inc_id, addr.lower(), why))
+            self._set_state(db, inc_id, after, when)
+            parts = [f"accepted by {', '.join(accepted)}"] if accepted else []
+            parts += [f"refused by {a}: {why}" for a, why in failed.items()]
+            self._event(db, inc_id, actor, action, "; ".join(parts), when)
+        return after
+
+    # --- other changes -----------------------------------------------------------------------
+
+    def transition(self, incident_id: str, actor: Actor, action: Action, detail: str = "",
+                   now: datetime | None = None) -> Incident:
+        """Skip, reopen, settle, note...: check the state, change it, record the event."""
+        when = now or _now()
+        with self.tx(immediate=True) as db:
+            inc_id, _, after = self._check(db, incident_id, action)
+            self._set_state(db, inc_id, after, when)
+            self._event(db, inc_id, actor, action, detail, when)
+            if action is Action.SETTLE_SENT:
+                db.execute("UPDATE recipients SET status = 'accepted' "
+                           "WHERE incident = ? AND status = 'chosen'", (inc_id,))
+        return self.get(inc_id)
+
+    def mark_recipient(self, incident_id: str, address: str, status: str, detail: str) -> None:
+        """A recipient's outcome learnt later (a bounce): ``failed`` with the reason."""
+        with self.tx(immediate=True) as db:
+            db.execute("UPDATE recipients SET status = ?, detail = ? WHERE incident = ? AND address = ?",
+                       (status, detail, incident_id, address.lower()))
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, incident_id: str) -> Incident:
+        with self.tx() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE id = ? COLLATE NOCASE",
+                             (incident_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"unknown incident {incident_id}")
+            return self._incidents(db, [row])[0]
+
+    def exists(self, incident_id: str) -> bool:
+        with self.tx() as db:
+            row = db.execute("SELECT 1 FROM incidents WHERE id = ? COLLATE NOCASE", (incident_id,)).fetchone()
+        return row is not None
+
+    def history(self, incident_id: str) -> list[Event]:
+        with self.tx() as db:
+            inc_id, _ = self._state(db, incident_id)
+            return self._history(db, inc_id)
+
+    @staticmethod
+    def _history(db: sqlite3.Connection, inc_id: str) -> list[Event]:
+        rows = db.execute("SELECT at, actor, action, detail FROM events WHERE incident = ? ORDER BY seq",
+                          (inc_id,))
+        return [Event(datetime.fromisoformat(at), who, action, detail) for at, who, action, detail in rows]
+
+    def incidents(self, states: Sequence[State] = (), since: datetime | None = None) -> list[Incident]:
+        """Incidents, newest first, in any of ``states`` (all when empty), created since ``since``."""
+        where, args = ["1"], []
+        if states:
+            where.append(f"state IN ({_marks(states)})")
+            args += [s.value for s in states]
+        if since is not None:
+            where.append("created >= ?")
+            args.append(iso(since))
+        with self.tx() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE {' AND '.join(where)} "
+                              f"ORDER BY created DESC, id DESC", args).fetchall()
+            return self._incidents(db, rows)
+
+    def _incidents(self, db: sqlite3.Connection, rows: list[Any]) -> list[Incident]:
+        """Incidents for index rows, their addresses, recipients and Message-IDs read in bulk."""
+        ids = [r[0] for r in rows]
+        ips: dict[str, list[str]] = {i: [] for i in ids}
+        rcpts: dict[str, dict[str, str]] = {i: {} for i in ids}
+        mids: dict[str, list[str]] = {i: [] for i in ids}
+        for chunk in (ids[n:n + 500] for n in range(0, len(ids), 500)):
+            marks = _marks(chunk)
+            for inc, ip in db.execute(
+                    f"SELECT incident, ip FROM addresses WHERE incident IN ({marks}) ORDER BY rowid", chunk):
+                ips[inc].append(ip)
+            for inc, addr, status, detail in db.execute(
+                    f"SELECT incident, address, status, detail FROM recipients WHERE incident IN ({marks}) "
+                    f"ORDER BY rowid", chunk):
+                rcpts[inc][addr] = f"{status}: {detail}" if detail else status
+            for inc, mid in db.execute(
+                    f"SELECT incident, message_id FROM message_ids WHERE incident IN ({marks})", chunk):
+                mids[inc].append(mid)
+        return [Incident(id=r[0], state=State(r[1]), domain=r[2], folder=r[3],
+                         created=datetime.fromisoformat(r[4]), updated=datetime.fromisoformat(r[5]),
+                         subject=r[6], sent=datetime.fromisoformat(r[7]) if r[7] else None, forced=bool(r[8]),
+                         ips=tuple(ips[r[0]]), recipients=tuple(rcpts[r[0]]), delivery=rcpts[r[0]],
+                         message_ids=tuple(mids[r[0]])) for r in rows]
+
+    def recent(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = (), days: int,
+               now: datetime | None = None) -> Incident | None:
+        """The latest incident reported (or possibly reported) within ``days`` for these ips or contacts."""
+        if days <= 0 or not (ips or contacts):
+            return None
+        since = iso((now or _now()) - timedelta(days=days))
+        states = [s.value for s in REPORTED]
+        hits: list[tuple[str, str]] = []
+        with self.tx() as db:
+            if ips:
+                hits += db.execute(
+                    f"SELECT i.id, i.created FROM incidents i JOIN addresses a ON a.incident = i.id "
+                    f"WHERE a.ip IN ({_marks(ips)}) AND i.created >= ? AND i.state IN ({_marks(states)})",
+                    (*ips, since, *states)).fetchall()
+            if contacts:
+                lowered = [c.lower() for c in contacts]
+                hits += db.execute(
+                    f"SELECT i.id, i.created FROM incidents i JOIN recipients r ON r.incident = i.id "
+                    f"WHERE r.address IN ({_marks(lowered)}) AND r.status != 'failed' AND i.created >= ? "
+                    f"AND i.state IN ({_marks(states)})", (*lowered, since, *states)).fetchall()
+        return self.get(max(hits, key=lambda h: (h[1], h[0]))[0]) if hits else None
+
+    def unfinished(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = ()) -> Incident | None:
+        """An incident for these ips or contacts whose send was interrupted (state ``sending``), any age."""
+        with self.tx() as db:
+            row = None
+            if ips:
+                row = db.execute(f"SELECT i.id FROM incidents i JOIN addresses a ON a.incident = i.id "
+                                 f"WHERE a.ip IN ({_marks(ips)}) AND i.state = ?",
+                                 (*ips, State.SENDING.value)).fetchone()
+            if row is None and contacts:
+                lowered = [c.lower() for c in contacts]
+                row = db.execute(f"SELECT i.id FROM incidents i JOIN recipients r ON r.incident = i.id "
+                                 f"WHERE r.address IN ({_marks(lowered)}) AND i.state = ?",
+                                 (*lowered, State.SENDING.value)).fetchone()
+        return self.get(row[0]) if row else None
+
+    def by_message_id(self, message_id: str) -> Incident | None:
+        with self.tx() as db:
+            row = db.execute("SELECT incident FROM message_ids WHERE message_id = ?",
+                             (message_id.strip(),)).fetchone()
+        return self.get(row[0]) if row else None
+
+    def by_subject(self, subject: str, *, states: Sequence[State] = REPORTED) -> Incident | None:
+        """The latest incident in one of ``states`` whose report had this subject (case and spaces aside)."""
+        wanted = " ".join(subject.split()).lower()
+        if not wanted:
+            return None
+        values = [s.value for s in states]
+        with self.tx() as db:
+            rows = db.execute(f"SELECT id, subject FROM incidents WHERE state IN ({_marks(values)}) "
+                              f"ORDER BY created DESC, id DESC", values).fetchall()
+        for inc_id, subj in rows:
+            if " ".join(subj.split()).lower() == wanted:
+                return self.get(inc_id)
+        return None
+
+
+def _json(value: object) -> str:
+    # ASCII: registry text can hold a lone surrogate ("\udcfc"), which sqlite cannot store as UTF-8
+    return json.dumps(to_data(value), default=str)
+
+
+def _load(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise StoreError(f"a stored draft is damaged: {exc}") from exc
+
+
+def _origin_text(origin: Origin) -> str:
+    return f" from {origin.kind}" + (f" {origin.ref}" if origin.ref else "")
+
+
+def _replace_version(draft: StoredDraft, inc_id: str, version: int) -> StoredDraft:
+    from dataclasses import replace
+
+    return replace(draft, incident_id=inc_id, version=version)
+
+
+def _legacy_draft(inc_id: str, folder: Path) -> StoredDraft:
+    """An incident written before drafts were kept whole: its orig_email.txt and XARF files."""
+    try:
+        to, subject, body = read_orig_email((folder / ORIG_EMAIL).read_text(encoding="utf-8"))
+        files = sorted(p.name for p in folder.glob("xarf-*.json"))
+    except OSError as exc:
+        raise StoreError(f"cannot read incident {inc_id}: {exc.strerror}") from exc
+    refs = tuple(AttachmentRef(f, "application/json") for f in files)
+    return StoredDraft(inc_id, subject, body, tuple(to), (), refs, (), version=0)
