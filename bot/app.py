@@ -63,6 +63,11 @@ class ReplyOutcome:
     again: bool = False    # this very mail was filed there before: not copied again
     reason: str = ""       # why it was rejected
     note: str = ""         # something a person should know (the subject names another incident)
+    kind: str = "human"    # the reply's class: human, auto_ack, bounce
+    ticket: str = ""       # the desk's own ticket number, when it gave one
+    sender: str = ""
+    preview: str = ""      # its first lines, one printable line
+    proposed: Outcome | None = None   # for a bounce: the new draft to the next-best contact
 
 
 def _sender(msg: Any) -> str:

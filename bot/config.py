@@ -136,6 +136,21 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class MailboxConfig:
+    """[mailbox]: the alert and reply mailboxes `incident serve` reads over IMAP (handlers/mailbox)."""
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    """[slack]: the Slack app (handlers/slack). Tokens come from the environment or files, never here."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """[serve]: the long-running process: scheduled jobs, reminders, operator notices (handlers/serve)."""
+
+
+@dataclass(frozen=True)
 class Config:
     scan: ScanConfig = field(default_factory=ScanConfig)
     gather: GatherConfig = field(default_factory=GatherConfig)
@@ -143,6 +158,9 @@ class Config:
     contacts: ContactsConfig = field(default_factory=ContactsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    mailbox: MailboxConfig = field(default_factory=MailboxConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     path: str = ""                         # the file it was read from ("" = defaults)
 
 

@@ -28,11 +28,10 @@ import re
 from bot.lifecycle import REPORTED
 from bot.store.files import SEGMENT_MAX, atomic_write, safe_segment
 from bot.store.followups import REJECTED, UNMATCHED
+from bot.store.index import INDEX_NAME, ORIG_EMAIL
 from bot.store.store import (
     FINDINGS_JSON,
-    INDEX_NAME,
     MESSAGE_EML,
-    ORIG_EMAIL,
     Guard,
     OpenDraftExists,
     StaleDraft,

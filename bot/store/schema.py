@@ -55,6 +55,11 @@ ALTER TABLE followups ADD COLUMN sender TEXT NOT NULL DEFAULT '';
 ALTER TABLE followups ADD COLUMN preview TEXT NOT NULL DEFAULT '';
 CREATE TABLE tickets (incident TEXT NOT NULL, ticket TEXT NOT NULL, UNIQUE (incident, ticket));
 CREATE INDEX tickets_ticket ON tickets (ticket);
+CREATE TABLE links (
+    incident TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, at TEXT NOT NULL,
+    UNIQUE (incident, kind, ref)
+);
+CREATE INDEX links_ref ON links (kind, ref);
 """
 
 MIGRATIONS = (_V1, _V2)

@@ -8,29 +8,23 @@ with another process) leaves nothing on disk that looks as if it had happened.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from bot.errors import StoreError
-from bot.lifecycle import REPORTED, Action, Actor, Event, Suppressed, next_state, refusal
-from bot.models import AttachmentRef, Contact, Incident, Origin, State, StoredDraft, Target
-from bot.store import schema
-from bot.store.codec import from_data, to_data
-from bot.store.files import atomic_write, json_bytes, orig_email_text, read_orig_email, safe_segment
+from bot.lifecycle import REPORTED, Action, Actor, Suppressed, next_state, refusal
+from bot.models import Incident, Origin, State, StoredDraft
+from bot.store.codec import to_data
+from bot.store.files import atomic_write, json_bytes, orig_email_text, safe_segment
+from bot.store.index import COLUMNS, ORIG_EMAIL, IndexReader, iso, marks, now_utc
 
-INDEX_NAME = "index.sqlite"
-ORIG_EMAIL = "orig_email.txt"
 MESSAGE_EML = "message.eml"
 FINDINGS_JSON = "findings.json"
-_COLUMNS = "id, state, domain, folder, created, updated, subject, sent, forced"
 
 
 class StaleDraft(StoreError):
@@ -54,72 +48,16 @@ class Guard:
     days: int
 
 
-def iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
-
-
-class Store:
-    """Incident folders under ``root`` and the index ``root/index.sqlite``. Keeps no per-incident state
-    and opens a connection per operation, so one Store serves every thread of a process."""
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        self.index_path = self.root / INDEX_NAME
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
-            try:
-                db.execute("PRAGMA busy_timeout = 30000")
-                schema.migrate(db)
-            finally:
-                db.close()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the incident index {self.index_path}: {exc}") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot create the incident folder {self.root}: {exc.strerror}") from exc
+class Store(IndexReader):
+    """Incident folders under ``root`` and the index ``root/index.sqlite``: the changes. Keeps no
+    per-incident state and opens a connection per operation, so one Store serves every thread."""
 
     # --- plumbing ----------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def tx(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; IMMEDIATE takes the write lock at once (every read-check-write needs it)."""
-        try:
-            db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the incident index {self.index_path}: {exc}") from exc
-        try:
-            db.execute("PRAGMA busy_timeout = 30000")
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"incident index {self.index_path}: {exc}") from exc
-        finally:
-            db.close()
 
     def _event(self, db: sqlite3.Connection, incident_id: str, actor: Actor | str, action: Action,
                detail: str, now: datetime) -> None:
         db.execute("INSERT INTO events (incident, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
                    (incident_id, iso(now), str(actor), action.value, detail))
-
-    def _state(self, db: sqlite3.Connection, incident_id: str) -> tuple[str, State]:
-        row = db.execute("SELECT id, state FROM incidents WHERE id = ? COLLATE NOCASE",
-                         (incident_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"unknown incident {incident_id}")
-        return row[0], State(row[1])
 
     def _check(self, db: sqlite3.Connection, incident_id: str, action: Action) -> tuple[str, State, State]:
         """(canonical id, state, state after) or the typed Conflict, told from the history."""
@@ -139,7 +77,7 @@ class Store:
 
     def new_id(self, now: datetime | None = None) -> str:
         """The next free INC-YYYYMMDD-NNNN for the day of ``now`` (UTC)."""
-        day = (now or _now()).astimezone(UTC).strftime("%Y%m%d")
+        day = (now or now_utc()).astimezone(UTC).strftime("%Y%m%d")
         with self.tx(immediate=True) as db:
             db.execute("INSERT INTO counters (day, n) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET n = n + 1",
                        (day,))
@@ -175,22 +113,6 @@ class Store:
 
     # --- drafts ------------------------------------------------------------------------------
 
-    def open_draft_for(self, ips: Iterable[str], since: datetime) -> str | None:
-        """The newest open draft created since ``since`` that holds one of ``ips``."""
-        with self.tx() as db:
-            return self._open_draft(db, list(ips), since)
-
-    @staticmethod
-    def _open_draft(db: sqlite3.Connection, ips: list[str], since: datetime) -> str | None:
-        if not ips:
-            return None
-        row = db.execute(
-            f"SELECT i.id FROM incidents i JOIN addresses a ON a.incident = i.id "
-            f"WHERE a.ip IN ({_marks(ips)}) AND i.state = ? AND i.created >= ? "
-            f"ORDER BY i.created DESC, i.id DESC LIMIT 1",
-            (*ips, State.DRAFT.value, iso(since))).fetchone()
-        return row[0] if row else None
-
     def create_draft(self, draft: StoredDraft, *, domain: str, files: dict[str, bytes], origin: Origin,
                      actor: Actor, forced: bool = False, merge_since: datetime | None = None,
                      now: datetime | None = None) -> Incident:
@@ -199,7 +121,7 @@ class Store:
         With ``merge_since``, raises OpenDraftExists when an open draft created since then already
         holds one of its addresses (checked under the write lock: two intakes of one attacker at once
         never open two drafts)."""
-        when = now or _now()
+        when = now or now_utc()
         ips = [t.candidate.ip for t in draft.targets]
         folder: Path | None = None
         try:
@@ -210,7 +132,7 @@ class Store:
                         raise OpenDraftExists(other)
                 folder = self._make_folder(domain, when)
                 self._write_files(folder, draft, files)
-                db.execute(f"INSERT INTO incidents ({_COLUMNS}, ip) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
+                db.execute(f"INSERT INTO incidents ({COLUMNS}, ip) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
                            (draft.incident_id, State.DRAFT.value, safe_segment(domain), str(folder),
                             iso(when), iso(when), draft.subject, int(forced), ips[0]))
                 db.executemany("INSERT INTO addresses (incident, ip) VALUES (?, ?)",
@@ -239,30 +161,12 @@ class Store:
                        [(draft.incident_id, r.lower()) for r in dict.fromkeys(draft.recipients)])
         db.execute("UPDATE incidents SET subject = ? WHERE id = ?", (draft.subject, draft.incident_id))
 
-    def draft(self, incident_id: str) -> StoredDraft:
-        """The stored draft: what is needed to send it, from the store only."""
-        with self.tx() as db:
-            inc_id, _ = self._state(db, incident_id)
-            row = db.execute("SELECT subject, body, description, edited, version, contacts, attachments, "
-                             "targets FROM drafts WHERE incident = ?", (inc_id,)).fetchone()
-            folder = db.execute("SELECT folder FROM incidents WHERE id = ?", (inc_id,)).fetchone()[0]
-            rcpts = [r[0] for r in db.execute(
-                "SELECT address FROM recipients WHERE incident = ? ORDER BY rowid", (inc_id,))]
-        if row is None:
-            return _legacy_draft(inc_id, Path(folder))
-        return StoredDraft(
-            incident_id=inc_id, subject=row[0], body=row[1], recipients=tuple(rcpts),
-            contacts=from_data(tuple[Contact, ...], _load(row[5])),
-            attachments=from_data(tuple[AttachmentRef, ...], _load(row[6])),
-            targets=from_data(tuple[Target, ...], _load(row[7])), description=row[2], edited=bool(row[3]),
-            version=row[4])
-
     def update_draft(self, draft: StoredDraft, *, action: Action, actor: Actor, detail: str,
                      files: dict[str, bytes], origin: Origin | None = None, add_ips: Sequence[str] = (),
                      now: datetime | None = None) -> Incident:
         """Write a changed draft (a merge or an edit) if nobody changed it since it was read (its
         ``version`` is the one read; the stored one becomes version + 1), else StaleDraft."""
-        when = now or _now()
+        when = now or now_utc()
         with self.tx(immediate=True) as db:
             inc_id, _, after = self._check(db, draft.incident_id, action)
             row = db.execute("SELECT version FROM drafts WHERE incident = ?", (inc_id,)).fetchone()
@@ -288,19 +192,12 @@ class Store:
         db.execute("INSERT INTO origins (incident, kind, ref, detail, at) VALUES (?, ?, ?, ?, ?)",
                    (incident_id, origin.kind, origin.ref, origin.detail, iso(now)))
 
-    def origins(self, incident_id: str) -> list[Origin]:
-        with self.tx() as db:
-            return [Origin(*r) for r in db.execute(
-                "SELECT kind, ref, detail FROM origins WHERE incident = ? ORDER BY rowid", (incident_id,))]
-
-    def incidents_from(self, origin: Origin) -> list[str]:
-        """The incidents an intake with this origin (an alert's Message-ID, a Slack message) made or fed."""
-        if not origin.ref:
-            return []
-        with self.tx() as db:
-            return [r[0] for r in db.execute(
-                "SELECT DISTINCT incident FROM origins WHERE kind = ? AND ref = ?",
-                (origin.kind, origin.ref))]
+    def link(self, incident_id: str, kind: str, ref: str, now: datetime | None = None) -> None:
+        """Remember where a front end showed the incident (``slack-message``: ``<channel>/<ts>``;
+        ``approval-secret``: the token a summary mail carried), to find it again from there."""
+        with self.tx(immediate=True) as db:
+            db.execute("INSERT OR IGNORE INTO links (incident, kind, ref, at) VALUES (?, ?, ?, ?)",
+                       (incident_id, kind, ref, iso(now or now_utc())))
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -312,7 +209,7 @@ class Store:
         being sent, or was skipped), and with Suppressed when ``guard`` finds another incident that
         went out for the same address or contact within its window: both checked in this very
         transaction, so two processes sending at once never both send."""
-        when = now or _now()
+        when = now or now_utc()
         with self.tx(immediate=True) as db:
             inc_id, state, after = self._check(db, incident_id, Action.SEND)
             if guard is not None and guard.days > 0:
@@ -347,7 +244,7 @@ class Store:
                     "(SELECT address FROM recipients WHERE incident = ?)")
         row = db.execute(
             f"SELECT i.id FROM incidents i WHERE i.id IN ({same}) AND i.id != ? "
-            f"AND i.state IN ({_marks(states)}) "
+            f"AND i.state IN ({marks(states)}) "
             f"AND (CASE WHEN i.sent != '' THEN i.sent ELSE i.created END) >= ? ORDER BY i.sent DESC LIMIT 1",
             (inc_id, inc_id, *states, since)).fetchone()
         return row[0] if row else None
@@ -355,7 +252,7 @@ class Store:
     def finish_send(self, incident_id: str, actor: Actor, accepted: Sequence[str], failed: dict[str, str],
                     now: datetime | None = None) -> State:
         """After the SMTP transaction: each recipient's outcome; ``sent`` when anyone accepted it."""
-        when = now or _now()
+        when = now or now_utc()
         action = Action.DELIVERED if accepted else Action.REFUSED
         with self.tx(immediate=True) as db:
             inc_id, _, after = self._check(db, incident_id, action)
@@ -379,7 +276,7 @@ class Store:
     def transition(self, incident_id: str, actor: Actor, action: Action, detail: str = "",
                    now: datetime | None = None) -> Incident:
         """Skip, reopen, settle, note...: check the state, change it, record the event."""
-        when = now or _now()
+        when = now or now_utc()
         with self.tx(immediate=True) as db:
             inc_id, _, after = self._check(db, incident_id, action)
             self._set_state(db, inc_id, after, when)
@@ -395,138 +292,10 @@ class Store:
             db.execute("UPDATE recipients SET status = ?, detail = ? WHERE incident = ? AND address = ?",
                        (status, detail, incident_id, address.lower()))
 
-    # --- reading -----------------------------------------------------------------------------
-
-    def get(self, incident_id: str) -> Incident:
-        with self.tx() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE id = ? COLLATE NOCASE",
-                             (incident_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"unknown incident {incident_id}")
-            return self._incidents(db, [row])[0]
-
-    def exists(self, incident_id: str) -> bool:
-        with self.tx() as db:
-            row = db.execute("SELECT 1 FROM incidents WHERE id = ? COLLATE NOCASE", (incident_id,)).fetchone()
-        return row is not None
-
-    def history(self, incident_id: str) -> list[Event]:
-        with self.tx() as db:
-            inc_id, _ = self._state(db, incident_id)
-            return self._history(db, inc_id)
-
-    @staticmethod
-    def _history(db: sqlite3.Connection, inc_id: str) -> list[Event]:
-        rows = db.execute("SELECT at, actor, action, detail FROM events WHERE incident = ? ORDER BY seq",
-                          (inc_id,))
-        return [Event(datetime.fromisoformat(at), who, action, detail) for at, who, action, detail in rows]
-
-    def incidents(self, states: Sequence[State] = (), since: datetime | None = None) -> list[Incident]:
-        """Incidents, newest first, in any of ``states`` (all when empty), created since ``since``."""
-        where, args = ["1"], []
-        if states:
-            where.append(f"state IN ({_marks(states)})")
-            args += [s.value for s in states]
-        if since is not None:
-            where.append("created >= ?")
-            args.append(iso(since))
-        with self.tx() as db:
-            rows = db.execute(f"SELECT {_COLUMNS} FROM incidents WHERE {' AND '.join(where)} "
-                              f"ORDER BY created DESC, id DESC", args).fetchall()
-            return self._incidents(db, rows)
-
-    def _incidents(self, db: sqlite3.Connection, rows: list[Any]) -> list[Incident]:
-        """Incidents for index rows, their addresses, recipients and Message-IDs read in bulk."""
-        ids = [r[0] for r in rows]
-        ips: dict[str, list[str]] = {i: [] for i in ids}
-        rcpts: dict[str, dict[str, str]] = {i: {} for i in ids}
-        mids: dict[str, list[str]] = {i: [] for i in ids}
-        for chunk in (ids[n:n + 500] for n in range(0, len(ids), 500)):
-            marks = _marks(chunk)
-            for inc, ip in db.execute(
-                    f"SELECT incident, ip FROM addresses WHERE incident IN ({marks}) ORDER BY rowid", chunk):
-                ips[inc].append(ip)
-            for inc, addr, status, detail in db.execute(
-                    f"SELECT incident, address, status, detail FROM recipients WHERE incident IN ({marks}) "
-                    f"ORDER BY rowid", chunk):
-                rcpts[inc][addr] = f"{status}: {detail}" if detail else status
-            for inc, mid in db.execute(
-                    f"SELECT incident, message_id FROM message_ids WHERE incident IN ({marks})", chunk):
-                mids[inc].append(mid)
-        return [Incident(id=r[0], state=State(r[1]), domain=r[2], folder=r[3],
-                         created=datetime.fromisoformat(r[4]), updated=datetime.fromisoformat(r[5]),
-                         subject=r[6], sent=datetime.fromisoformat(r[7]) if r[7] else None, forced=bool(r[8]),
-                         ips=tuple(ips[r[0]]), recipients=tuple(rcpts[r[0]]), delivery=rcpts[r[0]],
-                         message_ids=tuple(mids[r[0]])) for r in rows]
-
-    def recent(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = (), days: int,
-               now: datetime | None = None) -> Incident | None:
-        """The latest incident reported (or possibly reported) within ``days`` for these ips or contacts."""
-        if days <= 0 or not (ips or contacts):
-            return None
-        since = iso((now or _now()) - timedelta(days=days))
-        states = [s.value for s in REPORTED]
-        hits: list[tuple[str, str]] = []
-        with self.tx() as db:
-            if ips:
-                hits += db.execute(
-                    f"SELECT i.id, i.created FROM incidents i JOIN addresses a ON a.incident = i.id "
-                    f"WHERE a.ip IN ({_marks(ips)}) AND i.created >= ? AND i.state IN ({_marks(states)})",
-                    (*ips, since, *states)).fetchall()
-            if contacts:
-                lowered = [c.lower() for c in contacts]
-                hits += db.execute(
-                    f"SELECT i.id, i.created FROM incidents i JOIN recipients r ON r.incident = i.id "
-                    f"WHERE r.address IN ({_marks(lowered)}) AND r.status != 'failed' AND i.created >= ? "
-                    f"AND i.state IN ({_marks(states)})", (*lowered, since, *states)).fetchall()
-        return self.get(max(hits, key=lambda h: (h[1], h[0]))[0]) if hits else None
-
-    def unfinished(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = ()) -> Incident | None:
-        """An incident for these ips or contacts whose send was interrupted (state ``sending``), any age."""
-        with self.tx() as db:
-            row = None
-            if ips:
-                row = db.execute(f"SELECT i.id FROM incidents i JOIN addresses a ON a.incident = i.id "
-                                 f"WHERE a.ip IN ({_marks(ips)}) AND i.state = ?",
-                                 (*ips, State.SENDING.value)).fetchone()
-            if row is None and contacts:
-                lowered = [c.lower() for c in contacts]
-                row = db.execute(f"SELECT i.id FROM incidents i JOIN recipients r ON r.incident = i.id "
-                                 f"WHERE r.address IN ({_marks(lowered)}) AND i.state = ?",
-                                 (*lowered, State.SENDING.value)).fetchone()
-        return self.get(row[0]) if row else None
-
-    def by_message_id(self, message_id: str) -> Incident | None:
-        with self.tx() as db:
-            row = db.execute("SELECT incident FROM message_ids WHERE message_id = ?",
-                             (message_id.strip(),)).fetchone()
-        return self.get(row[0]) if row else None
-
-    def by_subject(self, subject: str, *, states: Sequence[State] = REPORTED) -> Incident | None:
-        """The latest incident in one of ``states`` whose report had this subject (case and spaces aside)."""
-        wanted = " ".join(subject.split()).lower()
-        if not wanted:
-            return None
-        values = [s.value for s in states]
-        with self.tx() as db:
-            rows = db.execute(f"SELECT id, subject FROM incidents WHERE state IN ({_marks(values)}) "
-                              f"ORDER BY created DESC, id DESC", values).fetchall()
-        for inc_id, subj in rows:
-            if " ".join(subj.split()).lower() == wanted:
-                return self.get(inc_id)
-        return None
-
 
 def _json(value: object) -> str:
     # ASCII: registry text can hold a lone surrogate ("\udcfc"), which sqlite cannot store as UTF-8
     return json.dumps(to_data(value), default=str)
-
-
-def _load(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise StoreError(f"a stored draft is damaged: {exc}") from exc
 
 
 def _origin_text(origin: Origin) -> str:
@@ -534,17 +303,7 @@ def _origin_text(origin: Origin) -> str:
 
 
 def _replace_version(draft: StoredDraft, inc_id: str, version: int) -> StoredDraft:
-    from dataclasses import replace
 
     return replace(draft, incident_id=inc_id, version=version)
 
 
-def _legacy_draft(inc_id: str, folder: Path) -> StoredDraft:
-    """An incident written before drafts were kept whole: its orig_email.txt and XARF files."""
-    try:
-        to, subject, body = read_orig_email((folder / ORIG_EMAIL).read_text(encoding="utf-8"))
-        files = sorted(p.name for p in folder.glob("xarf-*.json"))
-    except OSError as exc:
-        raise StoreError(f"cannot read incident {inc_id}: {exc.strerror}") from exc
-    refs = tuple(AttachmentRef(f, "application/json") for f in files)
-    return StoredDraft(inc_id, subject, body, tuple(to), (), refs, (), version=0)
