@@ -250,3 +250,36 @@ def test_editing_the_message_in_editor(tmp_path: Path, sandbox: Sandbox, smtp: S
     assert body.startswith("Dear_abuse_team,")
     written = next((tmp_path / "incident").glob("*/*/orig_email.txt")).read_text()
     assert "\n\nDear_abuse_team," in written
+
+
+def test_dry_run_of_a_bulk_batch_prints_every_report(tmp_path: Path, sandbox: Sandbox) -> None:
+    nets = sandbox.synthetic[:3]
+    lines = [f"Sep  8 11:{n:02d}:00 fw kernel: DROP IN=eth0 SRC={net.ips[n]} DST=1.2.3.4 PROTO=TCP DPT=22"
+             for net in nets for n in range(2)]
+    log = tmp_path / "bulk.log"
+    log.write_text("\n".join(lines) + "\n")
+    proc = run(write_config(tmp_path, sandbox, None), "report", str(log), "-A", "-b", "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("(dry run) ---") == 3
+    assert sorted(ln[4:] for ln in proc.stdout.splitlines() if ln.startswith("To: ")) == \
+        sorted(n.abuse_email for n in nets)
+    assert not (tmp_path / "incident").exists()
+
+
+def test_choosing_recipients_by_number(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer,
+                                       case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = run(config, "report", str(case), "-d", "x", stdin="n\n99\n1,2\n")  # view? no; a bad number; 1, 2
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Answer y, n, d, or numbers between 1 and" in proc.stdout
+    (mail,) = smtp.messages
+    assert mail.rcpt_tos == ("abuse@shinbiro.example", "ip@mgate.shinbiro.example")
+
+
+def test_keeping_a_draft_for_later(tmp_path: Path, sandbox: Sandbox, smtp: SmtpServer, case: Path) -> None:
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = run(config, "report", str(case), "-d", "x", stdin="n\nd\n")
+    assert proc.returncode == 0 and "kept as a draft: incident send INC-" in proc.stdout
+    assert smtp.messages == []
+    (inc,) = Store(tmp_path / "incident").incidents([State.DRAFT])
+    assert run(config, "send", inc.id).returncode == 0 and len(smtp.messages) == 1
