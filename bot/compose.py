@@ -176,13 +176,12 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _attacker(target: Target, excerpt_max: int, redact: Any) -> dict[str, Any]:
+def _attacker(target: Target, kind: xarf.Classification, excerpt_max: int, redact: Any) -> dict[str, Any]:
     cand, found = target.candidate, target.findings
     net = found.network
     written = [log_line(line) for line in cand.evidence.lines[:excerpt_max]]
     shown = [redact(line) for line in written]
     total = max(cand.evidence.total_lines, cand.count, len(shown))
-    kind = xarf.classify(cand.evidence.lines)
     return {
         "ip": cand.ip,
         "activity": kind.label,
@@ -256,8 +255,8 @@ def compose(
     excerpt_max = max(cfg.report.excerpt_lines, 0)
     if len(targets) > 1:  # a grouped report shares the excerpt budget, at least a few lines each
         excerpt_max = min(excerpt_max, max(GROUPED_EXCERPT_MIN, excerpt_max // len(targets)))
-    attackers = [_attacker(t, excerpt_max, redact) for t in targets]
     kinds = [xarf.classify(t.candidate.evidence.lines) for t in targets]
+    attackers = [_attacker(t, k, excerpt_max, redact) for t, k in zip(targets, kinds, strict=True)]
     kind = kinds[0] if all(k is kinds[0] for k in kinds) else xarf.MIXED
     reporter = _reporter(cfg)
     attachments: list[Attachment] = []
