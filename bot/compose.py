@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from bot.text import log_line, single_line, utf8_safe
 TEMPLATE_SUBJECT = "subject.txt.j2"
 TEMPLATE_BODY = "body.txt.j2"
 TEMPLATES = (TEMPLATE_SUBJECT, TEMPLATE_BODY)
+WIDTH = 78                 # prose and fields are wrapped to this many characters; log lines never are
 
 BUNDLED = Path(__file__).resolve().parent / "templates"
 SUBJECT_MAX = 200
@@ -50,7 +52,7 @@ def environment(template_dir: str = "") -> jinja2.Environment:
             raise ConfigError(f"report.template_dir: {template_dir} is not a folder")
         loaders.append(jinja2.FileSystemLoader(str(folder)))
     loaders.append(jinja2.FileSystemLoader(str(BUNDLED)))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # plain text mail; data is never template source
@@ -58,6 +60,8 @@ def environment(template_dir: str = "") -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters.update(FILTERS)
+    return env
 
 
 # --- redaction -------------------------------------------------------------------------------
@@ -94,6 +98,53 @@ def redactor(own_hostnames: Sequence[str], own_networks: Sequence[str]) -> Any:
     return redact
 
 
+# --- wrapping (the template filters) ----------------------------------------------------------
+
+
+# Where a wrapped line's continuation starts: after a bullet, a list number or a field's label.
+_HANG = re.compile(r"[ \t]*(?:[-*\u2022][ \t]+|\d{1,3}[.)][ \t]+|[A-Za-z][\w /()-]{0,28}:[ \t]+)?")
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+
+
+def _fill(text: str, first: str, rest: str, width: int) -> str:
+    # Words are never cut (an address, a host name or a URL stays whole, even past the width).
+    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def reflow(text: str, width: int = WIDTH) -> str:
+    """Prose: each paragraph (lines between blank lines) refilled to ``width``, its indent kept."""
+    body = text.strip("\n")
+    if not body.strip():
+        return text
+    lead, tail = text[:len(text) - len(text.lstrip("\n"))], text[len(text.rstrip("\n")):]
+    paragraphs = []
+    for para in _PARAGRAPH.split(body):
+        indent = para[:len(para) - len(para.lstrip(" "))]
+        paragraphs.append(_fill(" ".join(para.split()), indent, indent, width))
+    return lead + "\n\n".join(paragraphs) + tail
+
+
+def wrap_lines(text: str, width: int = WIDTH) -> str:
+    """Every line kept; a line longer than ``width`` is wrapped, continued under its text (after
+    its indent, bullet or ``Label:``). For fields and a person's own text, whose breaks are theirs."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        hang = _HANG.match(line)
+        cut = hang.end() if hang else 0
+        if cut > width // 2:
+            cut = len(line) - len(line.lstrip(" "))
+        out.append(_fill(line[cut:], line[:cut], " " * cut, width))
+    return "\n".join(out)
+
+
+# The one place template filters are registered (a custom template may use them too).
+FILTERS = {"reflow": reflow, "wrap_lines": wrap_lines}
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 
@@ -102,20 +153,29 @@ def header_line(text: str) -> str:
     return single_line(text, SUBJECT_MAX)
 
 
+def person_text(text: str) -> str:
+    """A description a person wrote (``-d``, an edit, a chat field): their line and paragraph breaks
+    kept, each line cleaned by the log-line rule (no control or bidi characters), at most one blank
+    line in a row, no blank lines around it."""
+    lines = [log_line(line) for line in utf8_safe(text).splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+
+
 def _when(value: datetime | None) -> str:
     if value is None:
         return "unknown"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _attacker(target: Target, excerpt_max: int, redact: Any) -> dict[str, Any]:
+def _attacker(target: Target, kind: xarf.Classification, excerpt_max: int, redact: Any) -> dict[str, Any]:
     cand, found = target.candidate, target.findings
     net = found.network
-    shown = [redact(log_line(line))
-             for line in cand.evidence.lines[:excerpt_max]]
+    written = [log_line(line) for line in cand.evidence.lines[:excerpt_max]]
+    shown = [redact(line) for line in written]
     total = max(cand.evidence.total_lines, cand.count, len(shown))
     return {
         "ip": cand.ip,
+        "activity": kind.label,
         "rdns": header_line(found.rdns or ""),
         "rdns_verified": found.rdns_verified,
         # registry text is attacker-influenced: one line each, so it cannot fake lines of the report
@@ -133,17 +193,29 @@ def _attacker(target: Target, excerpt_max: int, redact: Any) -> dict[str, Any]:
         "count": cand.count,
         "excerpt": shown,
         "omitted": total - len(shown),
+        "masked": shown != written,
+        # filled by compose: the attachment's file name and XARF type, or why there is none
+        "xarf": {"file": "", "type": "", "missing": ""},
     }
 
 
 def _reporter(cfg: Config) -> dict[str, str]:
     rep = cfg.report
-    email = rep.reporter_email or cfg.smtp.from_address
+    email = single_line(rep.reporter_email or cfg.smtp.from_address)
     return {
-        "name": rep.reporter_name,
+        "name": single_line(rep.reporter_name),
         "email": email,
-        "organisation": rep.organisation,
+        "organisation": single_line(rep.organisation),
         "domain": email.rpartition("@")[2] if "@" in email else "",
+    }
+
+
+def _xarf_reporter(reporter: dict[str, str]) -> dict[str, str]:
+    """XARF's contact_info: all three fields are required (org at most 200 characters)."""
+    return {
+        "org": (reporter["organisation"] or reporter["name"] or reporter["domain"] or "unknown")[:200],
+        "contact": reporter["email"] or "unknown@invalid",
+        "domain": reporter["domain"] or "invalid",
     }
 
 
@@ -160,28 +232,49 @@ def compose(
     now: datetime,
     env: jinja2.Environment | None = None,
 ) -> Draft:
-    """Render the report for one or more attackers (several when grouped by contact)."""
+    """Render the report for one or more attackers (several when grouped by contact).
+
+    The same inputs give the same draft: re-rendering a stored draft with merged evidence is a call
+    with the new targets and the same id, description and ``now``.
+    """
     if not targets:
         raise ValueError("compose needs at least one target")
     env = env or environment(cfg.report.template_dir)
-    description = utf8_safe(description)
+    description = person_text(description)
     redact = (redactor(cfg.scan.own_hostnames, cfg.scan.own_networks) if cfg.report.redact
               else (lambda line: line))
     excerpt_max = max(cfg.report.excerpt_lines, 0)
     if len(targets) > 1:  # a grouped report shares the excerpt budget, at least a few lines each
         excerpt_max = min(excerpt_max, max(GROUPED_EXCERPT_MIN, excerpt_max // len(targets)))
-    attackers = [_attacker(t, excerpt_max, redact) for t in targets]
-    all_lines = [line for t in targets for line in t.candidate.evidence.lines]
-    kind = xarf.classify(all_lines)
+    kinds = [xarf.classify(t.candidate.evidence.lines) for t in targets]
+    attackers = [_attacker(t, k, excerpt_max, redact) for t, k in zip(targets, kinds, strict=True)]
+    kind = kinds[0] if all(k is kinds[0] for k in kinds) else xarf.MIXED
     reporter = _reporter(cfg)
+    attachments: list[Attachment] = []
+    if cfg.report.xarf:
+        for target, data, own_kind in zip(targets, attackers, kinds, strict=True):
+            built = xarf.build_xarf(
+                incident_id, target.candidate, data["excerpt"], classification=own_kind,
+                description=description, reporter=_xarf_reporter(reporter), now=now,
+            )
+            if built.data is None:
+                data["xarf"] = {"file": "", "type": "", "missing": built.reason}
+                continue
+            name = "xarf-" + re.sub(r"[^0-9A-Za-z.]+", "_", target.candidate.ip) + ".json"
+            attachments.append(Attachment(name, "application/json", built.data))
+            data["xarf"] = {"file": name, "type": f"connection/{built.type}", "missing": ""}
     context: dict[str, Any] = {
         "incident_id": incident_id,
         "classification": {"type": kind.type, "label": kind.label, "text": kind.text},
-        "description": description.strip(),
+        "mixed": kind is xarf.MIXED,
+        "description": description,
         "attackers": attackers,
         "reporter": reporter,
         "generated": _when(now),
         "xarf": cfg.report.xarf,
+        "xarf_attached": len(attachments),
+        "masked": any(a["masked"] for a in attackers),
+        "log_timezone": cfg.scan.timezone,
     }
     try:
         subject = header_line(env.get_template(TEMPLATE_SUBJECT).render(context))
@@ -195,20 +288,6 @@ def compose(
     if f"[{incident_id}]" not in subject:
         # The token is what matches replies to the incident: never let a template drop it.
         subject = header_line(f"[{incident_id}] {subject}")
-    attachments: list[Attachment] = []
-    if cfg.report.xarf:
-        xarf_reporter = {
-            "org": reporter["organisation"] or reporter["name"] or reporter["domain"] or "unknown",
-            "contact": reporter["email"] or "unknown@invalid",
-            "domain": reporter["domain"] or "invalid",
-        }
-        for target, data in zip(targets, attackers, strict=True):
-            blob = xarf.build_xarf(
-                incident_id, target.candidate, data["excerpt"], classification=kind,
-                description=description.strip(), reporter=xarf_reporter, now=now,
-            )
-            name = "xarf-" + re.sub(r"[^0-9A-Za-z.]+", "_", target.candidate.ip) + ".json"
-            attachments.append(Attachment(name, "application/json", blob))
     return Draft(
         incident_id=incident_id,
         subject=subject,

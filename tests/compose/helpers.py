@@ -22,9 +22,11 @@ NOW = datetime(2026, 9, 8, 11, 22, 22, tzinfo=UTC)
 def shinbiro_findings(ip: str = "211.191.28.13") -> Findings:
     irt = RegistryEntity("IRT-SHINBIRO-KR", "IRT-SHINBIRO-KR", "group", ("abuse",),
                          ("abuse@shinbiro.example",))
+    block = (("2001:2d8::/32", "2001:2d8::", "2001:2d8:ffff:ffff:ffff:ffff:ffff:ffff") if ":" in ip
+             else ("211.191.0.0/17", "211.191.0.0", "211.191.127.255"))
     net = Network(
-        registry="krnic", handle="211.191.0.0 - 211.191.127.255", name="SHINBIRO-KR",
-        cidrs=("211.191.0.0/17",), start="211.191.0.0", end="211.191.127.255", country="KR",
+        registry="krnic", handle=f"{block[1]} - {block[2]}", name="SHINBIRO-KR",
+        cidrs=(block[0],), start=block[1], end=block[2], country="KR",
         org="Shinbiro (synthetic example)", asn=64496, as_name="SHINBIRO-AS", entities=(irt,), source="rdap",
     )
     dom = DomainInfo(name="shinbiro.example", guessed=True, guess_reason="name server of the reverse zone",

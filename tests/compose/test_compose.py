@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -154,7 +155,14 @@ def test_several_addresses_in_one_report() -> None:
                for ip in ("211.191.28.13", "211.191.28.14", "211.191.28.15")]
     draft = compose("INC-20260908-0002", targets, shinbiro_contacts()[:1], cfg, now=NOW)
     assert draft.subject == "[INC-20260908-0002] Network scan from 211.191.28.13 and 2 more addresses"
-    assert all(f"Source address: {t.candidate.ip}" in draft.body for t in targets)
+    for n, t in enumerate(targets, 1):
+        ip = t.candidate.ip
+        assert f"\n  {n}. {ip} (2 log lines)\n" in draft.body  # the index under the greeting
+        assert f"\nSource address {n} of 3: {ip}\n" in draft.body
+        # each excerpt says whose it is, and holds only that address's lines
+        block = draft.body.split(f"Log excerpt for {ip},")[1].split("\n\n")[0]
+        assert block.count(f"x {ip}:") == 2 and all(f"x {o.candidate.ip}:" not in block
+                                                    for o in targets if o is not t)
     assert [a.filename for a in draft.attachments] == [
         "xarf-211.191.28.13.json", "xarf-211.191.28.14.json", "xarf-211.191.28.15.json"]
 
@@ -194,3 +202,113 @@ def test_grouped_reports_share_the_excerpt_budget() -> None:
     assert body.count("(25 more lines not shown)") == 10
     one = compose("INC-20260908-0004", targets[:1], (), cfg, now=NOW).body
     assert one.count("-> [own-address]") == 20
+
+
+# --- how the text reads --------------------------------------------------------------------------
+
+
+def _paragraph_after(body: str, heading: str) -> list[str]:
+    return body.split(heading + "\n" + "-" * len(heading) + "\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+
+def _excerpt_lines(body: str) -> set[str]:
+    return {line for line in body.splitlines() if line.startswith("    ") and "211.191.28.13" in line}
+
+
+def test_prose_and_fields_fit_78_columns_and_log_lines_stay_as_written() -> None:
+    long_line = ("Apr 14 23:11:08 blah-off.mydomain.com snort[86706]: " + "X" * 1500
+                 + " 211.191.28.13:1693 -> 1.2.3.4:8080")
+    found = shinbiro_findings()
+    assert found.network is not None
+    org = "Shinbiro Telecom Operations and Customer Network Services Department (Seoul Metropolitan Area)"
+    found = dataclasses.replace(found, network=dataclasses.replace(found.network, org=org))
+    description = ("We saw this address scan a wide range of ports on every host of our office network "
+                   "during the night, several times, each time from a new source port.")
+    draft = compose("INC-20260908-0001", [Target(candidate("211.191.28.13", [*LINES, long_line]), found)],
+                    (), from_dict(CFG), description=description, now=NOW)
+    excerpt = _excerpt_lines(draft.body)
+    assert "    " + long_line.replace("blah-off.mydomain.com", REDACTED_HOST).replace(
+        "1.2.3.4", REDACTED_ADDRESS) in excerpt  # evidence is never folded or cut
+    for line in draft.body.splitlines():
+        assert len(line) <= 78 or line in excerpt, line
+    flat = " ".join(draft.body.split())
+    assert description in flat and f"Organisation: {org}" in flat
+    # a wrapped field continues under its value, not under its label
+    org_at = draft.body.index("  Organisation:  ")
+    continuation = draft.body[org_at:].splitlines()[1]
+    assert continuation.startswith(" " * 17) and continuation.strip()
+
+
+def test_a_persons_description_keeps_its_breaks_and_loses_control_characters() -> None:
+    description = ("First paragraph, long enough to need wrapping because a person typed it on one line "
+                   "in the -d option.\n\nWhat we did:\n- blocked the address for a day, and it came back "
+                   "from a neighbouring address the next morning\n- kept the logs\x1b[31m\r\n\u202eevil")
+    body = _draft(description=description).body
+    what = "\n".join(_paragraph_after(body, "What happened"))
+    rest = body.split("What happened\n-------------\n", 1)[1]
+    assert what.startswith("First paragraph, long enough to need wrapping because a person typed it on")
+    assert ("\n\nWhat we did:\n"
+            "- blocked the address for a day, and it came back from a neighbouring address\n"
+            "  the next morning\n- kept the logs [31m\n evil\n\nClassification:") in rest
+    assert not any(ch in body for ch in "\x1b\r\u202e")
+    assert "\n\n\n" not in body
+
+
+def _is_filled(lines: list[str], width: int = 78) -> bool:
+    """Every line but the last is as full as it can be: the next word would not have fitted."""
+    return all(len(line) + 1 + len(nxt.split()[0]) > width for line, nxt in itertools.pairwise(lines))
+
+
+@pytest.mark.parametrize("email", ["security@mydomain.com", ""])
+def test_how_to_reach_us_is_one_sentence_with_or_without_an_address(email: str) -> None:
+    body = _draft(reporter_email=email).body
+    para = _paragraph_after(body, "How to reach us")
+    or_write = f" or write to {email}" if email else ""
+    assert " ".join(" ".join(para).split()) == (
+        f"Please reply to this message{or_write}, keeping the reference INC-20260908-0001 in the subject "
+        "so that your answer reaches the right case.")
+    assert _is_filled(para)
+
+
+def test_each_time_says_its_zone() -> None:
+    cfg = from_dict({**CFG, "scan": {**CFG["scan"], "timezone": "Europe/Berlin"}})
+    target = Target(candidate("211.191.28.13", LINES), shinbiro_findings())
+    body = compose("INC-20260908-0001", [target], (), cfg, now=NOW).body
+    flat = " ".join(body.split())
+    assert "All times above are in UTC" not in flat
+    assert "  First seen:    2026-04-14 23:11:08 UTC\n  Last seen:     2026-04-14 23:11:13 UTC\n" in body
+    assert ("Log excerpt for 211.191.28.13, as our systems wrote it (times in the log's own time zone, "
+            "Europe/Berlin where a line does not say):") in flat
+    assert ("First and last seen are in UTC; the log excerpts keep the times exactly as our systems "
+            "wrote them") in flat
+
+
+def test_masking_is_mentioned_only_when_something_was_masked() -> None:
+    assert "[own-host] and [own-address]" in " ".join(_draft().body.split())
+    plain = [line.replace("blah-off.mydomain.com", "ids").replace("1.2.3.", "198.51.100.") for line in LINES]
+    assert "own-host" not in _draft(plain).body
+
+
+def test_a_grouped_report_of_different_activities_labels_each_address() -> None:
+    cfg = from_dict(CFG)
+    ssh_lines = ["sshd[1]: Failed password for root from 211.191.28.13 port 2222 ssh2"]
+    scan_lines = ["x 211.191.28.14:1 -> 1.2.3.4:22", "x 211.191.28.14:2 -> 1.2.3.5:23"]
+    ssh = Target(candidate("211.191.28.13", ssh_lines), shinbiro_findings("211.191.28.13"))
+    scan = Target(candidate("211.191.28.14", scan_lines), shinbiro_findings("211.191.28.14"))
+    draft = compose("INC-20260908-0005", [ssh, scan], (), cfg, now=NOW)
+    assert draft.subject == "[INC-20260908-0005] Unwanted traffic from 211.191.28.13 and 1 more address"
+    assert ("  1. 211.191.28.13 (Login attempts, 1 log line)\n"
+            "  2. 211.191.28.14 (Network scan, 2 log lines)\n") in draft.body
+    assert draft.body.count("  Activity:      ") == 2
+    types = [json.loads(a.data)["type"] for a in draft.attachments]
+    assert types == ["login_attack", "port_scan"]
+
+
+def test_no_xarf_line_when_xarf_is_off() -> None:
+    body = _draft(xarf=False).body
+    assert "XARF" not in body
+
+
+def test_rendering_again_gives_the_same_draft() -> None:
+    # the lead re-renders a stored draft when new evidence is merged: same inputs, same text and ids
+    assert _draft() == _draft()
