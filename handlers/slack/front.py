@@ -13,7 +13,11 @@ pointed at a local stand-in for Slack's Web API.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from slack_bolt import App as BoltApp
 from slack_sdk import WebClient
@@ -39,6 +43,39 @@ def build_client(sc: SlackConfig, token: str) -> WebClient:
     if sc.api_url:
         return WebClient(token=token, timeout=15, base_url=sc.api_url.rstrip("/") + "/")
     return WebClient(token=token, timeout=15)
+
+
+class _Listeners(ThreadPoolExecutor):
+    """Bolt's listener threads, counted: ``idle`` says when every listener has returned."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers, thread_name_prefix="slack-bolt")
+        self._running = 0
+        self._cond = threading.Condition()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._cond:
+            self._running += 1
+
+        def counted() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()
+
+        return super().submit(counted)
+
+    def idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
 
 
 def _need(value: str, what: str, env: str, key: str) -> str:
@@ -77,9 +114,10 @@ class SlackFrontEnd:
         self.messages = Messages(app, client, sc.channel)
         self.jobs = Jobs(sc.workers, sc.queue, self.errors)
         self.notifier = SlackNotifier(app, self.messages)
+        self._listeners = _Listeners(16)
         self.bolt = BoltApp(client=client, signing_secret=self._secret or None,
                             request_verification_enabled=sc.mode == "http", token_verification_enabled=False,
-                            listener_executor=ThreadPoolExecutor(16, thread_name_prefix="slack-bolt"),
+                            listener_executor=self._listeners,
                             logger=logging.getLogger("handlers.slack.bolt"))
         parts = listeners.Parts(app=app, cfg=sc, client=client, messages=self.messages,
                                 runner=DraftRunner(app, sc, self.messages, self.errors), jobs=self.jobs,
@@ -107,6 +145,17 @@ class SlackFrontEnd:
                                        quiet_seconds=self.cfg.socket_quiet_seconds)
             self.socket.start()
 
+    def wait_idle(self, timeout: float = 15.0) -> bool:
+        """Wait until every listener returned and every job finished (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self._listeners.idle(max(0.0, deadline - time.monotonic())):
+                return False
+            if not self.jobs.wait_idle(max(0.0, deadline - time.monotonic())):
+                return False
+            if self._listeners.idle(0) and self.jobs.pending == 0:
+                return True
+
     def stop(self) -> None:
         """Stop taking requests, give running jobs a few seconds, close the connection."""
         if self.http is not None:
@@ -114,3 +163,4 @@ class SlackFrontEnd:
         if self.socket is not None:
             self.socket.stop()
         self.jobs.close(timeout=3.0)
+        self._listeners.shutdown(wait=False, cancel_futures=True)
