@@ -26,8 +26,13 @@ INPUT_MAX = 3000      # plain_text_input's max_length
 
 
 def plain(text: object, limit: int = 2000) -> dict[str, Any]:
-    """An untrusted value as plain text: one line, no formatting, no emoji codes, no links."""
+    """Our own words (labels, titles, buttons) as plain text on one line."""
     return {"type": "plain_text", "text": single_line(text, limit) or "-", "emoji": False}
+
+
+def safe(text: object, limit: int = 2000) -> dict[str, Any]:
+    """An untrusted value on one line: escaped mrkdwn that Slack neither links nor parses."""
+    return md(mrkdwn_line(text, limit) or "-")
 
 
 def md(text: str) -> dict[str, Any]:
@@ -70,14 +75,14 @@ def _facts(target: Target) -> list[dict[str, Any]]:
     pairs = [("Reverse name", f.rdns or "none"), ("Network", network or "unknown"), ("AS", asn or "unknown"),
              ("Country", (net.country if net else "") or "unknown"), ("First seen", _seen(ev.first_seen)),
              ("Last seen", _seen(ev.last_seen)), ("Lines", str(ev.total_lines))]
-    return [plain(f"{k}: {v}", 300) for k, v in pairs]
+    return [md(f"*{k}:* {mrkdwn_line(v, 300) or '-'}") for k, v in pairs]
 
 
 def _contact_option(c: Contact) -> dict[str, Any]:
     source = c.sources[0] if c.sources else ""
     mark = "catch-all, " if c.flag else ""
-    return {"text": plain(c.address, 75), "value": c.address[:150],
-            "description": plain(f"{mark}{c.confidence.value}: {source}", 75)}
+    return {"text": safe(c.address, 60), "value": c.address[:150],
+            "description": safe(f"{mark}{c.confidence.value}: {source}", 60)}
 
 
 def _last(history: Sequence[Event], *actions: Action) -> Event | None:
@@ -128,7 +133,7 @@ def incident_blocks(view: IncidentView) -> list[Block]:
         blocks.append({"type": "context", "elements": [plain(
             f"Also in this report: {', '.join(t.candidate.ip for t in draft.targets[1:])}", 1000)]})
     if draft.incomplete:
-        blocks.append({"type": "context", "elements": [plain(
+        blocks.append({"type": "context", "elements": [safe(
             "Lookups incomplete: " + "; ".join(draft.incomplete), 1500)]})
     blocks.append({"type": "section", "text": md(f"*Subject:* {mrkdwn_line(draft.subject, 250)}")})
     actionable = inc.state in (State.DRAFT, State.FAILED)
@@ -142,7 +147,7 @@ def incident_blocks(view: IncidentView) -> list[Block]:
                        "accessory": box, "block_id": f"{ids.ACTION_RECIPIENTS}.{inc.id}"})
         rest = draft.contacts[CHECKBOX_MAX:]
         if rest:
-            blocks.append({"type": "context", "elements": [plain(
+            blocks.append({"type": "context", "elements": [safe(
                 "More contacts (add them with Edit): " + ", ".join(c.address for c in rest), 1500)]})
     elif actionable:
         blocks.append({"type": "section", "text": md("*No contact found.* Add a recipient with Edit.")})
@@ -256,7 +261,7 @@ def reply_blocks(inc: Incident, kind: str, sender: str, ticket: str, preview: st
             f"Next contact drafted as *{mrkdwn_line(p.id, 40)}*: {mrkdwn_line(to, 500)}")})
         if p.state is State.DRAFT and proposed.draft.recipients:
             blocks.append({"type": "actions", "block_id": "proposed_actions", "elements": [
-                {"type": "button", "action_id": ids.ACTION_SEND, "text": plain(f"Send to {to}", 75),
+                {"type": "button", "action_id": ids.ACTION_SEND, "text": plain("Send"),
                  "style": "primary", "value": p.id},
                 {"type": "button", "action_id": ids.ACTION_SKIP, "text": plain("Skip"), "value": p.id}]})
     elif kind == "bounce":

@@ -97,7 +97,7 @@ class Harness:
                user: str = ALLOWED) -> BoltResponse:
         state = {k: {k: {"type": "plain_text_input", "value": v}} for k, v in values.items()}
         payload = {"type": "view_submission", "user": {"id": user}, "team": {"id": TEAM}, "token": "x",
-                   "trigger_id": "t", "view": {"id": "V0TEST", "callback_id": callback_id, "hash": "h-1",
+                   "trigger_id": "t", "view": {"id": "V0TEST", "type": "modal", "callback_id": callback_id, "hash": "h-1",
                                                "private_metadata": json.dumps(meta), "state": {"values": state}}}
         return self.dispatch(interactive(payload))
 

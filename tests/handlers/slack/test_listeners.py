@@ -25,7 +25,7 @@ def test_incident_command_acks_at_once_then_progress_becomes_the_draft(slack: Ha
     shown = slack.last_blocks(ts)
     assert shown[0]["type"] == "header" and shown[0]["text"]["text"] == f"{inc} · 211.191.28.13"
     body = texts(shown)
-    for fact in ("Network: SHINBIRO-KR", "AS: AS64496 SHINBIRO-AS", "Country: KR", "Lines: 1"):
+    for fact in ("*Network:* SHINBIRO-KR", "*AS:* AS64496 SHINBIRO-AS", "*Country:* KR", "*Lines:* 1"):
         assert fact in body
     box = next(b["accessory"] for b in shown if b.get("accessory", {}).get("type") == "checkboxes")
     assert [o["value"] for o in box["initial_options"]] == ["abuse@shinbiro.example"]
