@@ -13,6 +13,7 @@ Signing helpers build Slack's real request signatures (``signed``), for the Bolt
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -37,7 +38,7 @@ BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T0TEST"
 
 @dataclass(frozen=True)
 class Call:
-    method: str                 # "chat.postMessage", or "response_url" for a post to a response URL
+    method: str  # "chat.postMessage", or "response_url" for a post to a response URL
     params: dict[str, Any]
     at: float
 
@@ -70,8 +71,9 @@ class SlackApi:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -115,8 +117,9 @@ class SlackApi:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     seen = sorted({c.method for c in self.calls})
-                    raise AssertionError(f"{count} call(s) of {method} expected, {len(found)} seen; "
-                                         f"calls: {seen}")
+                    raise AssertionError(
+                        f"{count} call(s) of {method} expected, {len(found)} seen; calls: {seen}"
+                    )
                 self._changed.wait(left)
 
     def posted_texts(self) -> Iterator[str]:
@@ -164,8 +167,15 @@ class SlackApi:
             if pending:
                 return {"ok": False, "error": pending.pop(0)}
         if method == "auth.test":
-            return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "team": "Test",
-                    "user": "incident-bot", "url": "https://test.example/"}
+            return {
+                "ok": True,
+                "user_id": BOT_USER,
+                "bot_id": BOT_ID,
+                "team_id": TEAM,
+                "team": "Test",
+                "user": "incident-bot",
+                "url": "https://test.example/",
+            }
         if method in ("chat.postMessage", "chat.update"):
             ts = params.get("ts") or f"1700000000.{next(self._ts):06d}"
             return {"ok": True, "channel": params.get("channel", ""), "ts": ts}
@@ -195,12 +205,21 @@ def _texts(value: Any) -> Iterator[str]:
 # --- signatures ---------------------------------------------------------------------------------
 
 
-def signed(body: str, *, secret: str = SIGNING_SECRET, at: float | None = None,
-           retry: int | None = None, content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
+def signed(
+    body: str,
+    *,
+    secret: str = SIGNING_SECRET,
+    at: float | None = None,
+    retry: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
     """The headers Slack sends with ``body``: X-Slack-Request-Timestamp and a v0 signature."""
     ts = str(int(at if at is not None else time.time()))
-    headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": content_type,
-               "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)}
+    headers = {
+        "X-Slack-Request-Timestamp": ts,
+        "Content-Type": content_type,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
+    }
     if retry is not None:
         headers["X-Slack-Retry-Num"] = str(retry)
         headers["X-Slack-Retry-Reason"] = "http_timeout"
@@ -268,10 +287,8 @@ class _Relay:
             except OSError:
                 break
         for s in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 s.close()
-            except OSError:
-                pass
 
     def close(self) -> None:
         self.stop.set()
@@ -305,8 +322,16 @@ class SocketModeServer:
     def _serve(self, conn: ServerConnection) -> None:
         with self._lock:
             self.connections.append(conn)
-        conn.send(json.dumps({"type": "hello", "num_connections": len(self.connections),
-                              "connection_info": {"app_id": "A0TEST"}, "debug_info": {"host": "local"}}))
+        conn.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.connections),
+                    "connection_info": {"app_id": "A0TEST"},
+                    "debug_info": {"host": "local"},
+                }
+            )
+        )
         try:
             for raw in conn:
                 msg = json.loads(raw)
@@ -333,9 +358,18 @@ class SocketModeServer:
         envelope = str(uuid.uuid4())
         with self._lock:
             conn = self.connections[-1]
-        conn.send(json.dumps({"envelope_id": envelope, "type": kind, "payload": payload,
-                              "accepts_response_payload": kind != "events_api", "retry_attempt": retry,
-                              "retry_reason": "timeout" if retry else ""}))
+        conn.send(
+            json.dumps(
+                {
+                    "envelope_id": envelope,
+                    "type": kind,
+                    "payload": payload,
+                    "accepts_response_payload": kind != "events_api",
+                    "retry_attempt": retry,
+                    "retry_reason": "timeout" if retry else "",
+                }
+            )
+        )
         return envelope
 
     def wait_ack(self, envelope: str, timeout: float = 10.0) -> dict[str, Any]:

@@ -19,8 +19,9 @@ LIVE = ("<!channel>", "<!here>", "<!everyone>", "<@U123>", "<@U999>", "<https://
 
 def hostile(found: Findings) -> Findings:
     assert found.network is not None
-    net = dataclasses.replace(found.network, name="<!channel> SHINBIRO", as_name="<@U123>",
-                              org="<https://evil.example|Your Bank>")
+    net = dataclasses.replace(
+        found.network, name="<!channel> SHINBIRO", as_name="<@U123>", org="<https://evil.example|Your Bank>"
+    )
     return dataclasses.replace(found, network=net, rdns="<https://evil.example|bank.com>.example")
 
 
@@ -52,8 +53,10 @@ def test_mentions_and_links_in_a_paste_and_in_registry_answers_arrive_as_text(tm
     h = make_harness(tmp_path, api, smtp, gatherer=FakeGatherer(tweak=hostile))
     try:
         # as Slack delivers what a person pasted: typed brackets escaped, typed @here turned into markup
-        line = ("Apr 14 23:11:08 fw sshd[1]: Invalid user &lt;!channel&gt; <!here> &lt;@U123&gt; <@U999> "
-                "&lt;https://evil.example|bank.com&gt; <#C0SECRET|secret> ```end``` from 211.191.28.13 port 22")
+        line = (
+            "Apr 14 23:11:08 fw sshd[1]: Invalid user &lt;!channel&gt; <!here> &lt;@U123&gt; <@U999> "
+            "&lt;https://evil.example|bank.com&gt; <#C0SECRET|secret> ```end``` from 211.191.28.13 port 22"
+        )
         h.message(line)
         h.idle()
         [inc] = h.drafts()
@@ -73,8 +76,13 @@ def test_a_command_with_markup_and_a_reply_mail_arrive_as_text(tmp_path, api, sm
         h.command("211.191.28.13 &lt;!everyone&gt; <!channel>")
         h.idle()
         [inc] = h.drafts()
-        h.front.notifier.reply_filed(h.app.show(inc).incident, "human", "<!channel> <abuse@shinbiro.example>",
-                                     "<@U123>", "<https://evil.example|Click to unsubscribe> <!here>")
+        h.front.notifier.reply_filed(
+            h.app.show(inc).incident,
+            "human",
+            "<!channel> <abuse@shinbiro.example>",
+            "<@U123>",
+            "<https://evil.example|Click to unsubscribe> <!here>",
+        )
         assert_inert(h)
         reply = h.api.calls_to("chat.postMessage")[-1]
         assert reply["thread_ts"] == h.message_ts(inc)
@@ -85,8 +93,11 @@ def test_a_command_with_markup_and_a_reply_mail_arrive_as_text(tmp_path, api, sm
 def test_a_mailbox_draft_with_hostile_text_is_posted_inert(tmp_path, api, smtp) -> None:
     h = make_harness(tmp_path, api, smtp, gatherer=FakeGatherer(tweak=hostile))
     try:
-        run = h.app.draft(Intake.from_text("<!channel> scan from 211.191.28.13 <@U123>",
-                                           Origin("mail", "<alert@x>")), MAILBOX, DraftOptions())
+        run = h.app.draft(
+            Intake.from_text("<!channel> scan from 211.191.28.13 <@U123>", Origin("mail", "<alert@x>")),
+            MAILBOX,
+            DraftOptions(),
+        )
         h.front.notifier.draft_ready(run.outcomes[0])
         assert_inert(h)
     finally:

@@ -8,8 +8,10 @@ from handlers.slack import ids
 from tests.handlers.slack.helpers import ALLOWED, CHANNEL, Harness, action_ids, texts
 from tests.support.smtp import SmtpServer
 
-SNORT = "\n".join(f"Apr 14 23:11:{i:02d} fw snort[1]: SCAN: 211.191.28.13:{1000 + i} -> 192.0.2.{i + 1}:8080"
-                  for i in range(5))
+SNORT = "\n".join(
+    f"Apr 14 23:11:{i:02d} fw snort[1]: SCAN: 211.191.28.13:{1000 + i} -> 192.0.2.{i + 1}:8080"
+    for i in range(5)
+)
 
 
 def test_incident_command_acks_at_once_then_progress_becomes_the_draft(slack: Harness) -> None:
@@ -38,6 +40,7 @@ def test_pasted_logs_draft_the_top_attacker_or_each_one(slack: Harness, tmp_path
     slack.idle()
     assert len(slack.drafts()) == 1
     from tests.handlers.slack.helpers import make_harness
+
     each = make_harness(tmp_path / "each", api, smtp, every_attacker=True)
     try:
         each.message(two, event_id="Ev0002", ts="1699999999.000300")
@@ -65,7 +68,9 @@ def test_bots_edits_threads_and_repeated_deliveries_never_draft(slack: Harness) 
     assert len(slack.drafts()) == 1 and len(slack.api.calls_to("chat.postMessage")) == 1
 
 
-def test_send_by_an_allowed_person_mails_once_and_the_message_says_who(slack: Harness, smtp: SmtpServer) -> None:
+def test_send_by_an_allowed_person_mails_once_and_the_message_says_who(
+    slack: Harness, smtp: SmtpServer
+) -> None:
     slack.command("211.191.28.13")
     slack.idle()
     [inc] = slack.drafts()
@@ -91,6 +96,7 @@ def test_send_is_refused_to_others_and_the_group_is_asked_once(slack: Harness, s
 
 def test_a_group_member_may_send_and_the_membership_is_cached(tmp_path, api, smtp: SmtpServer) -> None:
     from tests.handlers.slack.helpers import make_harness
+
     h = make_harness(tmp_path, api, smtp, senders=[], sender_group="S0SENDERS")
     try:
         h.command("211.191.28.13")
@@ -112,13 +118,16 @@ def test_two_people_clicking_send_at_once_send_one_mail(tmp_path, api, smtp: Smt
     import threading
 
     from tests.handlers.slack.helpers import make_harness
+
     h = make_harness(tmp_path, api, smtp, senders=[ALLOWED, "U0SECOND"])
     try:
         h.command("211.191.28.13")
         h.idle()
         [inc] = h.drafts()
-        clicks = [threading.Thread(target=h.click, args=(ids.ACTION_SEND, inc), kwargs={"user": user})
-                  for user in (ALLOWED, "U0SECOND", ALLOWED)]
+        clicks = [
+            threading.Thread(target=h.click, args=(ids.ACTION_SEND, inc), kwargs={"user": user})
+            for user in (ALLOWED, "U0SECOND", ALLOWED)
+        ]
         for t in clicks:
             t.start()
         for t in clicks:

@@ -31,8 +31,11 @@ def test_edit_opens_the_modal_first_then_fills_it(slack: Harness) -> None:
     assert opened["callback_id"] == ids.VIEW_EDIT and "Loading" in texts(opened["blocks"])
     filled = slack.api.calls_to("views.update")[0]
     assert filled["view_id"] == "V0TEST" and filled["hash"] == "h-1"
-    fields = {b["block_id"]: b["element"].get("initial_value", "") for b in filled["view"]["blocks"]
-              if b["type"] == "input"}
+    fields = {
+        b["block_id"]: b["element"].get("initial_value", "")
+        for b in filled["view"]["blocks"]
+        if b["type"] == "input"
+    }
     held = slack.app.show(inc).draft
     assert fields[ids.FIELD_RECIPIENTS] == "abuse@shinbiro.example"
     assert fields[ids.FIELD_SUBJECT] == held.subject and fields[ids.FIELD_BODY] == held.body
@@ -42,13 +45,22 @@ def test_edit_opens_the_modal_first_then_fills_it(slack: Harness) -> None:
 def test_edit_submit_is_validated_on_the_fields(slack: Harness) -> None:
     inc = _draft(slack)
     meta = {"id": inc, "channel": "C0DRAFTS", "ts": slack.message_ts(inc)}
-    bad = slack.submit(ids.VIEW_EDIT, {ids.FIELD_RECIPIENTS: "abuse@shinbiro.example\nnot an address",
-                                       ids.FIELD_SUBJECT: " ", ids.FIELD_BODY: "text"}, meta)
+    bad = slack.submit(
+        ids.VIEW_EDIT,
+        {
+            ids.FIELD_RECIPIENTS: "abuse@shinbiro.example\nnot an address",
+            ids.FIELD_SUBJECT: " ",
+            ids.FIELD_BODY: "text",
+        },
+        meta,
+    )
     answer = json.loads(bad.body)
     assert answer["response_action"] == "errors"
     assert "'not' is not a usable e-mail address" in answer["errors"][ids.FIELD_RECIPIENTS]
     assert answer["errors"][ids.FIELD_SUBJECT] == "The subject cannot be empty."
-    empty = json.loads(slack.submit(ids.VIEW_EDIT, {ids.FIELD_RECIPIENTS: "", ids.FIELD_SUBJECT: "s"}, meta).body)
+    empty = json.loads(
+        slack.submit(ids.VIEW_EDIT, {ids.FIELD_RECIPIENTS: "", ids.FIELD_SUBJECT: "s"}, meta).body
+    )
     assert empty["errors"] == {ids.FIELD_RECIPIENTS: "At least one address is needed."}
     assert slack.app.show(inc).draft.recipients == ("abuse@shinbiro.example",), "nothing changed"
 
@@ -58,9 +70,16 @@ def test_edit_submit_changes_the_draft_and_its_message_in_place(slack: Harness, 
     ts = slack.message_ts(inc)
     meta = {"id": inc, "channel": "C0DRAFTS", "ts": ts}
     held = slack.app.show(inc).draft
-    ok = slack.submit(ids.VIEW_EDIT, {ids.FIELD_RECIPIENTS: "abuse@shinbiro.example, noc@shinbiro.example",
-                                      ids.FIELD_SUBJECT: "Scan from your network",
-                                      ids.FIELD_DESCRIPTION: "", ids.FIELD_BODY: held.body}, meta)
+    ok = slack.submit(
+        ids.VIEW_EDIT,
+        {
+            ids.FIELD_RECIPIENTS: "abuse@shinbiro.example, noc@shinbiro.example",
+            ids.FIELD_SUBJECT: "Scan from your network",
+            ids.FIELD_DESCRIPTION: "",
+            ids.FIELD_BODY: held.body,
+        },
+        meta,
+    )
     assert ok.status == 200 and not ok.body
     slack.idle()
     now = slack.app.show(inc)
@@ -128,8 +147,9 @@ def test_the_message_shortcut_drafts_from_the_message(slack: Harness) -> None:
     assert any("No reportable address" in t for t in slack.ephemeral_texts())
 
 
-def test_an_internal_error_shows_the_incident_id_only(slack: Harness, monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_an_internal_error_shows_the_incident_id_only(
+    slack: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     inc = _draft(slack)
 
     def broken(*a: object, **k: object) -> None:
@@ -146,7 +166,8 @@ def test_an_internal_error_shows_the_incident_id_only(slack: Harness, monkeypatc
 
 
 def test_an_internal_error_in_a_listener_goes_through_bolts_error_handler(
-        slack: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    slack: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     inc = _draft(slack)
 
     def broken(*a: object, **k: object) -> None:

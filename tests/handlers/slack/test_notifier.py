@@ -33,24 +33,32 @@ def test_a_mailbox_draft_is_posted_and_more_evidence_updates_it_in_place(slack: 
     assert update["ts"] == ts and "*Lines:* 2" in texts(update["blocks"])
 
 
-def test_a_reply_goes_in_the_thread_and_a_bounce_offers_the_next_contact(slack: Harness,
-                                                                         smtp: SmtpServer) -> None:
+def test_a_reply_goes_in_the_thread_and_a_bounce_offers_the_next_contact(
+    slack: Harness, smtp: SmtpServer
+) -> None:
     inc = _mail_draft(slack)
     slack.click(ids.ACTION_SEND, inc)
     slack.idle()
     view = slack.app.show(inc)
-    slack.front.notifier.reply_filed(view.incident, "auto_ack", "abuse@shinbiro.example", "2026112812345",
-                                     "Thank you, your ticket has been opened")
+    slack.front.notifier.reply_filed(
+        view.incident,
+        "auto_ack",
+        "abuse@shinbiro.example",
+        "2026112812345",
+        "Thank you, your ticket has been opened",
+    )
     ack = slack.api.calls_to("chat.postMessage")[-1]
     assert ack["thread_ts"] == slack.message_ts(inc)
     assert "Auto-acknowledgement" in texts(ack["blocks"]) and "ticket 2026112812345" in texts(ack["blocks"])
     # the next contact, drafted by the mailbox side after a bounce
-    nxt = slack.app.draft(Intake.from_text(ALERT, Origin("mail", "<bounce@x>")), MAILBOX,
-                          DraftOptions(force=True))
+    nxt = slack.app.draft(
+        Intake.from_text(ALERT, Origin("mail", "<bounce@x>")), MAILBOX, DraftOptions(force=True)
+    )
     proposed = nxt.outcomes[0]
     slack.app.edit(proposed.incident_id, MAILBOX, recipients=["noc@shinbiro.example"])
-    slack.front.notifier.reply_filed(view.incident, "bounce", "MAILER-DAEMON@shinbiro.example", "",
-                                     "550 no such user", proposed)
+    slack.front.notifier.reply_filed(
+        view.incident, "bounce", "MAILER-DAEMON@shinbiro.example", "", "550 no such user", proposed
+    )
     bounce = slack.api.calls_to("chat.postMessage")[-1]
     assert bounce["thread_ts"] == slack.message_ts(inc)
     assert "Bounce" in texts(bounce["blocks"]) and "noc@shinbiro.example" in texts(bounce["blocks"])
@@ -72,6 +80,6 @@ def test_reminders_list_the_incidents(slack: Harness) -> None:
 
 def test_a_notifier_never_raises_when_slack_fails(slack: Harness) -> None:
     slack.api.fail("chat.postMessage", "channel_not_found", times=5)
-    inc = _mail_draft(slack)   # logged, not raised
+    inc = _mail_draft(slack)  # logged, not raised
     assert slack.app.store().links(inc, ids.LINK_MESSAGE) == []
     assert len(slack.api.calls_to("chat.postMessage")) == 1
