@@ -173,7 +173,7 @@ class SlackConfig:
     signing_secret_env: str = "SLACK_SIGNING_SECRET"  # HTTP mode
     signing_secret_file: str = ""
     http_host: str = "127.0.0.1"           # HTTP mode: where to listen (behind a TLS proxy)
-    http_port: int = 3000
+    http_port: int = 3000                  # 0: any free port (tests)
     http_path: str = "/slack/events"
     socket_check_seconds: float = 30.0     # Socket Mode: how often the connection is checked
     socket_quiet_seconds: float = 120.0    # ... and re-made when nothing came back for this long
@@ -372,7 +372,7 @@ def _check_slack(sc: SlackConfig) -> None:
             raise ConfigError(f"slack.senders[{i}]: {user!r} is not a user id (U...)")
     if sc.sender_group and not re.fullmatch(r"S[A-Z0-9]{2,30}", sc.sender_group):
         raise ConfigError(f"slack.sender_group: {sc.sender_group!r} is not a user group id (S...)")
-    if not 0 < sc.http_port < 65536:
+    if not 0 <= sc.http_port < 65536:
         raise ConfigError(f"slack.http_port: {sc.http_port} is not a TCP port")
     if not sc.http_path.startswith("/"):
         raise ConfigError("slack.http_path: must start with /")

@@ -52,7 +52,9 @@ class HttpServer:
                 self._reply(404, b"not found", "text/plain")
 
             def _reply(self, status: int, body: bytes, ctype: str) -> None:
+                self.close_connection = True  # a body we did not read must not be taken for a request
                 self.send_response(status)
+                self.send_header("Connection", "close")
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
