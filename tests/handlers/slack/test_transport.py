@@ -30,9 +30,16 @@ def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
 
 
 def _command(api: SlackApi, text: str) -> dict[str, str]:
-    return {"token": "x", "team_id": TEAM, "channel_id": "C0ELSEWHERE", "user_id": ALLOWED,
-            "command": ids.COMMAND, "text": text, "response_url": api.response_url("cmd"),
-            "trigger_id": f"trig-{time.monotonic_ns()}"}
+    return {
+        "token": "x",
+        "team_id": TEAM,
+        "channel_id": "C0ELSEWHERE",
+        "user_id": ALLOWED,
+        "command": ids.COMMAND,
+        "text": text,
+        "response_url": api.response_url("cmd"),
+        "trigger_id": f"trig-{time.monotonic_ns()}",
+    }
 
 
 @pytest.fixture
@@ -46,8 +53,9 @@ def http_front(tmp_path: Path, api: SlackApi, smtp: SmtpServer) -> Iterator[Slac
     app.close()
 
 
-def test_http_mode_acks_signed_requests_and_refuses_stale_or_forged_ones(http_front: SlackFrontEnd,
-                                                                          api: SlackApi) -> None:
+def test_http_mode_acks_signed_requests_and_refuses_stale_or_forged_ones(
+    http_front: SlackFrontEnd, api: SlackApi
+) -> None:
     assert http_front.http is not None
     url = f"http://127.0.0.1:{http_front.http.port}{http_front.cfg.http_path}"
     body = form(**_command(api, "211.191.28.13"))
@@ -64,11 +72,14 @@ def test_http_mode_acks_signed_requests_and_refuses_stale_or_forged_ones(http_fr
         sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 3145728\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 413"), "refused before 3 MB are read"
     assert http_front.wait_idle()
-    assert [i.ips for i in http_front.app.incidents()] == [("211.191.28.13",)], "only the signed request drafted"
+    assert [i.ips for i in http_front.app.incidents()] == [("211.191.28.13",)], (
+        "only the signed request drafted"
+    )
 
 
-def test_socket_mode_delivers_and_a_quiet_connection_is_made_again(tmp_path: Path, api: SlackApi,
-                                                                  smtp: SmtpServer) -> None:
+def test_socket_mode_delivers_and_a_quiet_connection_is_made_again(
+    tmp_path: Path, api: SlackApi, smtp: SmtpServer
+) -> None:
     cfg = slack_cfg(tmp_path, smtp, mode="socket", socket_check_seconds=0.3, socket_quiet_seconds=1.5)
     app = make_app(tmp_path, smtp, gatherer=FakeGatherer(), cfg=cfg)
     with SocketModeServer() as ws:
@@ -80,10 +91,20 @@ def test_socket_mode_delivers_and_a_quiet_connection_is_made_again(tmp_path: Pat
             ack = ws.wait_ack(ws.send("slash_commands", _command(api, "211.191.28.13")))
             assert "Looking into it" in ack["payload"]["text"]
             # an event delivered twice (Socket Mode's retry_attempt) drafts once
-            event = {"type": "event_callback", "team_id": TEAM, "event_id": "EvSock", "event_time": 1,
-                     "event": {"type": "message", "channel": CHANNEL, "user": "U0PASTER", "ts": "1699999999.1",
-                               "text": "sshd[1]: Failed password for root from 45.33.32.9 port 22",
-                               "channel_type": "channel"}}
+            event = {
+                "type": "event_callback",
+                "team_id": TEAM,
+                "event_id": "EvSock",
+                "event_time": 1,
+                "event": {
+                    "type": "message",
+                    "channel": CHANNEL,
+                    "user": "U0PASTER",
+                    "ts": "1699999999.1",
+                    "text": "sshd[1]: Failed password for root from 45.33.32.9 port 22",
+                    "channel_type": "channel",
+                },
+            }
             ws.wait_ack(ws.send("events_api", event))
             ws.wait_ack(ws.send("events_api", event, retry=1))
             assert front.wait_idle()
