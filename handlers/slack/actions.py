@@ -8,8 +8,10 @@ and are filled in after.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App as BoltApp
@@ -52,6 +54,15 @@ def _meta(view: dict[str, Any]) -> dict[str, str]:
 
 
 def register(bolt: BoltApp, p: Parts) -> None:
+    def after_ack(where: Where, fn: Callable[[], None]) -> None:
+        """Run what a listener does after its ack, its errors to the reporter. (An exception
+        raised in a listener soon after ack() races Bolt's runner, which then loses the ack and
+        answers Slack 404; so nothing is raised after an ack.)"""
+        try:
+            fn()
+        except Exception as exc:
+            p.errors.report(exc, where)
+
     def refresh(inc: str, meta: dict[str, str]) -> None:
         p.messages.refresh(inc, also=(meta.get("channel", ""), meta.get("ts", "")))
 
@@ -85,6 +96,10 @@ def register(bolt: BoltApp, p: Parts) -> None:
         ack()
         where = Where.of(body)
         inc = str(action.get("block_id", "")).partition(".")[2]
+        where = dataclasses.replace(where, incident_id=inc)
+        after_ack(where, lambda: tick(where, inc, action))
+
+    def tick(where: Where, inc: str, action: dict[str, Any]) -> None:
         meta = {"channel": where.channel, "ts": where.message_ts}
         if not p.senders.allowed(where.user):
             p.errors.tell(where, NOT_ALLOWED)
@@ -100,6 +115,9 @@ def register(bolt: BoltApp, p: Parts) -> None:
     def on_edit(ack: Any, body: dict[str, Any], client: Any) -> None:
         ack()
         where = Where.of(body)
+        after_ack(where, lambda: edit(where, client))
+
+    def edit(where: Where, client: Any) -> None:
         meta = {"id": where.incident_id, "channel": where.channel, "ts": where.message_ts}
         loading = blocks.loading_modal(ids.VIEW_EDIT, f"Edit {where.incident_id}", meta)
         opened = client.views_open(trigger_id=where.trigger_id, view=loading)
@@ -157,6 +175,9 @@ def register(bolt: BoltApp, p: Parts) -> None:
     def on_skip(ack: Any, body: dict[str, Any], client: Any) -> None:
         ack()
         where = Where.of(body)
+        after_ack(where, lambda: skip(where, client))
+
+    def skip(where: Where, client: Any) -> None:
         meta = {"id": where.incident_id, "channel": where.channel, "ts": where.message_ts}
         modal = blocks.skip_modal(where.incident_id, meta)
         opened = client.views_open(trigger_id=where.trigger_id, view=modal)

@@ -165,18 +165,28 @@ def test_an_internal_error_shows_the_incident_id_only(
     assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)
 
 
-def test_an_internal_error_in_a_listener_goes_through_bolts_error_handler(
+def test_internal_errors_after_and_before_an_ack_show_the_incident_id_only(
     slack: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     inc = _draft(slack)
+    meta = {"id": inc, "channel": "C0DRAFTS", "ts": slack.message_ts(inc)}
 
     def broken(*a: object, **k: object) -> None:
         raise KeyError("the store said something private")
 
     monkeypatch.setattr(slack.app, "show", broken)
     with caplog.at_level(logging.ERROR):
-        slack.click(ids.ACTION_EDIT, inc)
+        assert slack.click(ids.ACTION_EDIT, inc).status == 200, "acknowledged, then the error is reported"
         slack.idle()
-    assert slack.ephemeral_texts()[-1] == f":x: internal error with {inc}; the details are in the bot's log."
+        assert (
+            slack.ephemeral_texts()[-1] == f":x: internal error with {inc}; the details are in the bot's log."
+        )
+        # before the ack (a modal's submission): Bolt's global error handler, the same reporter
+        values = {ids.FIELD_RECIPIENTS: "abuse@shinbiro.example", ids.FIELD_SUBJECT: "s"}
+        assert slack.submit(ids.VIEW_EDIT, values, meta).status == 500
+        slack.idle()
+    dm = slack.api.calls_to("chat.postMessage")[-1]
+    assert dm["channel"] == ALLOWED, "a modal has no channel: the person gets a direct message"
+    assert dm["text"] == f":x: internal error with {inc}; the details are in the bot's log."
     assert all("private" not in t for t in slack.api.posted_texts())
-    assert any(r.exc_info for r in caplog.records)
+    assert sum(1 for r in caplog.records if r.exc_info) == 2
