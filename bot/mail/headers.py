@@ -49,18 +49,29 @@ def _codec(charset: str) -> str | None:
 
 
 def decode_bytes(data: bytes, charset: str = "") -> str:
-    """Bytes as text in `charset`; when it is unknown, broken or says ASCII of 8-bit data: UTF-8 if
-    the bytes are valid UTF-8, else Windows-1252 (never raises; undecodable bytes become U+FFFD)."""
+    """Bytes as text in `charset`; when it is unknown, broken or says ASCII of 8-bit data: UTF-8, and
+    bytes that are not UTF-8 as Windows-1252 (never raises; undecodable bytes become U+FFFD)."""
     name = _codec(charset)
+    if name == "utf-8":
+        return data.decode("utf-8", _MIXED)
     if name is not None and not (name == "ascii" and not data.isascii()):
         try:
             return data.decode(name, "replace")
         except (UnicodeError, ValueError, LookupError):  # some codecs fail on bad input even so
             pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")
+    return data.decode("utf-8", _MIXED)
+
+
+def _as_cp1252(err: UnicodeError) -> tuple[str, int]:
+    """Bytes that are not UTF-8 read as Windows-1252: mail that mixes both (an 8-bit Latin-1 word in
+    a UTF-8 subject) stays readable."""
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return err.object[err.start:err.end].decode("cp1252", "replace"), err.end
+
+
+_MIXED = "incident-bot-utf8-else-cp1252"
+codecs.register_error(_MIXED, _as_cp1252)
 
 
 def _encoded_word(match: re.Match[str]) -> str:

@@ -30,6 +30,8 @@ class _Text(HTMLParser):
             self.skipping += 1
         elif tag in ("td", "th"):
             self.out.append(" ")
+        elif tag == "hr":  # Outlook separates a forwarded message so: read it as its plain-text rule
+            self.out.append("\n" + "_" * 32 + "\n")
         elif tag in _BLOCK:
             self.out.append("\n")
             self.pre += tag == "pre"

@@ -31,8 +31,15 @@ PREFIXES = (
     "bls", "trs", "atb", "ответ", "переслать", "пересл", "απ", "σχετ", "πρθ", "השב", "הועבר", "رد",
     "回复", "回覆", "答复", "转发", "轉寄", "转", "返信", "転送", "회신", "전달", "답장",
 )
+# What auto-replies and non-delivery reports put in front of the subject they answer.
+AUTO_PREFIXES = (
+    "automatic reply", "autoreply", "auto reply", "auto-reply", "auto", "out of office", "abwesend",
+    "automatische antwort", "réponse automatique", "respuesta automática", "risposta automatica",
+    "undeliverable", "undelivered", "unzustellbar", "non remis", "non recapitabile", "no entregado",
+    "delivery failure", "delivery delayed", "returned mail",
+)
 _PREFIX = re.compile(
-    r"^\s*(?:" + "|".join(re.escape(p) for p in sorted(PREFIXES, key=len, reverse=True))
+    r"^\s*(?:" + "|".join(re.escape(p) for p in sorted(PREFIXES + AUTO_PREFIXES, key=len, reverse=True))
     + r")\s*(?:\[\d{1,3}\]|\(\d{1,3}\)|\^\d{1,3}|\d{1,3})?\s*:", re.IGNORECASE)
 # Tags that gateways and filters put in front: [External], [EXT], *SPAM*, {Spam?}, (Fwd), "EXTERNAL:".
 _TAG_WORDS = (r"(?:external|extern|externe|ext|spam|suspected spam|possible spam|spam\?|phishing|phish|"

@@ -227,19 +227,18 @@ def _content_type(msg: Message, parent_type: str) -> str:
 
 
 def _body(payload: str, cte: str, cap: int) -> tuple[bytes, bool]:
-    """The first `cap` bytes of a body as decoded from its transfer encoding, and whether that is not all."""
+    """The first `cap` bytes of a base64 or quoted-printable body, decoded, and whether that is not all
+    of it. Only the needed start of the text is decoded: a 40 MB attachment costs `cap`, not 40 MB."""
     if cte == "base64":
         need = (cap // 3 + 1) * 4
-        clean = re.sub(rb"[^A-Za-z0-9+/]", b"", payload[: need + need // 40 + 1024].encode("ascii", "ignore"))
-        clean = clean[:need]
+        span = need + need // 40 + 1024  # line breaks
+        clean = re.sub(rb"[^A-Za-z0-9+/]", b"", payload[:span].encode("ascii", "ignore"))[:need]
         if len(clean) % 4 == 1:
             clean = clean[:-1]
         data = binascii.a2b_base64(clean + b"=" * (-len(clean) % 4)) if clean else b""
-        return data[:cap], len(data) > cap or len(payload) > need + need // 40 + 1024
-    text = payload[: 3 * cap] if cte == "quoted-printable" else payload[:cap]
-    data = text.encode("utf-8", "surrogateescape")
-    if cte == "quoted-printable":
-        data = binascii.a2b_qp(data)
+        return data[:cap], len(data) > cap or len(payload) > span
+    text = payload[: 3 * cap]  # quoted-printable: at most three characters a byte
+    data = binascii.a2b_qp(text.encode("utf-8", "surrogateescape"))
     return data[:cap], len(data) > cap or len(text) < len(payload)
 
 
@@ -284,7 +283,12 @@ def _parts(root: Message, limits: Limits) -> tuple[tuple[Part, ...], tuple[str, 
             continue
         text_payload = payload if isinstance(payload, str) else ""
         cte = decode_value(msg.get("content-transfer-encoding", ""), 100).strip().lower()
-        data, cut = _body(text_payload, cte, limits.max_part_bytes)
+        if cte in ("base64", "quoted-printable"):
+            data, cut = _body(text_payload, cte, limits.max_part_bytes)
+        else:  # 7bit, 8bit, binary: the bytes as sent (get_payload() would decode 8-bit text lossily)
+            whole = msg.get_payload(decode=True)
+            whole = whole if isinstance(whole, bytes) else b""
+            data, cut = whole[: limits.max_part_bytes], len(whole) > limits.max_part_bytes
         text = ""
         enclosed_headers = None
         if ctype == "text/rfc822-headers":
