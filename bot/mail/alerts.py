@@ -34,6 +34,9 @@ _FORWARD_MARK = re.compile(
     r"\s*-{3,}|begin forwarded message:|anfang der weitergeleiteten nachricht:)\s*$", re.IGNORECASE)
 _PSEUDO_HEADER = re.compile(r"^\s*[A-Za-zÀ-ÿ][\w .-]{0,30}:[ \t]")
 _OUTLOOK_RULE = re.compile(r"^_{20,}\s*$")
+_ATTRIBUTION = re.compile(r"^\s*(?:on|am|le|el|il|op|w dniu) .{0,300}"
+                          r"(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|napisał)\s*:\s*$",
+                          re.IGNORECASE)
 _QUOTE = re.compile(r"^[ \t]*((?:>[ \t]?)+)")
 _TEXT_NAMES = re.compile(r"\.(?:log|txt|text|csv|out|err|json|xml)(?:\.\d+)?$", re.IGNORECASE)
 _GZIP_TYPES = ("application/gzip", "application/x-gzip", "application/x-gunzip",
@@ -88,6 +91,8 @@ def clean_body(text: str) -> tuple[str, list[str]]:
                 seen_header = True
                 continue
             in_headers = False
+        if _ATTRIBUTION.match(line):
+            continue
         quote = _QUOTE.match(line)
         if quote:
             line = line[quote.end():]
@@ -133,7 +138,8 @@ def _plain_sibling(mail: Mail, part: Part) -> bool:
 
 
 def _part_text(mail: Mail, part: Part, max_gunzip: int) -> tuple[str | None, str]:
-    """(text, what) for one leaf part; text None when the part is not taken (what says why)."""
+    """(text, what) for one leaf part; text None when the part is not taken (what says why). A
+    gzip stopped at `max_gunzip` says "stopped at"."""
     ctype = part.content_type
     name = part.filename.lower()
     if ctype in ("text/rfc822-headers", "message/delivery-status", "message/global-delivery-status"):
@@ -185,6 +191,8 @@ def log_text(mail: Mail, *, max_chars: int = MAX_CHARS, max_gunzip: int = MAX_GU
         if part.cut:
             cut = True
             notes.append("only the start of the part was in the mail's bounds")
+        if "stopped at" in what:
+            cut = True
         where = "forwarded message body" if part.enclosure >= 0 else what
         lines = text.count("\n") + 1
         taken.append(Taken(_label(mail, part), ", ".join([f"{where}, {lines} lines", *notes]), len(text)))

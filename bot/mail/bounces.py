@@ -63,7 +63,7 @@ class Recipient:
 class Bounce:
     failed: tuple[Recipient, ...]
     delayed: tuple[Recipient, ...]
-    source: str                 # "dsn", "flufl.bounce", "enclosed original" or "" (none named)
+    source: str                 # "dsn", "flufl.bounce", "X-Failed-Recipients", "enclosed original" or ""
 
 
 def _address(value: str) -> str:
@@ -198,6 +198,9 @@ def parse_bounce(mail: Mail) -> Bounce | None:
         return Bounce(tuple(_details(a, text, "failed") for a in permanent),
                       tuple(_details(a, text, "delayed") for a in temporary if a not in permanent),
                       "flufl.bounce")
+    listed = addresses(" , ".join(mail.headers.get_all("X-Failed-Recipients")))
+    if listed:  # Exim's own list, for when flufl.bounce could not run
+        return Bounce(tuple(_details(a, text, "failed") for a in listed), (), "X-Failed-Recipients")
     named = _enclosed_recipients(mail)
     if named:
         return Bounce(tuple(_details(a, text, "failed") for a in named), (), "enclosed original")

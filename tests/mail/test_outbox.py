@@ -206,7 +206,8 @@ def test_a_permanent_failure_after_some_recipients_got_it_keeps_what_was_deliver
     assert "5" in res.failed["busy@example.net"] and not script
 
 
-def test_a_retry_wait_does_not_hold_up_another_threads_message(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+def test_a_retry_wait_does_not_hold_up_another_threads_message(
+        smtp_starttls: SmtpServer, tmp_path: Path) -> None:
     # A's first DATA gets a 4xx; while A waits for its retry, B's message must go out at once
     smtp_starttls.temporary_failures(1)
     waiting, release = threading.Event(), threading.Event()

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from bot.mail.reading import MB, Limits, Mail, Rejected, read_mail
 
-HEAD = b"From: someone@example.net\nTo: security@mydomain.example\nSubject: test\nMessage-ID: <t@example.net>\n"
+HEAD = (b"From: someone@example.net\nTo: security@mydomain.example\nSubject: test\n"
+        b"Message-ID: <t@example.net>\n")
 
 
 class Generated(io.RawIOBase):
@@ -54,14 +55,16 @@ def peak_memory(fn: Callable[[], object]) -> tuple[object, int]:
 
 
 def nested_multipart(depth: int) -> bytes:
-    levels = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(depth))
+    level = b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n"
+    levels = b"".join(level % (i, i) for i in range(depth))
     return HEAD + b"MIME-Version: 1.0\n" + levels + b"Content-Type: text/plain\n\nhello\n"
 
 
 @pytest.mark.parametrize("raw", [
     nested_multipart(1000),
     HEAD + b"Content-Type: message/rfc822\n\n" * 1000 + b"Subject: x\n\nhi\n",
-    HEAD + b"".join(b"Content-Type: multipart/digest; boundary=d%d\n\n--d%d\n\n" % (i, i) for i in range(1000)),
+    HEAD + b"".join(b"Content-Type: multipart/digest; boundary=d%d\n\n--d%d\n\n" % (i, i)
+                    for i in range(1000)),
 ], ids=["multipart", "message-rfc822", "digest"])
 def test_mime_nested_a_thousand_deep_is_rejected_with_its_headers(raw: bytes) -> None:
     # the email library alone raises RecursionError on these
@@ -166,7 +169,8 @@ def test_odd_message_ids_are_read_where_the_default_policy_raises(value: str) ->
 
 
 def test_broken_charsets_8bit_headers_nul_and_bare_cr_are_readable() -> None:
-    raw = (b"From: =?x-unknown?q?M=FCller?= <m@example.de>\nSubject: caf\xe9 \xe2\x80\x93 =?utf-8?b?R3LDvMOfZQ==?=\n"
+    raw = (b"From: =?x-unknown?q?M=FCller?= <m@example.de>\n"
+           b"Subject: caf\xe9 \xe2\x80\x93 =?utf-8?b?R3LDvMOfZQ==?=\n"
            b"To: =?rot13?q?abc?= <t@example.de>\nContent-Type: text/plain; charset=\"no-such-charset\"\n\n"
            b"Gr\xfc\xdfe\x00 and \xe2\x82\xac\rnext line\r\n")
     got = read_mail(raw)
@@ -191,13 +195,16 @@ def test_delivery_status_blocks_are_all_kept_and_never_taken_for_text() -> None:
     got = read_mail(raw)
     assert isinstance(got, Mail)
     report = next(p for p in got.parts if p.content_type == "message/delivery-status")
-    assert [b.get("Final-Recipient") for b in report.fields] == ["", "rfc822; a@example.net", "rfc822; b@example.net"]
-    assert [p.content_type for p in got.parts] == ["multipart/report", "text/plain", "message/delivery-status"]
+    assert [b.get("Final-Recipient") for b in report.fields] == [
+        "", "rfc822; a@example.net", "rfc822; b@example.net"]
+    assert [p.content_type for p in got.parts] == [
+        "multipart/report", "text/plain", "message/delivery-status"]
 
 
 @pytest.mark.parametrize(("raw", "reason"), [
     (b"", "empty: no mail"), (b"  \n\n", "empty: no mail"),
-    (b"just some text\nno headers\n", "not a mail: no header"), (b"\x00\x01\x02binary", "not a mail: no header"),
+    (b"just some text\nno headers\n", "not a mail: no header"),
+    (b"\x00\x01\x02binary", "not a mail: no header"),
     (b"X-Only: header\n\nbody\n", "not a mail: no From, To, Subject, Date or Message-ID"),
 ])
 def test_not_a_mail_is_a_one_line_rejection(raw: bytes, reason: str) -> None:
@@ -216,7 +223,8 @@ def test_any_bytes_after_a_header_never_raise(data: bytes) -> None:
 @given(st.lists(st.sampled_from([
     b"Content-Type: multipart/mixed; boundary=a\n", b"Content-Type: message/rfc822\n", b"--a\n", b"--a--\n",
     b"\n", b"Content-Transfer-Encoding: base64\n", b"Content-Type: message/delivery-status\n", b"QUJD\n",
-    b"Content-Type: text/plain; charset=\"utf-7\"\n", b"+AGEAYgBj-\n", b"\xff\xfe\x00\n", b"\r", b"=?utf-8?b?@@?=\n",
+    b"Content-Type: text/plain; charset=\"utf-7\"\n", b"+AGEAYgBj-\n", b"\xff\xfe\x00\n", b"\r",
+    b"=?utf-8?b?@@?=\n",
 ]), max_size=60))
 def test_mime_shaped_noise_never_raises(pieces: list[bytes]) -> None:
     got = read_mail(HEAD + b"".join(pieces))
