@@ -242,8 +242,17 @@ def _body(payload: str, cte: str, cap: int) -> tuple[bytes, bool]:
     return data[:cap], len(data) > cap or len(text) < len(payload)
 
 
+def _payload(msg: Message) -> object:
+    """The parsed payload: a list of parts, or the body as the parser kept it. get_payload() decodes
+    8-bit text with the declared charset and raises TypeError for an RFC 2231 charset: avoid it."""
+    if msg.is_multipart():
+        return msg.get_payload()
+    raw = getattr(msg, "_payload", None)
+    return raw if isinstance(raw, str) else ""
+
+
 def _blocks(msg: Message) -> tuple[Headers, ...]:
-    payload = msg.get_payload()
+    payload = _payload(msg)
     if isinstance(payload, list):
         return tuple(Headers.of(b.raw_items()) for b in payload if isinstance(b, Message))
     # message/global-delivery-status (and a block list the parser kept as text): split it ourselves
@@ -270,7 +279,7 @@ def _parts(root: Message, limits: Limits) -> tuple[tuple[Part, ...], tuple[str, 
                     mime=mime, filename=single_line(filename, 200),
                     disposition=disposition if disposition in ("attachment", "inline") else "",
                     charset=single_line(_param(msg, "charset"), 40).lower())
-        payload = msg.get_payload()
+        payload = _payload(msg)
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
             parts.append(replace(base, fields=_blocks(msg)))
             continue
@@ -285,10 +294,9 @@ def _parts(root: Message, limits: Limits) -> tuple[tuple[Part, ...], tuple[str, 
         cte = decode_value(msg.get("content-transfer-encoding", ""), 100).strip().lower()
         if cte in ("base64", "quoted-printable"):
             data, cut = _body(text_payload, cte, limits.max_part_bytes)
-        else:  # 7bit, 8bit, binary: the bytes as sent (get_payload() would decode 8-bit text lossily)
-            whole = msg.get_payload(decode=True)
-            whole = whole if isinstance(whole, bytes) else b""
-            data, cut = whole[: limits.max_part_bytes], len(whole) > limits.max_part_bytes
+        else:  # 7bit, 8bit, binary, unknown: the bytes as sent
+            whole = text_payload[: limits.max_part_bytes].encode("utf-8", "surrogateescape")
+            data, cut = whole[: limits.max_part_bytes], len(text_payload) > limits.max_part_bytes
         text = ""
         enclosed_headers = None
         if ctype == "text/rfc822-headers":

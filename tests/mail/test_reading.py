@@ -229,3 +229,11 @@ def test_any_bytes_after_a_header_never_raise(data: bytes) -> None:
 def test_mime_shaped_noise_never_raises(pieces: list[bytes]) -> None:
     got = read_mail(HEAD + b"".join(pieces))
     assert isinstance(got, Mail | Rejected)
+
+
+def test_an_rfc2231_charset_on_an_8bit_body_is_read() -> None:
+    # the email library's get_payload() raises TypeError on this one (a tuple where a name is expected)
+    raw = (HEAD + b"MIME-Version: 1.0\nContent-Type: text/plain; charset*=utf-8''utf-8\n"
+           b"Content-Transfer-Encoding: 8bit\n\nGr\xc3\xbc\xc3\x9fe\n")
+    got = read_mail(raw)
+    assert isinstance(got, Mail) and got.parts[0].charset == "utf-8" and got.parts[0].text == "Grüße\n"
