@@ -169,3 +169,12 @@ def test_the_preview_is_one_printable_line() -> None:
     preview = classify(got).preview
     assert "\x1b" not in preview and "\u202e" not in preview and "quoted" not in preview
     assert preview.startswith("Done.") and preview.endswith("Second line")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.eml")))
+def test_crlf_as_imap_gives_it_reads_the_same(name: str) -> None:
+    raw = (DATA / name).read_bytes().replace(b"\r\n", b"\n")
+    lf, crlf = read_mail(raw), read_mail(raw.replace(b"\n", b"\r\n"))
+    assert isinstance(lf, Mail) and isinstance(crlf, Mail)
+    assert classify(lf) == classify(crlf)
+    assert [(p.content_type, p.text) for p in lf.parts] == [(p.content_type, p.text) for p in crlf.parts]
