@@ -71,10 +71,7 @@ class ReplyOutcome:
 
 
 def _sender(msg: Any) -> str:
-    try:
-        return single_line(str(msg.get("From", "")), 200)
-    except (ValueError, TypeError, IndexError):  # a header the email library cannot read
-        return ""
+    return single_line(msg.headers.get("From"), 200)
 
 
 class App:

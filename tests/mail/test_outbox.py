@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot.config import SmtpConfig, from_dict
 from bot.errors import SendError
-from bot.mail.outbox import Outbox, UncertainDelivery
+from bot.mail.outbox import Outbox, SendResult, UncertainDelivery
 from tests.support.smtp import Cert, SmtpServer
 
 
@@ -203,3 +204,36 @@ def test_a_permanent_failure_after_some_recipients_got_it_keeps_what_was_deliver
     # A has the mail: the outcome must say so (else the incident is "failed" and may be sent to A again)
     assert res.accepted == ("abuse@example.net",)
     assert "5" in res.failed["busy@example.net"] and not script
+
+
+def test_a_retry_wait_does_not_hold_up_another_threads_message(
+        smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+    # A's first DATA gets a 4xx; while A waits for its retry, B's message must go out at once
+    smtp_starttls.temporary_failures(1)
+    waiting, release = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        waiting.set()
+        assert release.wait(30), "the test never released the retry wait"
+
+    out = smtp_starttls.track(Outbox(_cfg(smtp_starttls, tmp_path, retries=2), sleep=sleep))
+    results: dict[str, object] = {}
+    a = threading.Thread(target=lambda: results.update(
+        a=out.send(_msg("[INC-20260908-0001] a"), "security@mydomain.example", ["abuse@example.net"])))
+    a.start()
+    try:
+        assert waiting.wait(30), "A never reached its retry wait"
+        b = threading.Thread(target=lambda: results.update(
+            b=out.send(_msg("[INC-20260908-0002] b"), "security@mydomain.example", ["noc@example.net"])))
+        b.start()
+        b.join(10)
+        assert not b.is_alive(), "B waited for A's retry delay: the outbox slept holding its lock"
+        assert [m.message["Subject"] for m in smtp_starttls.messages] == ["[INC-20260908-0002] b"]
+    finally:
+        release.set()
+        a.join(30)
+    res_a, res_b = results["a"], results["b"]
+    assert isinstance(res_a, SendResult) and res_a.accepted == ("abuse@example.net",) and res_a.attempts == 2
+    assert isinstance(res_b, SendResult) and res_b.accepted == ("noc@example.net",) and res_b.attempts == 1
+    assert sorted(m.message["Subject"] for m in smtp_starttls.messages) == [
+        "[INC-20260908-0001] a", "[INC-20260908-0002] b"]
