@@ -9,8 +9,8 @@ we recorded in In-Reply-To or References; one of a message enclosed in it (a bou
 original); the incident token in the subject; the subject without prefixes, tags and token (only
 incidents whose report went out); a token in an enclosed message's subject. Tokens and subjects
 only match incidents whose report went out (anyone can write a token; a draft or a skipped report
-cannot be answered). Matching by a remote ticket number needs the store to keep them: see
-docs/mail.md for how the core wires it.
+cannot be answered). A remote ticket number matches the incident its desk (the same sender domain)
+gave it for in an earlier acknowledgement, after the token and before the subject.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bot.mail.matching import incident_tokens, match_keys, strip_prefixes, subje
 from bot.mail.matching import referenced_ids as _referenced
 from bot.mail.reading import LIMITS, Mail, Rejected, read_mail
 from bot.models import Incident, State
-from bot.store import REPORTED, Store
+from bot.store import REPORTED, Store, followups
 
 MAX_BYTES = LIMITS.max_bytes
 
@@ -95,6 +95,10 @@ def match(msg: Mail | Rejected, store: Store) -> Match:
             return Match(found, "enclosed message-id")
     for inc in _sent(store, keys.tokens):
         return Match(inc, "token")
+    for ticket in keys.tickets:  # learnt from an earlier acknowledgement of the same desk
+        inc_id = followups.by_ticket(store, ticket, msg.headers.from_address)
+        if inc_id is not None:
+            return Match(store.get(inc_id), "ticket")
     base = base_subject(subject(msg))
     if base:
         found = store.by_subject(base)
