@@ -7,10 +7,14 @@ forwards or recurses: names outside the zones it holds are answered REFUSED.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import socketserver
 import struct
 import threading
+import time
+from collections.abc import Callable
 
 import dns.exception
 import dns.flags
@@ -31,10 +35,13 @@ DNS_FAULTS = frozenset({"servfail", "timeout", "nxdomain"})
 class DnsServer:
     """The zone, the fault plan and the query log behind the UDP and TCP listeners."""
 
-    def __init__(self, zone: Zone, stopping: threading.Event, host: str = "127.0.0.1") -> None:
+    def __init__(self, zone: Zone, stopping: threading.Event, host: str = "127.0.0.1",
+                 latency: float = 0.0) -> None:
         self.zone = zone
         self.faults = FaultPlan(DNS_FAULTS)
+        self.latency = latency          # seconds before each answer leaves; may be changed while running
         self._stopping = stopping
+        self.delayed = DelayedSender(stopping)
         self._log_lock = threading.Lock()
         self._queries: list[tuple[str, str]] = []
         self._udp, self._tcp = _bind_pair(self, host)
@@ -73,6 +80,7 @@ class DnsServer:
     # --- serving ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.delayed.start()
         for server in (self._udp, self._tcp):
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                       name=f"sandbox-dns-{type(server).__name__}", daemon=True)
@@ -85,6 +93,7 @@ class DnsServer:
                 server.shutdown()
             server.server_close()
         self._tcp.close_connections()
+        self.delayed.stop()
         for thread in self._threads:
             thread.join(timeout=2)
 
@@ -154,15 +163,61 @@ def _name_wire(name: dns.name.Name) -> bytes:
     return wire
 
 
+class DelayedSender:
+    """Sends UDP answers after the configured latency, all from one thread: the answer is computed at
+    once, so concurrent queries each wait their own latency (as from a real resolver) and the
+    single-threaded UDP listener is never held."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def later(self, delay: float, send: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), send))
+            self._cond.notify()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sandbox-dns-delay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            with self._cond:
+                now = time.monotonic()
+                if not self._queue or self._queue[0][0] > now:
+                    wait = self._queue[0][0] - now if self._queue else 0.1
+                    self._cond.wait(min(wait, 0.1))
+                    continue
+                _, _, send = heapq.heappop(self._queue)
+            with contextlib.suppress(OSError):
+                send()
+
+
 class _UdpHandler(socketserver.BaseRequestHandler):
     server: _UdpServer
 
     def handle(self) -> None:
         data, sock = self.request
-        reply = self.server.dns.answer(data, 512)
-        if reply is not None:
-            with contextlib.suppress(OSError):
-                sock.sendto(reply, self.client_address)
+        dns_server = self.server.dns
+        reply = dns_server.answer(data, 512)
+        if reply is None:
+            return
+        client = self.client_address
+        if dns_server.latency > 0:
+            dns_server.delayed.later(dns_server.latency, lambda: sock.sendto(reply, client))
+            return
+        with contextlib.suppress(OSError):
+            sock.sendto(reply, client)
 
 
 class _TcpHandler(socketserver.BaseRequestHandler):
@@ -183,6 +238,8 @@ class _TcpHandler(socketserver.BaseRequestHandler):
                 if reply is None:       # say nothing until the client gives up or we stop
                     hold(sock, self.server.dns._stopping)
                     return
+                if self.server.dns.latency > 0:
+                    time.sleep(self.server.dns.latency)     # this connection's own thread
                 sock.sendall(struct.pack("!H", len(reply)) + reply)
         except OSError:
             return

@@ -28,6 +28,11 @@ from tests.sandbox.synthetic import SyntheticNetwork
 ABUSIX_ZONE = "abuse-contacts.sandbox.test"     # the test zone standing in for Abusix'
 SANDBOX_NS = "ns.sandbox.test."
 TTL = 300
+# Where the registries' and registrars' RDAP hosts "are" in the sandbox: a made-up public address in the
+# synthetic ARIN block (tests/sandbox/synthetic.py), never connected to. The bot checks the address a
+# URL's host resolves to before it fetches, and with gather.rdap_url_override set the connection goes
+# to the sandbox instead; tests add hosts resolving to 127.0.0.1 or 169.254.169.254 to see them refused.
+SERVICE_ADDRESS = "64.254.255.1"
 
 # Recorded fixture addresses: (address, PTR name or "", forward A/AAAA of that name or "" for none,
 # abuse address in the Abusix zone or "", origin ASN or 0 for none, Cymru prefix, country, registry,
@@ -307,9 +312,10 @@ def _add_origin_records(zone: Zone, asn: int, prefix: str, cc: str, registry: st
 
 
 def build_zone(networks: Iterable[SyntheticNetwork] = (), abusix_zone: str = ABUSIX_ZONE,
-               held_domains: Iterable[str] = ()) -> Zone:
+               held_domains: Iterable[str] = (), service_hosts: Iterable[str] = ()) -> Zone:
     """The built-in test zone, with records for the given synthetic networks. `held_domains` (the
-    recorded answers' e-mail domains) are zones too: unknown names there get NXDOMAIN, not REFUSED."""
+    recorded answers' e-mail domains) are zones too: unknown names there get NXDOMAIN, not REFUSED.
+    `service_hosts` (RDAP services, IANA) get an A record at SERVICE_ADDRESS."""
     zone = Zone(["in-addr.arpa", "ip6.arpa", "asn.cymru.com", abusix_zone, "example", "sandbox.test",
                  *held_domains])
     zone.abusix = PrefixTxt(abusix_zone, abusix_zone)
@@ -335,6 +341,8 @@ def build_zone(networks: Iterable[SyntheticNetwork] = (), abusix_zone: str = ABU
     zone.abusix.add(EXAMPLE.cidr, EXAMPLE.abuse_email)
     _add_origin_records(zone, EXAMPLE.asn, EXAMPLE.cidr, "KR", "apnic",
                         "SHINBIRO-AS-KR Shinbiro (synthetic example), KR", "2000-03-02")
+    for host in sorted(service_hosts):
+        _fast(zone, host, "A", SERVICE_ADDRESS)
     for net in networks:
         add_network(zone, net)
     return zone
