@@ -28,7 +28,7 @@ def hold(sock: socket.socket, stopping: threading.Event, limit: float = 120.0) -
                 return
 
 
-def endless(send: Callable[[bytes], None], stopping: threading.Event, filler: bytes,
+def endless(send: Callable[[bytes], object], stopping: threading.Event, filler: bytes,
             limit: float = 120.0) -> int:
     """Send ``filler`` over and over (a hostile server's answer without end) until the peer goes away,
     we stop, or ``limit`` seconds pass. Returns the bytes sent (the client read at most that)."""
@@ -44,7 +44,7 @@ def endless(send: Callable[[bytes], None], stopping: threading.Event, filler: by
     return sent
 
 
-def trickle(send: Callable[[bytes], None], stopping: threading.Event, filler: bytes,
+def trickle(send: Callable[[bytes], object], stopping: threading.Event, filler: bytes,
             interval: float = TRICKLE_INTERVAL, limit: float = 120.0) -> int:
     """Send one byte of ``filler`` every ``interval`` seconds (always in time for a per-read timeout,
     never done) until the peer goes away, we stop, or ``limit`` seconds pass. Returns the bytes sent."""

@@ -8,6 +8,7 @@ same for the synthetic networks and the README example. See tests/sandbox/README
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import threading
 from collections.abc import Iterable
@@ -116,7 +117,7 @@ def address_from_labels(labels: list[str], version: int) -> tuple[int, int] | No
 class RRs(NamedTuple):
     """Records of one name and type, as the DNS server writes them."""
 
-    name: dns.name.Name
+    name: dns.name.Name | bytes     # bytes: the question's name as the query wrote it (wire form)
     rdtype: int
     rdatas: list[dns.rdata.Rdata]
 
@@ -242,10 +243,13 @@ class Zone:
         with self._lock:
             return bool(self._records.get(_key(name), {}).get(int(dns.rdatatype.RdataType.make(rdtype))))
 
-    def lookup(self, qname: dns.name.Name, rdtype: int, key: str = "") -> tuple[int, list[RRs], list[RRs]]:
+    def lookup(self, qname: dns.name.Name | bytes, rdtype: int,
+               key: str = "") -> tuple[int, list[RRs], list[RRs]]:
         """(rcode, answer records, authority records); REFUSED outside the zones held.
-        `key`: the name as lower-case text with the final dot, when the caller has it already."""
-        key = key or _key(qname)
+        `key`: the name as lower-case text with the final dot (needed when qname is wire bytes)."""
+        if not key:
+            assert isinstance(qname, dns.name.Name)
+            key = _key(qname)
         origin = self.origin_of(key)
         if origin is None:
             return dns.rcode.REFUSED, [], []
@@ -276,7 +280,9 @@ def _key(name: str | dns.name.Name) -> str:
     return text if text.endswith(".") else text + "."
 
 
+@functools.lru_cache(maxsize=8192)
 def _parse(kind: int, text: str) -> dns.rdata.Rdata:
+    """Rdata from text, each distinct one parsed once (rdata objects are immutable: shared safely)."""
     return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.RdataType.make(kind), text)
 
 
