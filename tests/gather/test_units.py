@@ -1,4 +1,4 @@
-"""Units without the sandbox: URL rewriting, client building, rate limits, cache, probing, Abusix names."""
+"""Units without the sandbox: client building, rate limits, cache, probing, Abusix names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clients import build_clients, rewrite_url
+from bot.clients import FetchHandler, build_clients
 from bot.config import Config, RegistryLimit, from_dict
 from bot.errors import ConfigError
 from bot.gather.abusix import query_name
@@ -19,16 +19,6 @@ from bot.gather.probe import probe, probe_refusal
 from bot.models import Network, RegistryEntity
 
 
-def test_rewrite_url_sends_registry_urls_to_the_override() -> None:
-    base = "http://127.0.0.1:8080"
-    assert rewrite_url("https://rdap.arin.net/registry/ip/1.2.3.4?x=1", base) == \
-        "http://127.0.0.1:8080/rdap.arin.net/registry/ip/1.2.3.4?x=1"
-    assert rewrite_url("http://rdap.apnic.net/ip/1.0.0.0/8", base) == \
-        "http://127.0.0.1:8080/rdap.apnic.net/ip/1.0.0.0/8"
-    assert rewrite_url(base + "/rdap.apnic.net/ip/1.1.1.1", base) == base + "/rdap.apnic.net/ip/1.1.1.1"
-    assert rewrite_url("https://rdap.arin.net/x", "") == "https://rdap.arin.net/x"
-
-
 def test_clients_use_configured_nameservers_only_and_reject_bad_overrides() -> None:
     cfg = from_dict({"gather": {"nameservers": ["127.0.0.1"], "dns_port": 5353, "timeout": 1.5,
                                 "whois_server_override": "127.0.0.1:4343"}})
@@ -36,7 +26,10 @@ def test_clients_use_configured_nameservers_only_and_reject_bad_overrides() -> N
     assert clients.resolver.nameservers == ["127.0.0.1"] and clients.resolver.port == 5353
     assert clients.resolver.lifetime == 1.5
     assert (clients.whois_server, clients.whois_port) == ("127.0.0.1", 4343)
-    assert clients.session.trust_env is False
+    # ipwhois' opener has our fetcher as its only handler: no proxy from the environment, no redirect
+    # or connection of urllib's own
+    assert [type(h) for h in clients.opener.handlers] == [FetchHandler]
+    assert clients.fetcher.timeout == 1.5 and clients.fetcher.deadline == cfg.gather.deadline
     for bad in ({"whois_server_override": "nohostport"}, {"rdap_url_override": "ftp://x"}):
         with pytest.raises(ConfigError, match="gather\\."):
             build_clients(from_dict({"gather": bad}))
