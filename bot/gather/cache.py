@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,11 @@ class LookupCache:
     """Thread-safe sqlite cache. An entry serves while younger than ``ttl_hours`` as configured now
     (not as configured when it was stored); ``ttl_hours <= 0`` turns the cache off."""
 
-    def __init__(self, path: str | os.PathLike[str], ttl_hours: float) -> None:
+    def __init__(self, path: str | os.PathLike[str], ttl_hours: float,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.ttl = ttl_hours * 3600.0
+        self._clock = clock
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,12 +130,12 @@ class LookupCache:
         first, last = ipaddress.ip_address(net.start), ipaddress.ip_address(net.end)
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO networks VALUES (?,?,?,?,?)",
-                             (first.version, _key(first), _key(last), time.time(),
+                             (first.version, _key(first), _key(last), self._clock(),
                               network_to_json(net)))
 
     def _oldest(self) -> float:
         """Entries stored before this moment are expired."""
-        return time.time() - self.ttl
+        return self._clock() - self.ttl
 
     def get(self, key: str) -> Any:
         """The value stored under ``key`` if younger than the TTL (and its own expiry); else None."""
@@ -140,7 +143,7 @@ class LookupCache:
             return None
         with self._lock:
             row = self._db.execute("SELECT data FROM items WHERE key=? AND stored>? AND (expires IS NULL "
-                                   "OR expires>?)", (key, self._oldest(), time.time())).fetchone()
+                                   "OR expires>?)", (key, self._oldest(), self._clock())).fetchone()
         return json.loads(row[0]) if row else None
 
     def get_entry(self, key: str) -> tuple[Any, float] | None:
@@ -156,7 +159,7 @@ class LookupCache:
         cache's own TTL. A ttl of 0 or less stores nothing."""
         if self.ttl <= 0 or (ttl is not None and ttl <= 0):
             return
-        now = time.time()
+        now = self._clock()
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO items VALUES (?,?,?,?)",
                              (key, now, None if ttl is None else now + ttl, json.dumps(value)))

@@ -87,9 +87,8 @@ def _fetch_json(fetcher: Fetcher, url: str, name: str) -> Any:
     host = urlsplit(url).hostname
     try:
         answer = fetcher.get(url)
-    except LookupFailed as exc:
-        raise LookupFailed(f"domain RDAP for {name}: {exc}", source="domain",
-                           temporary=exc.temporary) from exc
+    except LookupFailed as exc:  # refused, too large, too slow: a failure, never a definite answer
+        raise LookupFailed(f"domain RDAP for {name}: {exc}", source="domain", temporary=True) from exc
     if answer.status == 404:
         raise LookupFailed(f"domain RDAP has no record of {name}", source="domain")
     if answer.status == 429:
@@ -126,7 +125,8 @@ def domain_registration(fetcher: Fetcher, base: str | None,
     """
     if base is None:
         raise LookupFailed(f"no RDAP service is known for {name}'s TLD", source="domain")
-    raw = _fetch_json(fetcher, f"{base.rstrip('/')}/domain/{quote(name, safe='.-')}", name)
+    url = f"{base.rstrip('/')}/domain/{quote(name, safe='.-')}"
+    raw = _fetch_json(fetcher, url, name)
     if not isinstance(raw, dict):
         raise LookupFailed(f"domain RDAP for {name}: unexpected answer", source="domain", temporary=True)
     error = rdapwalk.error_text(raw)
@@ -138,7 +138,7 @@ def domain_registration(fetcher: Fetcher, base: str | None,
         href = link.get("href", "") if isinstance(link, dict) else ""
         if (isinstance(link, dict) and link.get("rel") in ("related", "registration")
                 and isinstance(href, str) and not str(link.get("type", "")).startswith("text/html")
-                and href != link.get("value") and _safe_related(href)):
+                and href.lower() != url.lower() and _safe_related(href)):
             requests_made += 1
             try:
                 related = _fetch_json(fetcher, href, name)
