@@ -76,8 +76,9 @@ class Gatherer:
         self.shared = SharedAnswers(self.cache)
         domain_mod.psl()  # the bundled Public Suffix List, parsed once per process (a few tenths of a second)
         self.domains = DomainStep(self.dns, self.shared, self.net, cfg.gather.domain_rdap, self._beside)
-        # the questions of one address asked beside its registry lookup (reverse name, origin AS)
-        # (at most three at a time for one lookup, none of them waiting for another side thread)
+        # Questions of one address asked beside each other (registry and Abusix, origin AS; the domain's
+        # registration and its zone's MX): at most three at a time for one lookup, and no side task waits
+        # for another side task, so this pool cannot deadlock.
         self._side = ThreadPoolExecutor(max_workers=3 * cfg.gather.workers + 2,
                                         thread_name_prefix="gather-side")
 
@@ -94,7 +95,7 @@ class Gatherer:
 
     @property
     def requests(self) -> dict[str, int]:
-        """Requests made so far, by registry (``iana`` for bootstrap files, ``domain`` for whoisit)."""
+        """Requests made so far, by registry (``iana`` for bootstrap files, ``domain`` for domain RDAP)."""
         return dict(self.net.requests)
 
     # -- public API ----------------------------------------------------------------------------
@@ -166,7 +167,10 @@ class Gatherer:
         # and the origin AS on side threads when they must be asked, the reverse name here. Most
         # addresses of a bulk run find the first two in hand and ask only for their reverse name.
         rev_trail, origin_trail, net_trail = (Trail(shared=trail.shared) for _ in range(3))
-        unknown = self.net.known(ip, net_trail) is None
+        try:
+            unknown = self.net.known(ip, net_trail) is None
+        except Exception:  # the cache unreadable: the network step says what is wrong
+            unknown = True
         # The registry's answer decides whether Abusix' answer is shared: when it has to be asked, Abusix
         # is asked beside it (the answer is then kept for that network).
         abusix_asked = (self._side.submit(self.abusix.contacts, ip) if unknown and self.cfg.gather.abusix

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -165,8 +166,7 @@ def test_negative_retries_or_backoff_are_config_errors() -> None:
             from_dict({"gather": bad})
 
 
-def test_cache_ttl_is_the_configured_one_when_reading(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_ttl_is_the_configured_one_when_reading(tmp_path: Path) -> None:
     """Lowering gather.cache_ttl_hours (or setting it to 0) takes effect for answers already stored."""
     path = tmp_path / "c.sqlite"
     cache = LookupCache(path, 24.0)
@@ -176,13 +176,11 @@ def test_cache_ttl_is_the_configured_one_when_reading(tmp_path: Path,
     off = LookupCache(path, 0.0)
     assert off.network_for("198.51.100.1") is None and off.get("k") is None
     off.close()
-    import bot.gather.cache as cache_mod
-    later = cache_mod.time.time() + 2 * 3600
-    monkeypatch.setattr(cache_mod.time, "time", lambda: later)
-    short = LookupCache(path, 1.0)  # stored two hours ago: older than one hour
+    later = time.time() + 2 * 3600
+    short = LookupCache(path, 1.0, clock=lambda: later)  # stored two hours ago: older than one hour
     assert short.network_for("198.51.100.1") is None and short.get("k") is None
     short.close()
-    still = LookupCache(path, 24.0)
+    still = LookupCache(path, 24.0, clock=lambda: later)
     assert still.network_for("198.51.100.1") is not None and still.get("k") == {"a": 1}
     still.close()
 
