@@ -243,3 +243,62 @@ def test_a_gatherer_built_from_config_refuses_an_internal_registrar_link(
     assert dom is not None and dom.registrar  # from the registry's (Verisign's) answer
     assert ("rdap.markmonitor.com", "/rdap/domain/GOOGLE.COM") in evil_dns.http.requests
     assert not [r for r in evil_dns.http.requests if "169.254" in r[0]]
+
+
+# -- TLS to a pinned address: verified for the host name ----------------------------------------------
+
+
+def _cert_for(name: str, folder: Path) -> tuple[str, str]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    certfile, keyfile = folder / "rdap-cert.pem", folder / "rdap-key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return str(certfile), str(keyfile)
+
+
+@pytest.fixture
+def tls_local(local: _Local, tmp_path: Path) -> Iterator[tuple[_Local, str]]:
+    import ssl
+
+    certfile, keyfile = _cert_for("rdap.pinned.test", tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    local.server.socket = context.wrap_socket(local.server.socket, server_side=True)
+    yield local, certfile
+
+
+def test_https_goes_to_the_pinned_address_and_verifies_the_host_name(tls_local: tuple[_Local, str]) -> None:
+    import ssl
+
+    local, certfile = tls_local
+    trusting = ssl.create_default_context(cafile=certfile)
+    fetcher = Fetcher(lambda host: (["127.0.0.1"], 0.0), timeout=2.0, deadline=5.0,
+                      policy=_allow_local(local.port), tls=trusting)  # type: ignore[arg-type]
+    with watching() as watch:
+        assert fetcher.get(f"https://rdap.pinned.test:{local.port}/first").status == 200
+    assert watch.connects == [("127.0.0.1", local.port)] and watch.name_lookups == []
+    # the certificate names rdap.pinned.test: another name on the same address is not accepted
+    with pytest.raises(LookupFailed, match="TLS"):
+        fetcher.get(f"https://other.pinned.test:{local.port}/second")
+    # nor is a certificate nobody vouches for
+    untrusting = Fetcher(lambda host: (["127.0.0.1"], 0.0), timeout=2.0, deadline=5.0,
+                         policy=_allow_local(local.port))  # type: ignore[arg-type]
+    with pytest.raises(LookupFailed, match="TLS"):
+        untrusting.get(f"https://rdap.pinned.test:{local.port}/third")
+    assert local.paths == ["/first"]

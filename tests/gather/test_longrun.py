@@ -167,4 +167,4 @@ def test_a_dns_question_ends_within_the_resolver_lifetime(sandbox: Sandbox, tmp_
     with pytest.raises(LookupFailed, match="timed out"):
         g.dns.query("80.31.59.130.in-addr.arpa", "PTR")
     g.close()
-    assert time.monotonic() - started < 0.3 + 0.3
+    assert time.monotonic() - started < 0.3 + 0.7      # the lifetime, and a loaded machine's slack
