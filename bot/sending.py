@@ -54,7 +54,7 @@ class Sender:
             raise UserError("sending needs smtp.host in the configuration")
         if to is not None:
             self._set_recipients(store, incident_id, actor, to)
-        draft = store.draft(incident_id)
+        draft = store.sendable(incident_id)
         inc = store.get(draft.incident_id)
         ips = inc.ips
         if unattended and inc.state in (State.DRAFT, State.FAILED):
@@ -74,7 +74,7 @@ class Sender:
             why = f" ({'; '.join(bad.values())})" if bad else ""
             raise UserError(f"{inc.id} has no usable recipient{why}: add one with 'incident edit {inc.id}' "
                             f"or 'incident send {inc.id} --to ADDRESS'")
-        attachments = tuple(self._attachment(Path(inc.folder), ref.filename, ref.content_type)
+        attachments = tuple(self._attachment(store, inc.id, Path(inc.folder), ref.filename, ref.content_type)
                             for ref in draft.attachments)
         from_addr, rcpts = message_mod.envelope(self.cfg, good)
         mid = message_mod.new_message_id(inc.id, from_addr)
@@ -82,8 +82,9 @@ class Sender:
                                 message_id=mid, now=self.now())
         rc = self.cfg.report
         guard = None if force or inc.forced else Guard(rc.suppress_by, rc.suppress_days)
+        data = msg.as_bytes()  # flattened once: what is recorded is what is sent
         try:
-            store.begin_send(inc.id, actor, mid, msg.as_bytes(), guard=guard, now=self.now())
+            store.begin_send(inc.id, actor, mid, data, guard=guard, now=self.now())
         except Suppressed as exc:
             if not unattended:
                 raise
@@ -93,7 +94,7 @@ class Sender:
         if self.pause:
             self.pause(PAUSE_RECORDED)
         try:
-            result = outbox.send(msg, from_addr, rcpts, notice=notice)
+            result = outbox.send(data, from_addr, rcpts, notice=notice)
         except UncertainDelivery as exc:
             store.transition(inc.id, actor, Action.NOTE, str(exc))
             return Outcome("failed", ips, inc.id, folder=inc.folder, recipients=tuple(good), detail=(
@@ -134,7 +135,11 @@ class Sender:
         raise StoreError(f"{incident_id} kept changing while its recipients were set")
 
     @staticmethod
-    def _attachment(folder: Path, name: str, content_type: str) -> Attachment:
+    def _attachment(store: Store, inc_id: str, folder: Path, name: str, content_type: str) -> Attachment:
+        """From the index; an incident written before the index kept attachments has them in its folder."""
+        data = store.attachment(inc_id, name)
+        if data is not None:
+            return Attachment(name, content_type, data)
         try:
             return Attachment(name, content_type, (folder / name).read_bytes())
         except OSError as exc:

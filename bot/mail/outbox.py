@@ -153,9 +153,10 @@ class Outbox:
         self._conn = self._connect()
         return self._conn
 
-    def send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str],
+    def send(self, msg: EmailMessage | bytes, envelope_from: str, recipients: Sequence[str],
              notice: Callable[[str], None] | None = None) -> SendResult:
         """`notice` is told of each wait before a retry (a person should not face a silent pause).
+        `msg` may be given already flattened (CRLF line ends), as the caller recorded it.
 
         The lock is held for one attempt at a time (connection check, SMTP transaction), never
         across a wait: another thread's message goes out while this one waits for its retry."""
@@ -205,7 +206,7 @@ class Outbox:
             failed[addr] = f"gave up after {attempts} attempts: {last}"
         return SendResult(tuple(accepted), failed, attempts)
 
-    def _attempt(self, msg: EmailMessage, envelope_from: str, pending: list[str],
+    def _attempt(self, msg: EmailMessage | bytes, envelope_from: str, pending: list[str],
                  delivered_some: bool) -> _Attempt:
         """One try, under the lock. Raises SendError for a permanent failure while nobody has the
         mail yet, UncertainDelivery when the line broke during the transaction."""
@@ -224,7 +225,10 @@ class Outbox:
                 raise SendError(why, permanent=True) from exc
             return _Attempt(stop=why)
         try:
-            refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=pending)
+            if isinstance(msg, bytes):
+                refused = conn.sendmail(envelope_from, pending, msg)
+            else:
+                refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=pending)
         except smtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients
         except smtplib.SMTPResponseException as exc:  # a definite answer: nothing was taken

@@ -39,14 +39,17 @@ def json_bytes(data: object) -> bytes:
         return json.dumps(data, indent=2, default=str).encode() + b"\n"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and a rename."""
+def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and a rename: a reader sees
+    the old file or the new one, never half of one. ``sync=False`` for a copy of what the index holds
+    (no fsync: after a power cut it may be missing, never torn, and the index still has it)."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

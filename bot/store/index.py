@@ -11,7 +11,9 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,17 +42,33 @@ def marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
+@dataclass(frozen=True)
+class Sendable:
+    """The part of a stored draft a send needs."""
+
+    incident_id: str
+    subject: str
+    body: str
+    recipients: tuple[str, ...]
+    attachments: tuple[AttachmentRef, ...]
+    incomplete: tuple[str, ...]
+
+
 class IndexReader:
     """The incident index under ``root`` (``root/index.sqlite``), read-only questions."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.index_path = self.root / INDEX_NAME
+        self._local = threading.local()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
             try:
                 db.execute("PRAGMA busy_timeout = 30000")
+                # Write-ahead logging: one fsync per commit instead of several, and readers never wait
+                # for a writer (the bot's front ends read while a batch writes). Kept in the file.
+                db.execute("PRAGMA journal_mode = WAL")
                 schema.migrate(db)
             finally:
                 db.close()
@@ -59,15 +77,26 @@ class IndexReader:
         except OSError as exc:
             raise StoreError(f"cannot create the incident folder {self.root}: {exc.strerror}") from exc
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection to the index, opened once (sqlite connections are not shared
+        between threads; opening and closing one per call cost a WAL checkpoint at every close)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
+                db.execute("PRAGMA busy_timeout = 30000")
+                db.execute("PRAGMA synchronous = FULL")  # a committed send record survives power loss
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the incident index {self.index_path}: {exc}") from exc
+            self._local.db = db
+        return db
+
     @contextlib.contextmanager
     def tx(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; IMMEDIATE takes the write lock at once (every read-check-write needs it)."""
+        """One transaction; IMMEDIATE takes the write lock at once (every read-check-write needs it).
+        Transactions do not nest: a call made inside one opens no second one on this thread."""
+        db = self._connection()
         try:
-            db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the incident index {self.index_path}: {exc}") from exc
-        try:
-            db.execute("PRAGMA busy_timeout = 30000")
             db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 yield db
@@ -77,7 +106,12 @@ class IndexReader:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"incident index {self.index_path}: {exc}") from exc
-        finally:
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            self._local.db = None
             db.close()
 
 
@@ -107,9 +141,9 @@ class IndexReader:
                     if ip not in found or key > found[ip]:
                         found[ip] = key
             wanted = sorted({key[2] for key in found.values()})
-            rows = db.execute(f"SELECT {COLUMNS} FROM incidents WHERE id IN ({marks(wanted)})",
-                              wanted).fetchall() if wanted else []
-            incidents = {inc.id: inc for inc in self._incidents(db, rows)}
+            picked: list[Any] = db.execute(f"SELECT {COLUMNS} FROM incidents WHERE id IN ({marks(wanted)})",
+                                           wanted).fetchall() if wanted else []
+            incidents = {inc.id: inc for inc in self._incidents(db, picked)}
         return {ip: incidents[key[2]] for ip, key in found.items()}
 
     def open_drafts_for(self, ips: Sequence[str], since: datetime) -> dict[str, str]:
@@ -160,6 +194,31 @@ class IndexReader:
             attachments=from_data(tuple[AttachmentRef, ...], _load(row[6])),
             targets=from_data(tuple[Target, ...], _load(row[7])), description=row[2], edited=bool(row[3]),
             version=row[4])
+
+    def attachment(self, incident_id: str, filename: str) -> bytes | None:
+        """An attachment's bytes as the index keeps them (None for an incident written before it did:
+        its folder has the file)."""
+        with self.tx() as db:
+            row = db.execute("SELECT data FROM attachments WHERE incident = ? AND filename = ?",
+                             (incident_id, filename)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def sendable(self, incident_id: str) -> Sendable:
+        """What a send reads (recipients, subject, body, attachments, why the findings are incomplete),
+        without rebuilding every address's findings: a batch sends a thousand of them."""
+        with self.tx() as db:
+            inc_id, _ = self._state(db, incident_id)
+            row = db.execute("SELECT subject, body, attachments, targets FROM drafts WHERE incident = ?",
+                             (inc_id,)).fetchone()
+            rcpts = tuple(r[0] for r in db.execute(
+                "SELECT address FROM recipients WHERE incident = ? ORDER BY rowid", (inc_id,)))
+        if row is None:
+            old = self.draft(inc_id)
+            return Sendable(inc_id, old.subject, old.body, old.recipients, old.attachments, ())
+        incomplete = tuple(f"{t['candidate']['ip']}: {why}" for t in _load(row[3])
+                           for why in t["findings"].get("incomplete", ()))
+        return Sendable(inc_id, row[0], row[1], rcpts, from_data(tuple[AttachmentRef, ...], _load(row[2])),
+                        incomplete)
 
 
     def origins(self, incident_id: str) -> list[Origin]:

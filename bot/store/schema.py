@@ -86,7 +86,16 @@ CREATE TABLE notices (
 );
 """
 
-MIGRATIONS = (_V1, _V2, _V3)
+# A draft's attachments kept in the index with it: a send reads the index only, and the folder's
+# copies need no fsync of their own.
+_V4 = """
+CREATE TABLE attachments (
+    incident TEXT NOT NULL, filename TEXT NOT NULL, content_type TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (incident, filename)
+);
+"""
+
+MIGRATIONS = (_V1, _V2, _V3, _V4)
 VERSION = len(MIGRATIONS)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.errors import StoreError
 from bot.lifecycle import REPORTED, Action, Actor, Suppressed, next_state, refusal
@@ -97,19 +98,22 @@ class Store(IndexReader):
             return folder
         raise StoreError(f"too many incidents in {parent} at {stamp}")
 
-    def _write_files(self, folder: Path, draft: StoredDraft, files: dict[str, bytes]) -> None:
-        """The human-readable copy of the draft and its attachments, each written atomically."""
+    def _write_files(self, folder: Path, draft: StoredDraft, files: dict[str, bytes],
+                     targets: list[Any]) -> None:
+        """The human-readable copy of the draft and its attachments, each written atomically. The
+        index holds all of it (and is what a send reads): these copies are not synced one by one."""
         for name, data in files.items():
-            atomic_write(folder / safe_segment(name, "file"), data)
-        if draft.targets:  # an incident kept from before drafts were stored whole has its own file
+            atomic_write(folder / safe_segment(name, "file"), data, sync=False)
+        if targets:  # an incident kept from before drafts were stored whole has its own file
+            contacts = [to_data(c) for c in draft.contacts]
             atomic_write(folder / FINDINGS_JSON, json_bytes([{
-                "ip": t.candidate.ip, "count": t.candidate.count,
-                "first_seen": t.candidate.evidence.first_seen, "last_seen": t.candidate.evidence.last_seen,
-                "findings": to_data(t.findings),
-                "contacts": [to_data(c) for c in draft.contacts],
-            } for t in draft.targets]))
+                "ip": t["candidate"]["ip"], "count": t["candidate"]["count"],
+                "first_seen": t["candidate"]["evidence"]["first_seen"],
+                "last_seen": t["candidate"]["evidence"]["last_seen"],
+                "findings": t["findings"], "contacts": contacts,
+            } for t in targets]), sync=False)
         written = orig_email_text(draft.subject, draft.body, draft.recipients)
-        atomic_write(folder / ORIG_EMAIL, written.encode())
+        atomic_write(folder / ORIG_EMAIL, written.encode(), sync=False)
 
     # --- drafts ------------------------------------------------------------------------------
 
@@ -131,13 +135,14 @@ class Store(IndexReader):
                     if other is not None:
                         raise OpenDraftExists(other)
                 folder = self._make_folder(domain, when)
-                self._write_files(folder, draft, files)
+                targets = to_data(draft.targets)
+                self._write_files(folder, draft, files, targets)
                 db.execute(f"INSERT INTO incidents ({COLUMNS}, ip) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
                            (draft.incident_id, State.DRAFT.value, safe_segment(domain), str(folder),
                             iso(when), iso(when), draft.subject, int(forced), ips[0]))
                 db.executemany("INSERT INTO addresses (incident, ip) VALUES (?, ?)",
                                [(draft.incident_id, ip) for ip in ips])
-                self._put_draft(db, draft)
+                self._put_draft(db, draft, files, targets)
                 self._add_origin(db, draft.incident_id, origin, when)
                 count = sum(t.candidate.count for t in draft.targets)
                 self._event(db, draft.incident_id, actor, Action.CREATE,
@@ -151,11 +156,17 @@ class Store(IndexReader):
             raise
         return self.get(draft.incident_id)
 
-    def _put_draft(self, db: sqlite3.Connection, draft: StoredDraft) -> None:
+    def _put_draft(self, db: sqlite3.Connection, draft: StoredDraft, files: dict[str, bytes],
+                   targets: list[Any]) -> None:
         db.execute("INSERT OR REPLACE INTO drafts (incident, subject, body, description, edited, version, "
                    "contacts, attachments, targets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (draft.incident_id, draft.subject, draft.body, draft.description, int(draft.edited),
-                    draft.version, _json(draft.contacts), _json(draft.attachments), _json(draft.targets)))
+                    draft.version, _json(draft.contacts), _json(draft.attachments), _dumps(targets)))
+        types = {a.filename: a.content_type for a in draft.attachments}
+        db.executemany("INSERT OR REPLACE INTO attachments (incident, filename, content_type, data) "
+                       "VALUES (?, ?, ?, ?)",
+                       [(draft.incident_id, name, types.get(name, "application/octet-stream"), data)
+                        for name, data in files.items()])
         db.execute("DELETE FROM recipients WHERE incident = ?", (draft.incident_id,))
         db.executemany("INSERT INTO recipients (incident, address) VALUES (?, ?)",
                        [(draft.incident_id, r.lower()) for r in dict.fromkeys(draft.recipients)])
@@ -174,11 +185,12 @@ class Store(IndexReader):
                 raise StaleDraft(f"{inc_id} changed meanwhile (version {row[0]}, not {draft.version})")
             folder = Path(db.execute("SELECT folder FROM incidents WHERE id = ?", (inc_id,)).fetchone()[0])
             new = _replace_version(draft, inc_id, draft.version + 1)
+            targets = to_data(new.targets)
             try:
-                self._write_files(folder, new, files)
+                self._write_files(folder, new, files, targets)
             except OSError as exc:
                 raise StoreError(f"cannot write incident {inc_id}: {exc.strerror}") from exc
-            self._put_draft(db, new)
+            self._put_draft(db, new, files, targets)
             known = {r[0] for r in db.execute("SELECT ip FROM addresses WHERE incident = ?", (inc_id,))}
             db.executemany("INSERT INTO addresses (incident, ip) VALUES (?, ?)",
                            [(inc_id, ip) for ip in dict.fromkeys(add_ips) if ip not in known])
@@ -294,8 +306,12 @@ class Store(IndexReader):
 
 
 def _json(value: object) -> str:
+    return _dumps(to_data(value))
+
+
+def _dumps(data: object) -> str:
     # ASCII: registry text can hold a lone surrogate ("\udcfc"), which sqlite cannot store as UTF-8
-    return json.dumps(to_data(value), default=str)
+    return json.dumps(data, default=str)
 
 
 def _origin_text(origin: Origin) -> str:

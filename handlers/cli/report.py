@@ -93,9 +93,10 @@ class _Session:
         inc_id = out.incident_id
         if self.description is None:
             self.description = self.ui.description()
-        if self.description and self.description != out.draft.description:
+        draft = out.draft  # as the pipeline stored it; read again only when changed here
+        if self.description and self.description != draft.description:
             self.app.edit(inc_id, self.actor, description=self.description)
-        draft = self.app.store().draft(inc_id)
+            draft = self.app.store().draft(inc_id)
         path = Path(out.folder) / ORIG_EMAIL
         ips = ", ".join(out.ips) if len(out.ips) < 4 else f"{len(out.ips)} addresses"
         self.ui.progress(f"Email for {ips} written to {path}")
