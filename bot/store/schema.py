@@ -62,7 +62,31 @@ CREATE TABLE links (
 CREATE INDEX links_ref ON links (kind, ref);
 """
 
-MIGRATIONS = (_V1, _V2)
+# The mailbox watcher's memory (handlers/mailbox): each message it finished, by (mailbox, UIDVALIDITY,
+# UID) and by Message-ID, so that a restart or a UIDVALIDITY change reads nothing twice; the failed
+# tries of a message (quarantined after N); each folder's last UIDVALIDITY; the notices the bot mailed
+# itself (never read back as alerts).
+_V3 = """
+CREATE TABLE mailbox_seen (
+    mailbox TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+    message_id TEXT NOT NULL DEFAULT '', digest TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL,
+    folder TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+    PRIMARY KEY (mailbox, uidvalidity, uid)
+);
+CREATE INDEX mailbox_seen_message_id ON mailbox_seen (message_id);
+CREATE INDEX mailbox_seen_digest ON mailbox_seen (digest);
+CREATE TABLE mailbox_tries (
+    mailbox TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL, tries INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '', at TEXT NOT NULL,
+    PRIMARY KEY (mailbox, uidvalidity, uid)
+);
+CREATE TABLE mailbox_folders (mailbox TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, at TEXT NOT NULL);
+CREATE TABLE notices (
+    message_id TEXT PRIMARY KEY, incident TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL, at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS = (_V1, _V2, _V3)
 VERSION = len(MIGRATIONS)
 
 
