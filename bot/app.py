@@ -217,8 +217,10 @@ class App:
         action = Action.SETTLE_SENT if sent else Action.SETTLE_NOT_SENT
         return self.store().transition(incident_id, actor, action, single_line(note, 300), now=self.now())
 
-    def file_reply(self, source: bytes, actor: Actor) -> ReplyOutcome:
-        """File a mail with the incident it answers (the old -e); unmatched and unreadable mail is kept."""
+    def file_reply(self, source: bytes, actor: Actor, *, keep_unmatched: bool = True) -> ReplyOutcome:
+        """File a mail with the incident it answers (the old -e); unmatched and unreadable mail is kept.
+        With ``keep_unmatched=False`` a mail no incident claims is left where it is (status
+        ``unmatched``, no path): the mailbox asks this before reading the mail as an alert."""
         store = self.store()
         try:
             msg = replies_mod.parse(source)
@@ -226,6 +228,8 @@ class App:
             filed = followups_mod.reject(store, source, str(exc), now=self.now())
             return ReplyOutcome("rejected", None, filed.path, again=filed.again, reason=str(exc))
         found = replies_mod.match(msg, store)
+        if found.incident is None and not keep_unmatched:
+            return ReplyOutcome("unmatched", None, Path(), sender=_sender(msg))
         if found.incident is None:
             filed = followups_mod.file_reply(store, None, source, actor=actor, now=self.now())
             return ReplyOutcome("unmatched", None, filed.path, again=filed.again)
