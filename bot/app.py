@@ -31,7 +31,16 @@ from bot.lifecycle import Action, Actor, Event
 from bot.mail import message as message_mod
 from bot.mail import replies as replies_mod
 from bot.mail.outbox import Outbox
-from bot.models import Contact, Incident, LookupResult, Origin, ScanResult, State, StoredDraft
+from bot.models import (
+    AttachmentRef,
+    Contact,
+    Incident,
+    LookupResult,
+    Origin,
+    ScanResult,
+    State,
+    StoredDraft,
+)
 from bot.pipeline import Drafting, DraftOptions, DraftRun, Gatherer, Intake, Outcome, Progress, Timings
 from bot.sending import Pause, Sender
 from bot.store import StaleDraft, Store
@@ -217,10 +226,13 @@ class App:
         action = Action.SETTLE_SENT if sent else Action.SETTLE_NOT_SENT
         return self.store().transition(incident_id, actor, action, single_line(note, 300), now=self.now())
 
-    def file_reply(self, source: bytes, actor: Actor, *, keep_unmatched: bool = True) -> ReplyOutcome:
+    def file_reply(self, source: bytes, actor: Actor, *, keep_unmatched: bool = True, kind: str = "human",
+                   ticket: str = "") -> ReplyOutcome:
         """File a mail with the incident it answers (the old -e); unmatched and unreadable mail is kept.
         With ``keep_unmatched=False`` a mail no incident claims is left where it is (status
-        ``unmatched``, no path): the mailbox asks this before reading the mail as an alert."""
+        ``unmatched``, no path): the mailbox asks this before reading the mail as an alert. ``kind``
+        and ``ticket``: the caller's classification of the reply (human, auto_ack, bounce), until
+        the core classifies replies itself; only a human answer makes an incident answered."""
         store = self.store()
         try:
             msg = replies_mod.parse(source)
@@ -233,14 +245,47 @@ class App:
         if found.incident is None:
             filed = followups_mod.file_reply(store, None, source, actor=actor, now=self.now())
             return ReplyOutcome("unmatched", None, filed.path, again=filed.again)
-        filed = followups_mod.file_reply(store, found.incident.id, source, actor=actor,
-                                         sender=_sender(msg), now=self.now())
+        filed = followups_mod.file_reply(store, found.incident.id, source, actor=actor, kind=kind,
+                                         ticket=ticket, sender=_sender(msg), now=self.now())
         named = replies_mod.subject_tokens(msg, store) if found.how == "message-id" else []
         others = [i for i in named if i.lower() != found.incident.id.lower()]
         note = (f"its subject names {', '.join(others)}, but it answers a message of {found.incident.id}; "
                 f"filed with {found.incident.id}") if others else ""
         return ReplyOutcome("filed", store.get(found.incident.id), filed.path, how=found.how,
-                            again=filed.again, note=note)
+                            again=filed.again, note=note, kind=kind, ticket=ticket, sender=_sender(msg))
+
+    def propose_next(self, incident_id: str, actor: Actor, *, failed: Sequence[str] = (),
+                     why: str = "") -> Outcome | None:
+        """A new draft of an incident's report to its next-best contact (one it was not sent to, that
+        did not fail, unflagged first), for a person to send: never sent here. None when no contact
+        is left. Idempotent: a contact already proposed for this incident is not proposed again."""
+        from bot.compose import compose
+
+        store = self.store()
+        inc = store.get(incident_id)
+        held = store.draft(inc.id)
+        origin = Origin("incident", inc.id, single_line(why, 200))
+        tried = {a.lower() for a in (*inc.recipients, *failed)}
+        for other in store.incidents_from(origin):
+            tried.update(a.lower() for a in store.get(other).recipients)
+        left = [c for c in held.contacts if c.address.lower() not in tried]
+        nxt = next((c for c in left if not c.flag), left[0] if left else None)
+        if nxt is None or not held.targets:
+            return None
+        now = self.now()
+        new_id = store.new_id(now)
+        text = compose(new_id, held.targets, [nxt], self.cfg, description=held.description, now=now,
+                       env=self.drafting.templates)
+        stored = StoredDraft(new_id, text.subject, text.body, (nxt.address,), held.contacts,
+                             tuple(AttachmentRef(a.filename, a.content_type) for a in text.attachments),
+                             held.targets, description=held.description)
+        files = {a.filename: a.data for a in text.attachments}
+        made = store.create_draft(stored, domain=inc.domain, files=files, origin=origin, actor=actor,
+                                  forced=True, now=now)
+        store.transition(inc.id, actor, Action.NOTE, f"{new_id} drafted to the next contact {nxt.address}"
+                         f"{f' ({single_line(why, 200)})' if why else ''}", now=now)
+        return Outcome("drafted", made.ips, made.id, folder=made.folder, recipients=(nxt.address,),
+                       draft=stored, detail=f"draft to the next contact {nxt.address} in {made.folder}")
 
     def lookup(self, target: str, *, probe: bool | None = None,
                progress: Progress | None = None) -> tuple[LookupResult, tuple[Contact, ...]]:
