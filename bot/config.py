@@ -226,6 +226,7 @@ class ServeConfig:
     mail_approval: bool = False            # operators may answer a notice "send" or "skip"
     reminder_days: float = 14.0            # sent, no human answer after this many days: listed; 0: off
     reminder_every_hours: float = 24.0
+    reminder_next_contact: bool = False    # also draft the report to the next contact (never sent by itself)
     retry_failed_minutes: float = 30.0     # failed sends (temporary failures) retried this often; 0: off
     retry_failed_max: int = 3              # ... at most this many times each
     cache_upkeep_hours: float = 6.0        # expired lookup-cache entries and stale spool files removed
