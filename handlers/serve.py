@@ -207,6 +207,8 @@ class Serve:
             self.stop.set()
 
         previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous  # run in a thread (tests): whoever started it sets ``stop``
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, handler)
         return previous

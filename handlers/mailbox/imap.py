@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import logging
 import re
 import socket
 import ssl
@@ -31,6 +32,7 @@ from imapclient.exceptions import LoginError
 from bot.config import MailboxConfig
 from bot.errors import IncidentError
 
+log = logging.getLogger("incident.mailbox")
 T = TypeVar("T")
 _MSGID = re.compile(rb"<[^<>\s]{1,250}>")
 DELETED = b"\\Deleted"
@@ -197,7 +199,7 @@ class Connection:
     def fetch(self, uid: int, cap: int) -> bytes | None:
         """The message's bytes (None when it is gone, or when it holds more than ``cap`` bytes),
         within ``fetch_deadline`` seconds or Dropped."""
-        with converted(f"fetch uid {uid}"), self._deadline(self.cfg.fetch_deadline):
+        with self._deadline(self.cfg.fetch_deadline), converted(f"fetch uid {uid}"):
             got = self.client.fetch([uid], [f"BODY.PEEK[]<0.{cap + 1}>"])
         data = got.get(uid)
         if data is None:
@@ -254,14 +256,18 @@ class Connection:
             return
         with converted("idle"):
             self.client.idle()
+            news = False
             try:
                 end = time.monotonic() + seconds
                 while not stop.is_set() and time.monotonic() < end:
                     answers = self.client.idle_check(timeout=min(0.5, max(0.0, end - time.monotonic())))
                     if any(len(a) > 1 and a[1] in (b"EXISTS", b"RECENT") for a in answers):
+                        news = True
                         break
             finally:
                 self.client.idle_done()
+        if not news and not stop.is_set():
+            log.debug("IDLE renewed after %g s without new mail", seconds)
 
     def noop(self) -> None:
         with converted("noop"):

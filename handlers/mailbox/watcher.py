@@ -39,6 +39,12 @@ from handlers.mailbox.ledger import QUARANTINED, Key, Ledger
 from handlers.mailbox.results import DONE, LEAVES, QUARANTINE, Source
 
 log = logging.getLogger("incident.mailbox")
+ONCE_ATTEMPTS = 3       # --once gives up after this many failed passes in a row that made no progress
+
+
+class FetchDropped(Dropped):
+    """The connection broke while a message was fetched: counted against that message (so the next
+    pass makes progress: after max_tries it is quarantined)."""
 
 
 class Watcher:
@@ -85,12 +91,15 @@ class Watcher:
                 log.error("%s: %s; check mailbox.username and the password", self.folder, exc)
                 if once:
                     raise
+            except FetchDropped as exc:
+                log.warning("%s: %s; reconnecting in %.3g s", self.folder, exc, delay)
+                self.errors -= 1  # counted against the message instead
             except MailboxError as exc:
                 log.warning("%s: %s; reconnecting in %.3g s", self.folder, exc, delay)
             except StoreError as exc:
                 log.error("%s: incident store: %s; trying again in %.3g s", self.folder, exc, delay)
             self.errors += 1
-            if once and self.errors >= self.cfg.max_tries:
+            if once and self.errors >= ONCE_ATTEMPTS:
                 raise MailboxError(f"{self.folder}: gave up after {self.errors} attempts in a row")
             stop.wait(delay)
             delay = min(max(delay, 0.01) * 2, self.cfg.backoff_max)
@@ -131,7 +140,7 @@ class Watcher:
             count = self.ledger.failed(key, f"fetch: {exc}")
             log.warning("%s uid=%d: fetch failed (try %d of %d)", self.folder, key.uid, count,
                         self.cfg.max_tries)
-            raise
+            raise FetchDropped(str(exc)) from exc
         if raw is None:
             if conn.meta(key.uid) is not None:
                 self._quarantine(conn, key, f"more than {self.cap} bytes when fetched", meta.message_id)
@@ -153,7 +162,8 @@ class Watcher:
                 return False
             return True
         target = conn.folder(handled.leaf)
-        self.ledger.finish(key, outcome=handled.outcome, folder=target, detail=handled.detail,
+        outcome = QUARANTINED if handled.leaf == QUARANTINE else handled.outcome  # moved back: tried again
+        self.ledger.finish(key, outcome=outcome, folder=target, detail=f"{handled.outcome}: {handled.detail}",
                            message_id=meta.message_id or handled.message_id, digest=digest)
         incidents = f" {' '.join(handled.incidents)}" if handled.incidents else ""
         log.info("%s uid=%d %s%s: %s", self.folder, key.uid, handled.outcome, incidents,

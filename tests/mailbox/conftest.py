@@ -23,6 +23,8 @@ from tests.support.fakes import FakeGatherer
 from tests.support.smtp import Cert, SmtpServer
 
 MAIL = Path(__file__).resolve().parents[1] / "data" / "mail"
+ServeOnce = Callable[[App], int]
+Logs = pytest.LogCaptureFixture
 
 
 def sample(name: str, **values: str) -> bytes:

@@ -47,6 +47,7 @@ FULL_CAPABILITIES = (
     "LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
     "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY"
 )
+SPARE_USERS = 400
 MISSING = ("Dovecot is not installed (no 'dovecot' on PATH or in /usr/sbin): the mailbox tests need a real "
            "IMAP server; install the Debian package dovecot-imapd (.ci/run does it with apt-get)")
 
@@ -102,8 +103,10 @@ class Dovecot:
         user, group, uid, gid = self._user()
         for sub in ("run", "state", "mail"):
             (self.dir / sub).mkdir()
-        (self.dir / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        # Users made up front: Dovecot notices a changed passwd-file only about once a second.
         self._users = [USER]
+        self._spare = [f"user{n}" for n in range(1, SPARE_USERS + 1)]
+        (self.dir / "passwd").write_text("".join(f"{u}:{{PLAIN}}{PASSWORD}\n" for u in [USER, *self._spare]))
         self.port = _free_port()
         ssl_lines = "ssl = no"
         if self.cert is not None:
@@ -121,6 +124,7 @@ protocols = imap
 listen = 127.0.0.1
 {ssl_lines}
 disable_plaintext_auth = no
+auth_failure_delay = 0
 auth_mechanisms = plain login
 mail_location = maildir:{d}/mail/%u
 mail_max_userip_connections = 500
@@ -202,13 +206,13 @@ service anvil {{
     def account(self, user: str = "") -> Account:
         """A mail account on this server: ``user`` (a new one named for the caller when empty, so that
         tests sharing one server never see each other's mail)."""
-        assert self.dir is not None
         if not user:
-            user = f"user{len(self._users) + 1}"
-        if user not in self._users:
-            self._users.append(user)
-            with (self.dir / "passwd").open("a") as fh:
-                fh.write(f"{user}:{{PLAIN}}{PASSWORD}\n")
+            if not self._spare:
+                raise RuntimeError(f"more than {SPARE_USERS} accounts asked of one Dovecot")
+            user = self._spare.pop(0)
+        elif user != USER:
+            raise ValueError(f"unknown user {user!r}: ask for a new account without a name")
+        self._users.append(user)
         return Account(self, user)
 
 
@@ -245,10 +249,13 @@ class Account:
     def client(self) -> IMAPClient:
         """A logged-in client for the test itself (plain on loopback: the bot's own TLS is tested apart)."""
         c = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
-        if self.cert is not None:
-            ctx = ssl.create_default_context(cafile=self.cert.certfile)
-            c.starttls(ctx)
-        c.login(self.user, PASSWORD)
+        try:
+            if self.cert is not None:
+                c.starttls(ssl.create_default_context(cafile=self.cert.certfile))
+            c.login(self.user, PASSWORD)
+        except BaseException:
+            c.shutdown()
+            raise
         return c
 
     def append(self, folder: str, raw: bytes, flags: tuple[str, ...] = ()) -> int:
