@@ -219,6 +219,12 @@ class Origin:
     ref: str = ""
     detail: str = ""
 
+    @property
+    def once(self) -> bool:
+        """Whether this origin names one message that can only be delivered again, never changed (an
+        alert mail's Message-ID, a Slack message): seen twice, it adds nothing. A file can grow."""
+        return bool(self.ref) and self.kind in ("mail", "slack")
+
 
 @dataclass(frozen=True)
 class StoredDraft:

@@ -251,7 +251,7 @@ class Drafting:
         for _ in range(_RACE_RETRIES):
             try:
                 held = store.draft(incident_id)
-                if origin.ref and incident_id in store.incidents_from(origin):
+                if origin.once and incident_id in store.incidents_from(origin):
                     return Outcome("merged", tuple(c.ip for c in seen), held.incident_id,
                                    recipients=held.recipients, draft=held,
                                    detail=f"already in {held.incident_id} (same {origin.kind} {origin.ref})")

@@ -394,3 +394,15 @@ def test_every_address_of_a_big_log_is_drafted_with_its_log_lines(tmp_path: Path
         assert f"Failed password for root from {ip} port" in excerpt, ip
         assert f"Log lines:     {counts[ip]}\n" in body
         assert "First seen:    unknown" not in body and "Last seen:     unknown" not in body, ip
+
+
+def test_a_log_file_that_grew_adds_its_new_lines(tmp_path: Path) -> None:
+    # a file is not a message delivered twice: the same path again may hold more
+    app = make_app(tmp_path)
+    log = tmp_path / "auth.log"
+    line = "Nov 28 10:0{0}:00 fw sshd[1]: Failed password for root from 211.191.28.13 port 4{0} ssh2\n"
+    log.write_text(line.format(1))
+    (first,) = _draft(app, str(log))
+    log.write_text(line.format(1) + line.format(2))
+    (grown,) = _draft(app, str(log))
+    assert grown.status == "merged" and grown.incident_id == first.incident_id and "added 1 new" in grown.detail
