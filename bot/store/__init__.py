@@ -10,7 +10,8 @@ Layout (the old tool's, kept)::
             message.eml                   the message as handed to the SMTP server
             findings.json                 what was gathered, for each address
             xarf-<ip>.json                the machine-readable reports
-            followup-<timestamp>.eml      replies filed with the incident
+            followup-<time>-<hash>.eml    replies filed with the incident (hash: of its bytes, so
+                                          a run killed before the index row re-files the same file)
         unmatched/                        replies no incident claimed: kept, never dropped
         rejected/                         mail that could not be read, each with a .reason file
 

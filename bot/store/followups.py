@@ -48,21 +48,34 @@ def digest(source: bytes | Path) -> str:
     return h.hexdigest()
 
 
-def filed_before(store: Store, source: bytes | Path) -> Filed | None:
-    """Where this very mail was filed before, if it was (and the file is still there)."""
+def filed_before(store: Store, source: bytes | Path, mark: str = "") -> Filed | None:
+    """Where this very mail was filed before, if it was (and the file is still there). ``mark``: its
+    digest, when the caller has it already."""
     with store.tx() as db:
         row = db.execute("SELECT incident, path FROM followup_digests WHERE digest = ?",
-                         (digest(source),)).fetchone()
+                         (mark or digest(source),)).fetchone()
     if row and Path(row[1]).is_file():
         return Filed(row[0], Path(row[1]), True)
     return None
 
 
-def _write(folder: Path, stem: str, source: bytes | Path) -> Path:
+def _write(folder: Path, stem: str, source: bytes | Path, key: str) -> Path:
+    """Write the mail as ``<stem>-<key>.eml`` (key: the start of its digest), or return the file a run
+    killed before its index row was committed left with that key: a retry never makes a second copy."""
     folder.mkdir(parents=True, exist_ok=True)
+    prefix = stem.split("-", 1)[0]
+    left = sorted(folder.glob(f"{prefix}-*-{key}.eml"), key=lambda p: (p.stat().st_size == 0, p.name))
+    if left and left[0].stat().st_size > 0:
+        return left[0]
+    if left:  # killed between taking the name and filling it: fill it now
+        path = left[0]
+    elif isinstance(source, bytes):
+        return write_new(folder, f"{stem}-{key}", ".eml", source)
+    else:
+        path = write_new(folder, f"{stem}-{key}", ".eml", b"")
     if isinstance(source, bytes):
-        return write_new(folder, stem, ".eml", source)
-    path = write_new(folder, stem, ".eml", b"")
+        atomic_write(path, source)
+        return path
     tmp = path.with_name(f".tmp-{path.name}")
     shutil.copyfile(source, tmp)  # a large mail is copied in chunks, never held in memory
     tmp.replace(path)
@@ -77,19 +90,20 @@ def file_reply(store: Store, incident_id: str | None, source: bytes | Path, *, a
     ``kind`` is the reply's class (human, auto_ack, bounce): a human answer makes a sent incident
     ``answered``; the others are noted in the history and change no state. ``ticket`` is the desk's
     own ticket number, remembered so that later mail naming only it finds the incident."""
-    prior = filed_before(store, source)
+    mark = digest(source)
+    prior = filed_before(store, source, mark)
     if prior is not None and prior.incident.lower() == (incident_id or "").lower():
         return prior
     when = now or datetime.now(UTC)
     stamp = when.astimezone(UTC).strftime("%Y%m%d%H%M%S")
     folder = Path(store.get(incident_id).folder) if incident_id else store.root / UNMATCHED
     try:
-        path = _write(folder, f"followup-{stamp}", source)
+        path = _write(folder, f"followup-{stamp}", source, mark[:12])
     except OSError as exc:
         raise StoreError(f"cannot file the mail in {folder}: {exc.strerror}") from exc
     with store.tx(immediate=True) as db:
         db.execute("INSERT OR REPLACE INTO followup_digests (digest, incident, path) VALUES (?, ?, ?)",
-                   (digest(source), incident_id or "", str(path)))
+                   (mark, incident_id or "", str(path)))
         if incident_id:
             db.execute("INSERT INTO followups (incident, path, received, kind, ticket, sender, preview) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -114,19 +128,20 @@ def file_reply(store: Store, incident_id: str | None, source: bytes | Path, *, a
 
 def reject(store: Store, source: bytes | Path, reason: str, now: datetime | None = None) -> Filed:
     """Keep a mail that cannot be read, with the reason in ``<name>.reason`` beside it."""
-    prior = filed_before(store, source)
+    mark = digest(source)
+    prior = filed_before(store, source, mark)
     if prior is not None and prior.incident == "" and prior.path.parent.name == REJECTED:
         return prior
     when = now or datetime.now(UTC)
     folder = store.root / REJECTED
     try:
-        path = _write(folder, f"mail-{when.astimezone(UTC):%Y%m%d%H%M%S}", source)
+        path = _write(folder, f"mail-{when.astimezone(UTC):%Y%m%d%H%M%S}", source, mark[:12])
         atomic_write(path.with_suffix(".reason"), (reason.strip() + "\n").encode("utf-8", "replace"))
     except OSError as exc:
         raise StoreError(f"cannot keep the rejected mail in {folder}: {exc.strerror}") from exc
     with store.tx(immediate=True) as db:
         db.execute("INSERT OR REPLACE INTO followup_digests (digest, incident, path) VALUES (?, ?, ?)",
-                   (digest(source), "", str(path)))
+                   (mark, "", str(path)))
     return Filed("", path, False)
 
 
