@@ -156,6 +156,9 @@ class Serve:
         threads = [threading.Thread(target=self._watch, args=(w,), name=f"watch {w.folder}", daemon=True)
                    for w in self.watchers]
         try:
+            # the lookup clients and cache are built while the watchers log in: the first alert after
+            # a (re)start does not wait for them
+            threading.Thread(target=self._warm, name="warm-up", daemon=True).start()
             if self.front is not None:
                 self.front.start()
             scheduler.start()
@@ -181,6 +184,12 @@ class Serve:
                 signal.signal(sig, handler)
         log.info("stopped")
         return 0
+
+    def _warm(self) -> None:
+        try:
+            self.app.gatherer()
+        except Exception as exc:  # said again, with its traceback, by the first draft that needs it
+            log.warning("lookup clients not ready: %s", exc)
 
     def _watch(self, watcher: Watcher) -> None:
         try:
