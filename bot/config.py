@@ -169,13 +169,7 @@ class MailboxConfig:
 
     def password(self) -> str:
         """The IMAP password from the file or environment variable named in the config."""
-        if self.password_file:
-            try:
-                return Path(self.password_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                msg = f"mailbox.password_file: cannot read {self.password_file}: {exc.strerror}"
-                raise ConfigError(msg) from exc
-        return os.environ.get(self.password_env, "") if self.password_env else ""
+        return _secret("mailbox.password", self.password_env, self.password_file)
 
     def check(self) -> None:
         """Values that would fail later, named now (called by ``_check``)."""
@@ -213,9 +207,52 @@ class MailboxConfig:
             raise ConfigError("mailbox.backoff: must not be negative")
 
 
+def _secret(key: str, env: str, path: str) -> str:
+    """A secret from the file named in the config (first line) or else the environment variable."""
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}_file: cannot read {path}: {exc.strerror}") from exc
+    return os.environ.get(env, "") if env else ""
+
+
 @dataclass(frozen=True)
 class SlackConfig:
     """[slack]: the Slack app (handlers/slack). Tokens come from the environment or files, never here."""
+
+    enabled: bool = False                  # `incident serve` runs the Slack app
+    mode: str = "socket"                   # "socket" (outbound only) or "http" (Slack calls us)
+    channel: str = ""                      # channel id (C...) where drafts are posted
+    listen_channels: tuple[str, ...] = ()  # more channel ids where pasted logs start a draft
+    senders: tuple[str, ...] = ()          # user ids (U...) who may send, edit and skip
+    sender_group: str = ""                 # a user group id (S...) whose members may too
+    group_cache_seconds: float = 60.0      # how long the group's member list is trusted
+    every_attacker: bool = False           # a paste with several attackers: one draft each (else the top one)
+    workers: int = 4                       # drafts gathered at once
+    queue: int = 100                       # drafts waiting for a worker before "busy" is answered
+    progress_seconds: float = 2.0          # at most one progress update of a message this often
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    bot_token_file: str = ""
+    app_token_env: str = "SLACK_APP_TOKEN"          # Socket Mode
+    app_token_file: str = ""
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"  # HTTP mode
+    signing_secret_file: str = ""
+    http_host: str = "127.0.0.1"           # HTTP mode: where to listen (behind a TLS proxy)
+    http_port: int = 3000                  # 0: any free port (tests)
+    http_path: str = "/slack/events"
+    socket_check_seconds: float = 30.0     # Socket Mode: how often the connection is checked
+    socket_quiet_seconds: float = 120.0    # ... and re-made when nothing came back for this long
+    api_url: str = ""                      # Slack's Web API base URL; empty: Slack's own (tests: local)
+
+    def bot_token(self) -> str:
+        return _secret("slack.bot_token", self.bot_token_env, self.bot_token_file)
+
+    def app_token(self) -> str:
+        return _secret("slack.app_token", self.app_token_env, self.app_token_file)
+
+    def signing_secret(self) -> str:
+        return _secret("slack.signing_secret", self.signing_secret_env, self.signing_secret_file)
 
 
 @dataclass(frozen=True)
@@ -404,6 +441,7 @@ def _check(cfg: Config) -> None:
     for reg, lim in cfg.gather.registries.items():
         if lim.concurrency < 1 or lim.per_minute < 1:
             raise ConfigError(f"gather.registries.{reg}: concurrency and per_minute must be at least 1")
+    _check_slack(cfg.slack)
     cfg.mailbox.check()
     cfg.serve.check(cfg.mailbox)
     try:
@@ -412,6 +450,34 @@ def _check(cfg: Config) -> None:
         ZoneInfo(cfg.scan.timezone)
     except Exception:
         raise ConfigError(f"scan.timezone: unknown time zone {cfg.scan.timezone!r}") from None
+
+
+def _check_slack(sc: SlackConfig) -> None:
+    if sc.mode not in ("socket", "http"):
+        raise ConfigError('slack.mode: expected "socket" or "http"')
+    if sc.enabled and not re.fullmatch(r"[CDG][A-Z0-9]{2,30}", sc.channel):
+        raise ConfigError("slack.channel: the id of the channel drafts are posted in (C...) is needed")
+    for i, ch in enumerate(sc.listen_channels):
+        if not re.fullmatch(r"[CDG][A-Z0-9]{2,30}", ch):
+            raise ConfigError(f"slack.listen_channels[{i}]: {ch!r} is not a channel id (C...)")
+    for i, user in enumerate(sc.senders):
+        if not re.fullmatch(r"[UW][A-Z0-9]{2,30}", user):
+            raise ConfigError(f"slack.senders[{i}]: {user!r} is not a user id (U...)")
+    if sc.sender_group and not re.fullmatch(r"S[A-Z0-9]{2,30}", sc.sender_group):
+        raise ConfigError(f"slack.sender_group: {sc.sender_group!r} is not a user group id (S...)")
+    if not 0 <= sc.http_port < 65536:
+        raise ConfigError(f"slack.http_port: {sc.http_port} is not a TCP port")
+    if not sc.http_path.startswith("/"):
+        raise ConfigError("slack.http_path: must start with /")
+    for name, value in (("slack.workers", sc.workers), ("slack.queue", sc.queue),
+                        ("slack.socket_check_seconds", sc.socket_check_seconds),
+                        ("slack.socket_quiet_seconds", sc.socket_quiet_seconds)):
+        if value <= 0:
+            raise ConfigError(f"{name}: must be greater than zero")
+    if sc.group_cache_seconds < 0 or sc.progress_seconds < 0:
+        raise ConfigError("slack.group_cache_seconds and slack.progress_seconds: must not be negative")
+    if sc.api_url and not re.match(r"https?://", sc.api_url):
+        raise ConfigError("slack.api_url: expected an http(s) URL")
 
 
 def _network(text: str, key: str) -> None:

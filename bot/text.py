@@ -10,6 +10,11 @@ is the rule for one destination; callers pick by destination, never write their 
   spaces, but the line's own spacing (columns, indentation) is kept.
 - ``visible_line`` / ``visible_text``: what reaches a person's terminal. Such characters are shown
   as escapes (``\\x1b``) instead, so that they are seen and cannot drive the terminal.
+- ``mrkdwn`` / ``mrkdwn_line``: text for a Slack message. ``&``, ``<`` and ``>`` are escaped, so
+  ``<!channel>``, ``<@U123>`` or ``<https://evil|bank.com>`` arrive as the characters they are and
+  can neither ping anyone nor show a link under a false name; backticks become a look-alike (U+02CB)
+  so that a line cannot close the code block it is shown in and format the rest; hidden characters
+  become spaces. Send it in a text object with ``verbatim: true`` (no automatic links or mentions).
 - ``utf8_safe``: text that UTF-8 can write (a lone surrogate from a non-UTF-8 terminal or a JSON
   ``\\udcXX`` escape becomes U+FFFD).
 """
@@ -62,3 +67,21 @@ def visible_line(text: object) -> str:
 def visible_text(text: str) -> str:
     """Untrusted text for a terminal with its line ends kept (a report body, an excerpt)."""
     return "\n".join(visible_line(line) for line in text.split("\n"))
+
+
+# Characters that would let text break out of, or reorder, what a chat client shows: hidden ones
+# become spaces, line ends are kept (an excerpt is several lines).
+_CHAT_HIDDEN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e"
+                          r"\u2060-\u2069\ufeff]")
+_MRKDWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "`": "\u02cb"})
+
+
+def mrkdwn(text: str) -> str:
+    """Untrusted text (lines kept) for a Slack mrkdwn text object; see the module docstring."""
+    return _CHAT_HIDDEN.sub(" ", utf8_safe(text)).translate(_MRKDWN_ESCAPES)
+
+
+def mrkdwn_line(text: object, limit: int | None = None) -> str:
+    """Untrusted text as one line for Slack mrkdwn: ``single_line`` first (cut to ``limit``), then
+    escaped, so that the cut never splits an escape."""
+    return mrkdwn(single_line(text, limit))

@@ -25,7 +25,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
@@ -44,10 +43,10 @@ from handlers.mailbox.watcher import Watcher
 
 log = logging.getLogger("incident.serve")
 
-# The Slack front end (issue 9): handlers.slack exports this class, built with the App, with
-# start(), stop() and .notifier. Imported only when [slack] is configured.
+# The Slack front end (issue 9, docs/slack.md): handlers.slack.SlackFrontEnd(cfg, app), with start(),
+# stop() and .notifier. Imported only when slack.enabled is true.
 SLACK_MODULE = "handlers.slack"
-SLACK_CLASS = "SlackFront"
+SLACK_CLASS = "SlackFrontEnd"
 LOCK_NAME = "serve.lock"
 
 
@@ -60,16 +59,12 @@ class Front(Protocol):
 
 
 def slack_configured(cfg: Config) -> bool:
-    """[slack] is configured: its ``enabled`` is true, or (without such a key) it sets anything."""
-    enabled = getattr(cfg.slack, "enabled", None)
-    if enabled is not None:
-        return bool(enabled)
-    return any(getattr(cfg.slack, f.name) != f.default for f in fields(cfg.slack))
+    return bool(cfg.slack.enabled)
 
 
 def slack_front(app: App) -> Front:
-    module = importlib.import_module(SLACK_MODULE)
-    front: Front = getattr(module, SLACK_CLASS)(app)
+    module = importlib.import_module(SLACK_MODULE)  # only now: slack_bolt is not loaded without Slack
+    front: Front = getattr(module, SLACK_CLASS)(app.cfg, app)
     return front
 
 

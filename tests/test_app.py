@@ -405,4 +405,5 @@ def test_a_log_file_that_grew_adds_its_new_lines(tmp_path: Path) -> None:
     (first,) = _draft(app, str(log))
     log.write_text(line.format(1) + line.format(2))
     (grown,) = _draft(app, str(log))
-    assert grown.status == "merged" and grown.incident_id == first.incident_id and "added 1 new" in grown.detail
+    assert grown.status == "merged" and grown.incident_id == first.incident_id
+    assert "added 1 new" in grown.detail

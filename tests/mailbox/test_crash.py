@@ -4,9 +4,9 @@ draft, every reply is filed exactly once, and every message was moved exactly on
 
 Most kills come a random 0 to 0.3 s after the process began on the batch (each message takes tens of
 milliseconds: mid-lookup, mid-transaction, between the commit and the move); one in three comes
-while it starts (logging in, building its clients, the first lookups). Before each start one more alert and one more
-reply arrive, so that there is always work in hand. The seed is in every assertion's message, to
-replay a run.
+while it starts (logging in, building its clients, the first lookups). Before each start one more
+alert and one more reply arrive, so that there is always work in hand. The seed is in every
+assertion's message, to replay a run.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ mail with the per-draft secret, and the Slack front end's notifier when [slack] 
 
 from __future__ import annotations
 
+import json
 import re
 from email.message import EmailMessage
 from pathlib import Path
@@ -160,3 +161,22 @@ def test_with_slack_the_slack_front_ends_notifier_is_told_and_no_mail_goes_out(
     [inc] = app.incidents()
     assert fronts[0].told == [("draft", inc.id)]
     assert smtp.messages == []
+
+
+def test_with_slack_enabled_serve_runs_the_slack_front_end_and_posts_the_draft_there(
+        tmp_path: Path, imap: Account, smtp: SmtpServer) -> None:
+    from tests.support.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApi
+
+    (tmp_path / "bot-token").write_text(BOT_TOKEN + "\n")
+    (tmp_path / "signing").write_text(SIGNING_SECRET + "\n")
+    imap.append("INBOX", sample("fail2ban.eml"))
+    with SlackApi() as api:
+        cfg = mailbox_config(tmp_path, imap, smtp, serve={"operators": [OPS]}, slack={
+            "enabled": True, "mode": "http", "channel": "C0DRAFTS", "http_port": 0, "api_url": api.base_url,
+            "bot_token_file": str(tmp_path / "bot-token"), "signing_secret_file": str(tmp_path / "signing")})
+        app = make_app(cfg, smtp)
+        assert Serve(cfg, app=app).run(once=True) == 0
+        [inc] = app.incidents()
+        posts = api.calls_to("chat.postMessage")
+    assert any(p.get("channel") == "C0DRAFTS" and inc.id in json.dumps(p) for p in posts), posts
+    assert notices(smtp) == [], "Slack is told, not the operators' mailboxes"
