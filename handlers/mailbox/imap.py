@@ -249,6 +249,12 @@ class Connection:
         """Until new mail arrives, ``seconds`` pass or ``stop`` is set: IDLE where the server offers
         it (ended and issued again by the caller at least every idle_renew_seconds), else a sleep and
         a NOOP. Checks ``stop`` every half second."""
+        # New mail reported in the answer to an earlier command (a MOVE while it arrived) is not
+        # reported again in IDLE: imaplib keeps such untagged EXISTS until asked (its public
+        # response()); then the caller reads the folder again at once.
+        _, told = self.client._imap.response("EXISTS")
+        if told and told != [None]:
+            return
         if not (self.cfg.idle and self.has("IDLE")):
             stop.wait(seconds)
             with converted("noop"):

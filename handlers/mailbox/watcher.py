@@ -105,13 +105,20 @@ class Watcher:
             delay = min(max(delay, 0.01) * 2, self.cfg.backoff_max)
 
     def drain(self, conn: Connection, validity: int, stop: threading.Event) -> bool:
-        """Process every message waiting; whether some are left to be tried again."""
+        """Process every message waiting, and what arrived meanwhile; whether some are left to be
+        tried again."""
+        tried: set[int] = set()
         left = False
-        for uid in conn.uids():
-            if stop.is_set():
-                return True
-            left = self._one(conn, Key(self.mailbox, validity, uid)) or left
-        return left
+        while not stop.is_set():
+            new = [uid for uid in conn.uids() if uid not in tried]
+            if not new:
+                return left
+            for uid in new:
+                if stop.is_set():
+                    return True
+                tried.add(uid)
+                left = self._one(conn, Key(self.mailbox, validity, uid)) or left
+        return True
 
     # --- one message -------------------------------------------------------------------------
 

@@ -223,3 +223,35 @@ def test_a_store_failure_is_not_the_mails_fault(tmp_path: Path, imap: Account,
     assert [inc.ips for inc in app.incidents()] == [("211.191.28.44",)], "tried again, not quarantined"
     assert Ledger(app.store()).quarantined() == []
 
+
+
+class Holding(FakeGatherer):
+    """Holds the first lookup until told: mail can arrive while a message is being processed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy, self.go = threading.Event(), threading.Event()
+
+    def gather(self, ip: str, **kw: Any) -> Findings:
+        if not self.busy.is_set():
+            self.busy.set()
+            self.go.wait(10)
+        return super().gather(ip, **kw)
+
+
+def test_mail_arriving_while_another_is_processed_is_not_left_until_idle_is_renewed(
+        tmp_path: Path, imap: Account) -> None:
+    gatherer = Holding()
+    app = make_app(mailbox_config(tmp_path, imap, mailbox={"poll_seconds": 600}), gatherer=gatherer)
+    serve = Serve(app.cfg, app=app)
+    t = run_in_thread(serve)
+    try:
+        imap.append("INBOX", alert("211.191.28.45", "first"))
+        assert gatherer.busy.wait(10)
+        imap.append("INBOX", alert("211.191.28.46", "second"))  # its EXISTS comes in a command's answer
+        gatherer.go.set()
+        assert wait_for(lambda: len(app.incidents()) == 2, timeout=3.0), "not after the 540 s IDLE renewal"
+    finally:
+        gatherer.go.set()
+        serve.stop.set()
+        t.join(5)
