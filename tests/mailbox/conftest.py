@@ -2,7 +2,7 @@
 
 The App is the real one with the fake gatherer (tests/support/fakes.py): every address in
 211.191.0.0/16 is Shinbiro's (abuse@shinbiro.example), 45.33.32.x another network's. The sample
-mails are in tests/data/mail (README there: where each format comes from).
+mails are in tests/data/mail/mailbox (README there: where each format comes from).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.support.dovecot import Account, Dovecot
 from tests.support.fakes import FakeGatherer
 from tests.support.smtp import Cert, SmtpServer
 
-MAIL = Path(__file__).resolve().parents[1] / "data" / "mail"
+MAIL = Path(__file__).resolve().parents[1] / "data" / "mail" / "mailbox"
 ServeOnce = Callable[[App], int]
 Logs = pytest.LogCaptureFixture
 

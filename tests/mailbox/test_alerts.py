@@ -1,6 +1,6 @@
 """Forwarded alerts read from a real Dovecot become drafts through the core (incident serve --once).
 
-Each sample mail (tests/data/mail, README there) carries global addresses of our own relays in its
+Each sample mail (tests/data/mail/mailbox, README there) carries global addresses of our own relays in its
 ``Received:`` headers (45.33.32.x, a network the fake gatherer knows): a draft for one of them would
 mean the intake mail's own headers were read as evidence.
 """

@@ -1,7 +1,7 @@
 """Replies to sent reports, read from a real Dovecot, are filed with their incident and classified.
 
 The report is drafted from the fail2ban sample through the mailbox and sent through the core to the
-local SMTP server; the replies (tests/data/mail) then arrive in the same mailbox.
+local SMTP server; the replies (tests/data/mail/mailbox) then arrive in the same mailbox.
 """
 
 from __future__ import annotations
