@@ -75,6 +75,9 @@ class Watcher:
                     if made:
                         log.info("%s: created %s", self.folder, ", ".join(made))
                     validity = conn.select(self.folder)
+                    if not conn.keywords:
+                        log.warning("%s: the server keeps no keywords here; processed mail is moved "
+                                    "without the %s flag", self.folder, self.cfg.flag)
                     before = self.ledger.uidvalidity(self.mailbox, validity)
                     if before is not None:
                         log.warning("%s: UIDVALIDITY changed from %d to %d: every UID is new; mail "
