@@ -94,4 +94,5 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         found = re.search(rf"^\[{section}\]$(.*?)(?=^\[(?!{section}[.\]])|\Z)", text, re.M | re.S)
         assert found, f"[{section}] is not in config.example.toml"
         for name in getattr(cfg, section).__dataclass_fields__:
-            assert re.search(rf"^#? ?{name} =|\.{name}\b", found.group(1), re.M), f"{section}.{name} undocumented"
+            documented = re.search(rf"^#? ?{name} =|\.{name}\b", found.group(1), re.M)
+            assert documented, f"{section}.{name} undocumented"
