@@ -38,6 +38,7 @@ from handlers.mailbox.results import DONE, NO_REPORT, QUARANTINE, UNMATCHED, Han
 log = logging.getLogger("incident.mailbox")
 _MSGID = re.compile(r"<[^<>\s]{1,250}>")
 
+
 class MailIntake:
     """Shared by the watcher threads; keeps no per-mail state."""
 
