@@ -16,13 +16,14 @@ to share; the outbox serialises its own sends).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from bot.config import Config
 from bot.contacts import rank_contacts
@@ -30,7 +31,9 @@ from bot.errors import StoreError, UserError
 from bot.lifecycle import Action, Actor, Event
 from bot.mail import message as message_mod
 from bot.mail import replies as replies_mod
+from bot.mail.classify import Kind, classify
 from bot.mail.outbox import Outbox
+from bot.mail.reading import Mail, Rejected, read_mail
 from bot.models import (
     AttachmentRef,
     Contact,
@@ -77,13 +80,6 @@ class ReplyOutcome:
     sender: str = ""
     preview: str = ""      # its first lines, one printable line
     proposed: Outcome | None = None   # for a bounce: the new draft to the next-best contact
-
-
-def _sender(msg: Any) -> str:
-    try:
-        return single_line(str(msg.get("From", "")), 200)
-    except (ValueError, TypeError, IndexError):  # a header the email library cannot read
-        return ""
 
 
 class App:
@@ -226,33 +222,69 @@ class App:
         action = Action.SETTLE_SENT if sent else Action.SETTLE_NOT_SENT
         return self.store().transition(incident_id, actor, action, single_line(note, 300), now=self.now())
 
-    def file_reply(self, source: bytes, actor: Actor, *, keep_unmatched: bool = True, kind: str = "human",
-                   ticket: str = "") -> ReplyOutcome:
-        """File a mail with the incident it answers (the old -e); unmatched and unreadable mail is kept.
-        With ``keep_unmatched=False`` a mail no incident claims is left where it is (status
-        ``unmatched``, no path): the mailbox asks this before reading the mail as an alert. ``kind``
-        and ``ticket``: the caller's classification of the reply (human, auto_ack, bounce), until
-        the core classifies replies itself; only a human answer makes an incident answered."""
+    def file_reply(self, source: bytes | BinaryIO, actor: Actor, *, keep_unmatched: bool = True,
+                   kind: str | None = None, ticket: str | None = None) -> ReplyOutcome:
+        """File a mail with the incident it answers (the old -e), classified: a human answer makes a
+        sent incident answered; an auto-acknowledgement is noted and its ticket number learnt; a
+        bounce marks the failed recipients and proposes a draft to the next-best contact (never sent
+        here). A mail no incident claims is kept in unmatched/ (with ``keep_unmatched=False`` it is
+        left where it is: the mailbox asks this before reading the mail as an alert); one that cannot
+        be read at all in rejected/ with the reason. Never lost, never filed twice.
+
+        ``source`` is the mail's bytes or a binary stream (read with caps; a large mail is spooled to
+        disk, never held whole). ``kind``/``ticket`` override the classification."""
         store = self.store()
+        spool = store.root / ".spool"
+        spool.mkdir(exist_ok=True)
+        mail = read_mail(source, keep_in=None if isinstance(source, bytes) else spool)
+        keep: bytes | Path = source if isinstance(source, bytes) else (mail.kept or Path(os.devnull))
         try:
-            msg = replies_mod.parse(source)
-        except UserError as exc:
-            filed = followups_mod.reject(store, source, str(exc), now=self.now())
-            return ReplyOutcome("rejected", None, filed.path, again=filed.again, reason=str(exc))
-        found = replies_mod.match(msg, store)
+            return self._file_reply(store, mail, keep, actor, keep_unmatched, kind, ticket)
+        finally:
+            if mail.kept is not None:
+                mail.kept.unlink(missing_ok=True)
+
+    def _file_reply(self, store: Store, mail: Mail | Rejected, keep: bytes | Path, actor: Actor,
+                    keep_unmatched: bool, kind: str | None, ticket: str | None) -> ReplyOutcome:
+        if isinstance(mail, Rejected) and not mail.headers.fields:  # nothing to match it by
+            reason = mail.reason if mail.kept_whole or isinstance(keep, bytes) else \
+                f"{mail.reason}; only its first {mail.size} bytes were kept"
+            if mail.size == 0:
+                return ReplyOutcome("rejected", None, Path(), reason=mail.reason)
+            filed = followups_mod.reject(store, keep, reason, now=self.now())
+            return ReplyOutcome("rejected", None, filed.path, again=filed.again, reason=reason)
+        klass = classify(mail)
+        kind = kind or klass.kind.value
+        ticket = klass.ticket if ticket is None else ticket
+        sender = single_line(mail.headers.from_address or mail.headers.get("From"), 200)
+        found = replies_mod.match(mail, store)
         if found.incident is None and not keep_unmatched:
-            return ReplyOutcome("unmatched", None, Path(), sender=_sender(msg))
+            return ReplyOutcome("unmatched", None, Path(), sender=sender, kind=kind, ticket=ticket)
         if found.incident is None:
-            filed = followups_mod.file_reply(store, None, source, actor=actor, now=self.now())
-            return ReplyOutcome("unmatched", None, filed.path, again=filed.again)
-        filed = followups_mod.file_reply(store, found.incident.id, source, actor=actor, kind=kind,
-                                         ticket=ticket, sender=_sender(msg), now=self.now())
-        named = replies_mod.subject_tokens(msg, store) if found.how == "message-id" else []
-        others = [i for i in named if i.lower() != found.incident.id.lower()]
-        note = (f"its subject names {', '.join(others)}, but it answers a message of {found.incident.id}; "
-                f"filed with {found.incident.id}") if others else ""
-        return ReplyOutcome("filed", store.get(found.incident.id), filed.path, how=found.how,
-                            again=filed.again, note=note, kind=kind, ticket=ticket, sender=_sender(msg))
+            filed = followups_mod.file_reply(store, None, keep, actor=actor, now=self.now())
+            return ReplyOutcome("unmatched", None, filed.path, again=filed.again, kind=kind, ticket=ticket,
+                                sender=sender, preview=klass.preview)
+        inc = found.incident
+        failed = [r for r in klass.failed if r.address.lower() in {a.lower() for a in inc.recipients}] \
+            if kind == Kind.BOUNCE.value else []
+        why = "; ".join(f"{r.address}: {' '.join(x for x in (r.status, r.diagnostic) if x)}".strip()
+                        for r in failed)
+        filed = followups_mod.file_reply(store, inc.id, keep, actor=actor, kind=kind, ticket=ticket,
+                                         sender=sender, preview=klass.preview, note=why, now=self.now())
+        proposed = None
+        if failed and not filed.again:
+            for r in failed:
+                detail = single_line(f"bounced: {r.status} {r.diagnostic}", 300)
+                store.mark_recipient(inc.id, r.address, "failed", detail)
+            proposed = self.propose_next(inc.id, actor, failed=[r.address for r in failed],
+                                         why=f"bounce: {why}")
+        named = replies_mod.subject_tokens(mail, store) if found.how == "message-id" else []
+        others = [i for i in named if i.lower() != inc.id.lower()]
+        note = (f"its subject names {', '.join(others)}, but it answers a message of {inc.id}; "
+                f"filed with {inc.id}") if others else ""
+        return ReplyOutcome("filed", store.get(inc.id), filed.path, how=found.how, again=filed.again,
+                            note=note, kind=kind, ticket=ticket, sender=sender, preview=klass.preview,
+                            proposed=proposed)
 
     def propose_next(self, incident_id: str, actor: Actor, *, failed: Sequence[str] = (),
                      why: str = "") -> Outcome | None:

@@ -115,7 +115,8 @@ class Outbox:
     One logged-in connection is kept open between messages (a bulk run sends a hundred reports) and
     checked with NOOP before it is used again, so a connection that died while idle is replaced
     before any message is handed over. ``close()`` (or ``with Outbox(...)``) ends it. A lock makes
-    concurrent ``send`` calls take turns on it.
+    concurrent ``send`` calls take turns on it, one attempt at a time: a message waiting for its
+    retry does not hold up the others (a scheduled job and a person's Send share one outbox).
     """
 
     def __init__(self, cfg: SmtpConfig, connect: Connect | None = None,
@@ -154,12 +155,10 @@ class Outbox:
 
     def send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str],
              notice: Callable[[str], None] | None = None) -> SendResult:
-        """`notice` is told of each wait before a retry (a person should not face a silent pause)."""
-        with self._lock:
-            return self._send(msg, envelope_from, recipients, notice)
+        """`notice` is told of each wait before a retry (a person should not face a silent pause).
 
-    def _send(self, msg: EmailMessage, envelope_from: str, recipients: Sequence[str],
-              notice: Callable[[str], None] | None) -> SendResult:
+        The lock is held for one attempt at a time (connection check, SMTP transaction), never
+        across a wait: another thread's message goes out while this one waits for its retry."""
         pending = list(dict.fromkeys(recipients))
         accepted: list[str] = []
         failed: dict[str, str] = {}
@@ -171,51 +170,25 @@ class Outbox:
                 if notice is not None:
                     notice(f"SMTP: {last}; trying again in {delay:g} s "
                            f"(attempt {attempt + 1} of {self._cfg.retries + 1})")
-                self._sleep(delay)
+                self._sleep(delay)  # without the lock
                 delay *= 2
             attempts = attempt + 1
-            try:
-                conn = self._connection()
-            except (smtplib.SMTPException, OSError) as exc:
-                if isinstance(exc, smtplib.SMTPAuthenticationError):
-                    why = f"SMTP login refused: {_describe(exc)}"
-                elif isinstance(exc, smtplib.SMTPNotSupportedError):
-                    why = f"SMTP: {exc} (check smtp.security: starttls, tls or none)"
-                elif not _temporary(exc):
-                    why = f"SMTP: {_describe(exc)}"
-                else:
-                    last = _describe(exc)
-                    continue
-                if not accepted:
-                    raise SendError(why, permanent=True) from exc
-                failed.update(dict.fromkeys(pending, why))  # others have it already: keep that
+            with self._lock:
+                outcome = self._attempt(msg, envelope_from, pending, bool(accepted))
+            if outcome.stop is not None:  # a permanent failure after others got it: keep that
+                failed.update(dict.fromkeys(pending, outcome.stop))
                 pending = []
                 break
-            try:
-                refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=pending)
-            except smtplib.SMTPRecipientsRefused as exc:
-                refused = exc.recipients
-            except smtplib.SMTPResponseException as exc:  # a definite answer: nothing was taken
-                last = _describe(exc)
-                self._drop()
-                if _temporary(exc):
+            if outcome.retry_why:
+                last = outcome.retry_why
+                if outcome.refused is None:
                     continue
-                if not accepted:
-                    raise SendError(f"SMTP refused the message: {last}", permanent=True) from exc
-                failed.update(dict.fromkeys(pending, f"SMTP refused the message: {last}"))
-                pending = []
-                break
-            except (smtplib.SMTPException, OSError) as exc:
-                self._drop()
-                raise UncertainDelivery(
-                    f"the connection to the SMTP server broke during the transaction ({_describe(exc)}); "
-                    f"the mail may or may not have been delivered", permanent=False) from exc
             retry: list[str] = []
             for addr in pending:
-                if addr not in refused:
+                if addr not in (outcome.refused or {}):
                     accepted.append(addr)
                     continue
-                code, text = refused[addr]
+                code, text = (outcome.refused or {})[addr]
                 why = f"{code} {' '.join(text.decode('utf-8', 'replace').split())}"
                 if 400 <= code < 500:
                     retry.append(addr)
@@ -225,10 +198,55 @@ class Outbox:
             pending = retry
             if not pending:
                 break
-            self._drop()  # recipients answered 4xx: come back later on a fresh connection
         if pending and not accepted and not failed:
             # The server never took the transaction: nothing was sent, the caller may try later.
             raise SendError(f"SMTP server unavailable after {attempts} attempts: {last}")
         for addr in pending:
             failed[addr] = f"gave up after {attempts} attempts: {last}"
         return SendResult(tuple(accepted), failed, attempts)
+
+    def _attempt(self, msg: EmailMessage, envelope_from: str, pending: list[str],
+                 delivered_some: bool) -> _Attempt:
+        """One try, under the lock. Raises SendError for a permanent failure while nobody has the
+        mail yet, UncertainDelivery when the line broke during the transaction."""
+        try:
+            conn = self._connection()
+        except (smtplib.SMTPException, OSError) as exc:
+            if isinstance(exc, smtplib.SMTPAuthenticationError):
+                why = f"SMTP login refused: {_describe(exc)}"
+            elif isinstance(exc, smtplib.SMTPNotSupportedError):
+                why = f"SMTP: {exc} (check smtp.security: starttls, tls or none)"
+            elif not _temporary(exc):
+                why = f"SMTP: {_describe(exc)}"
+            else:
+                return _Attempt(retry_why=_describe(exc))
+            if not delivered_some:
+                raise SendError(why, permanent=True) from exc
+            return _Attempt(stop=why)
+        try:
+            refused = conn.send_message(msg, from_addr=envelope_from, to_addrs=pending)
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients
+        except smtplib.SMTPResponseException as exc:  # a definite answer: nothing was taken
+            why = _describe(exc)
+            self._drop()
+            if _temporary(exc):
+                return _Attempt(retry_why=why)
+            if not delivered_some:
+                raise SendError(f"SMTP refused the message: {why}", permanent=True) from exc
+            return _Attempt(stop=f"SMTP refused the message: {why}")
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise UncertainDelivery(
+                f"the connection to the SMTP server broke during the transaction ({_describe(exc)}); "
+                f"the mail may or may not have been delivered", permanent=False) from exc
+        if any(400 <= refused[a][0] < 500 for a in pending if a in refused):
+            self._drop()  # recipients answered 4xx: come back later on a fresh connection
+        return _Attempt(refused=dict(refused))
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    refused: dict[str, tuple[int, bytes]] | None = None   # the transaction happened: who was refused
+    retry_why: str = ""                                   # nothing was taken; worth trying again
+    stop: str | None = None                               # permanent, and others have the mail already

@@ -110,7 +110,7 @@ def file_reply(store: Store, incident_id: str | None, source: bytes | Path, *, a
                        (incident_id, str(path), iso(when), kind, ticket, sender, preview))
             if ticket:
                 db.execute("INSERT OR IGNORE INTO tickets (incident, ticket) VALUES (?, ?)",
-                           (incident_id, ticket))
+                           (incident_id, ticket_key(ticket, sender)))
             (state_text,) = db.execute("SELECT state FROM incidents WHERE id = ?", (incident_id,)).fetchone()
             state = State(state_text)
             answered = kind == "human" and state in (State.SENT, State.ANSWERED)
@@ -163,11 +163,19 @@ def replies(store: Store, incident_id: str) -> list[FiledReply]:
             (incident_id,))]
 
 
-def by_ticket(store: Store, ticket: str) -> str | None:
-    """The incident a desk's ticket number was learnt for (from its acknowledgement), if any."""
+def ticket_key(ticket: str, sender: str) -> str:
+    """A desk's ticket number as remembered: with the mail domain of the desk that gave it, since
+    "#123456" means something else at every desk (and anyone can write one)."""
+    domain = sender.rpartition("@")[2].strip(" <>").lower()
+    return f"{domain} {ticket.lower()}"
+
+
+def by_ticket(store: Store, ticket: str, sender: str) -> str | None:
+    """The incident a desk's ticket number was learnt for (from its acknowledgement), if any: only
+    when this mail comes from the same mail domain as the one that gave the number."""
     with store.tx() as db:
         row = db.execute("SELECT incident FROM tickets WHERE ticket = ? ORDER BY rowid DESC LIMIT 1",
-                         (ticket,)).fetchone()
+                         (ticket_key(ticket, sender),)).fetchone()
     return row[0] if row else None
 
 

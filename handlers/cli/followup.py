@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from bot.app import App
 from bot.config import Config
@@ -30,18 +29,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     origin = args.file or "standard input"
-    if args.file:
-        try:
-            raw = Path(args.file).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{args.file}: {exc.strerror}") from exc
-    else:
-        raw = sys.stdin.buffer.read()
-    if not raw.strip():
-        raise InputError(f"no mail in {origin}")
     with App(cfg) as app:
-        out = app.file_reply(raw, actor())
+        if args.file:
+            try:
+                with open(args.file, "rb") as fh:
+                    out = app.file_reply(fh, actor())
+            except OSError as exc:
+                raise InputError(f"{args.file}: {exc.strerror}") from exc
+        else:  # read as a stream: a large mail is spooled to disk, never held whole
+            out = app.file_reply(sys.stdin.buffer, actor())
     again = " (filed there before; not copied again)" if out.again else ""
+    if out.status == "rejected" and out.reason.startswith("empty"):
+        raise InputError(f"no mail in {origin}")
     if out.status == "rejected":
         raise InputError(f"{origin} is not a mail that can be read ({out.reason}); kept in {out.path}{again}")
     if out.incident is None:
@@ -51,7 +50,14 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if out.again:
         print(visible_line(f"Already filed with {inc.id} ({inc.ip}): {out.path}; not copied again"))
     else:
-        print(visible_line(f"Filed with {inc.id} ({inc.ip}, matched by {out.how}): {out.path}"))
+        what = {"auto_ack": "an automatic acknowledgement", "bounce": "a bounce"}.get(out.kind, "a reply")
+        ticket = f", their ticket {out.ticket}" if out.ticket else ""
+        print(visible_line(f"Filed with {inc.id} ({inc.ip}, matched by {out.how}; {what}{ticket}): "
+                           f"{out.path}"))
+        if out.proposed is not None:
+            print(visible_line(f"A draft to the next contact is waiting: {out.proposed.incident_id} "
+                               f"({', '.join(out.proposed.recipients)}); send it with "
+                               f"'incident send {out.proposed.incident_id}'"))
     if out.note:  # the headers and the subject disagree: say so, a person decides
         print(visible_line(f"Note: {out.note}"))
     return Exit.OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot.config import SmtpConfig, from_dict
 from bot.errors import SendError
-from bot.mail.outbox import Outbox, UncertainDelivery
+from bot.mail.outbox import Outbox, SendResult, UncertainDelivery
 from tests.support.smtp import Cert, SmtpServer
 
 
@@ -33,12 +34,12 @@ def _cfg(srv: SmtpServer, tmp_path: Path, **extra: object) -> SmtpConfig:
     return from_dict({"smtp": table}).smtp
 
 
-def test_starttls_with_auth_delivers(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
-    out = smtp_starttls.track(Outbox(_cfg(smtp_starttls, tmp_path)))
+def test_starttls_with_auth_delivers(smtp: SmtpServer, tmp_path: Path) -> None:
+    out = smtp.track(Outbox(_cfg(smtp, tmp_path)))
     res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net", "noc@example.net"])
     assert res.accepted == ("abuse@example.net", "noc@example.net") and not res.failed
-    assert len(smtp_starttls.messages) == 1
-    got = smtp_starttls.messages[0]
+    assert len(smtp.messages) == 1
+    got = smtp.messages[0]
     assert got.rcpt_tos == ("abuse@example.net", "noc@example.net")
     assert got.message["Subject"] == "[INC-20260908-0001] test"
 
@@ -51,56 +52,56 @@ def test_implicit_tls(cert: Cert, tmp_path: Path) -> None:
         assert len(srv.messages) == 1
 
 
-def test_untrusted_certificate_is_refused_without_sending(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
-    cfg = _cfg(smtp_starttls, tmp_path, cafile="")
+def test_untrusted_certificate_is_refused_without_sending(smtp: SmtpServer, tmp_path: Path) -> None:
+    cfg = _cfg(smtp, tmp_path, cafile="")
     with pytest.raises(SendError) as err:
-        smtp_starttls.track(Outbox(cfg, sleep=lambda s: None)).send(_msg(), "security@mydomain.example",
+        smtp.track(Outbox(cfg, sleep=lambda s: None)).send(_msg(), "security@mydomain.example",
                                                                      ["abuse@example.net"])
     assert err.value.permanent
-    assert smtp_starttls.messages == []
+    assert smtp.messages == []
 
 
-def test_wrong_password_is_a_permanent_error(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+def test_wrong_password_is_a_permanent_error(smtp: SmtpServer, tmp_path: Path) -> None:
     pw = tmp_path / "bad"
     pw.write_text("wrong")
-    cfg = from_dict({"smtp": smtp_starttls.config_dict(username="bot", password_file=str(pw))}).smtp
+    cfg = from_dict({"smtp": smtp.config_dict(username="bot", password_file=str(pw))}).smtp
     sleeps: list[float] = []
     with pytest.raises(SendError, match="login refused") as err:
-        smtp_starttls.track(Outbox(cfg, sleep=sleeps.append)).send(_msg(), "security@mydomain.example",
+        smtp.track(Outbox(cfg, sleep=sleeps.append)).send(_msg(), "security@mydomain.example",
                                                                    ["abuse@example.net"])
     assert err.value.permanent
     assert sleeps == []  # not retried: a wrong password stays wrong
-    assert smtp_starttls.auth_attempts >= 1 and smtp_starttls.messages == []
+    assert smtp.auth_attempts >= 1 and smtp.messages == []
 
 
-def test_5xx_recipient_is_marked_failed_others_get_it(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
-    smtp_starttls.reject("gone@example.net", 550, "5.1.1 no such user")
-    res = smtp_starttls.track(Outbox(_cfg(smtp_starttls, tmp_path))).send(
+def test_5xx_recipient_is_marked_failed_others_get_it(smtp: SmtpServer, tmp_path: Path) -> None:
+    smtp.reject("gone@example.net", 550, "5.1.1 no such user")
+    res = smtp.track(Outbox(_cfg(smtp, tmp_path))).send(
         _msg(), "security@mydomain.example", ["gone@example.net", "abuse@example.net"])
     assert res.accepted == ("abuse@example.net",)
     assert res.failed["gone@example.net"].startswith("550")
-    assert [m.rcpt_tos for m in smtp_starttls.messages] == [("abuse@example.net",)]
+    assert [m.rcpt_tos for m in smtp.messages] == [("abuse@example.net",)]
 
 
-def test_4xx_is_retried_with_backoff_then_delivered(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
-    smtp_starttls.temporary_failures(2)
+def test_4xx_is_retried_with_backoff_then_delivered(smtp: SmtpServer, tmp_path: Path) -> None:
+    smtp.temporary_failures(2)
     sleeps: list[float] = []
-    cfg = _cfg(smtp_starttls, tmp_path, retries=3, retry_delay=0.5)
-    res = smtp_starttls.track(Outbox(cfg, sleep=sleeps.append)).send(_msg(), "security@mydomain.example",
+    cfg = _cfg(smtp, tmp_path, retries=3, retry_delay=0.5)
+    res = smtp.track(Outbox(cfg, sleep=sleeps.append)).send(_msg(), "security@mydomain.example",
                                                                    ["abuse@example.net"])
     assert res.accepted == ("abuse@example.net",) and res.attempts == 3
     assert sleeps == [0.5, 1.0]
-    assert len(smtp_starttls.messages) == 1
+    assert len(smtp.messages) == 1
 
 
-def test_4xx_recipient_retried_then_given_up(smtp_starttls: SmtpServer, tmp_path: Path) -> None:
-    smtp_starttls.reject("busy@example.net", 450, "4.2.1 mailbox busy")
-    cfg = _cfg(smtp_starttls, tmp_path, retries=2)
-    res = smtp_starttls.track(Outbox(cfg, sleep=lambda s: None)).send(
+def test_4xx_recipient_retried_then_given_up(smtp: SmtpServer, tmp_path: Path) -> None:
+    smtp.reject("busy@example.net", 450, "4.2.1 mailbox busy")
+    cfg = _cfg(smtp, tmp_path, retries=2)
+    res = smtp.track(Outbox(cfg, sleep=lambda s: None)).send(
         _msg(), "security@mydomain.example", ["abuse@example.net", "busy@example.net"])
     assert res.accepted == ("abuse@example.net",)
     assert "gave up after 3 attempts" in res.failed["busy@example.net"]
-    assert len(smtp_starttls.messages) == 1  # the accepted recipient got exactly one copy
+    assert len(smtp.messages) == 1  # the accepted recipient got exactly one copy
 
 
 def test_connection_refused_is_retried_then_reported() -> None:
@@ -142,25 +143,25 @@ def test_connection_lost_mid_transaction_is_not_retried() -> None:
 
 
 def test_one_connection_serves_several_messages_and_is_replaced_when_dead(
-        smtp_starttls: SmtpServer, tmp_path: Path) -> None:
-    with Outbox(_cfg(smtp_starttls, tmp_path)) as out:
+        smtp: SmtpServer, tmp_path: Path) -> None:
+    with Outbox(_cfg(smtp, tmp_path)) as out:
         for n in range(3):
             out.send(_msg(f"[INC-20260908-000{n + 1}] x"), "security@mydomain.example", ["abuse@example.net"])
-        assert smtp_starttls.auth_attempts == 1  # logged in once for three messages
+        assert smtp.auth_attempts == 1  # logged in once for three messages
         assert out._conn is not None
         out._conn.close()  # the line died while idle
         res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net"])
-    assert res.accepted == ("abuse@example.net",) and smtp_starttls.auth_attempts == 2
-    assert len(smtp_starttls.messages) == 4
+    assert res.accepted == ("abuse@example.net",) and smtp.auth_attempts == 2
+    assert len(smtp.messages) == 4
 
 
 def test_plain_connection_to_a_starttls_server_is_a_permanent_config_error(
-        smtp_starttls: SmtpServer, tmp_path: Path) -> None:
+        smtp: SmtpServer, tmp_path: Path) -> None:
     sleeps: list[float] = []
-    cfg = _cfg(smtp_starttls, tmp_path, security="none")
+    cfg = _cfg(smtp, tmp_path, security="none")
     with pytest.raises(SendError, match=r"smtp\.security") as err:
         Outbox(cfg, sleep=sleeps.append).send(_msg(), "security@mydomain.example", ["abuse@example.net"])
-    assert err.value.permanent and sleeps == [] and smtp_starttls.messages == []
+    assert err.value.permanent and sleeps == [] and smtp.messages == []
 
 
 class _ScriptedConnection:
@@ -203,3 +204,36 @@ def test_a_permanent_failure_after_some_recipients_got_it_keeps_what_was_deliver
     # A has the mail: the outcome must say so (else the incident is "failed" and may be sent to A again)
     assert res.accepted == ("abuse@example.net",)
     assert "5" in res.failed["busy@example.net"] and not script
+
+
+def test_a_retry_wait_does_not_hold_up_another_threads_message(
+        smtp: SmtpServer, tmp_path: Path) -> None:
+    # A's first DATA gets a 4xx; while A waits for its retry, B's message must go out at once
+    smtp.temporary_failures(1)
+    waiting, release = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        waiting.set()
+        assert release.wait(30), "the test never released the retry wait"
+
+    out = smtp.track(Outbox(_cfg(smtp, tmp_path, retries=2), sleep=sleep))
+    results: dict[str, object] = {}
+    a = threading.Thread(target=lambda: results.update(
+        a=out.send(_msg("[INC-20260908-0001] a"), "security@mydomain.example", ["abuse@example.net"])))
+    a.start()
+    try:
+        assert waiting.wait(30), "A never reached its retry wait"
+        b = threading.Thread(target=lambda: results.update(
+            b=out.send(_msg("[INC-20260908-0002] b"), "security@mydomain.example", ["noc@example.net"])))
+        b.start()
+        b.join(10)
+        assert not b.is_alive(), "B waited for A's retry delay: the outbox slept holding its lock"
+        assert [m.message["Subject"] for m in smtp.messages] == ["[INC-20260908-0002] b"]
+    finally:
+        release.set()
+        a.join(30)
+    res_a, res_b = results["a"], results["b"]
+    assert isinstance(res_a, SendResult) and res_a.accepted == ("abuse@example.net",) and res_a.attempts == 2
+    assert isinstance(res_b, SendResult) and res_b.accepted == ("noc@example.net",) and res_b.attempts == 1
+    assert sorted(m.message["Subject"] for m in smtp.messages) == [
+        "[INC-20260908-0001] a", "[INC-20260908-0002] b"]

@@ -9,6 +9,8 @@ import pytest
 from bot.errors import InputError
 from bot.lifecycle import Action
 from bot.mail import replies
+from bot.mail.reading import Rejected
+from bot.mail.replies import MAX_BYTES
 from bot.store import Store, followups
 from tests.support.fakes import TESTER, create, sent_incident
 
@@ -123,3 +125,38 @@ def test_subject_tokens_name_existing_incidents_only(store: Store) -> None:
     inc = _sent(store, "192.0.2.1", "a", "<one@mydomain.example>")
     raw = f"From: x@example.net\nSubject: Re: [{inc.lower()}] [INC-20000101-0001]\n\nb\n".encode()
     assert replies.subject_tokens(replies.parse(raw), store) == [inc]
+
+
+def test_a_reply_nested_a_thousand_deep_is_matched_and_kept(store: Store) -> None:
+    inc = _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
+    raw = (b"From: x@example.net\nIn-Reply-To: <one@mydomain.example>\nSubject: Re: hi\n"
+           + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i)
+                      for i in range(1000)))
+    msg = replies.parse(raw)  # today a RecursionError; now a rejection that keeps its headers
+    assert isinstance(msg, Rejected) and msg.reason == "nested deeper than 50 levels"
+    m = replies.match(msg, store)
+    assert m.incident is not None and m.incident.id == inc and m.how == "message-id"
+    assert followups.file_reply(store, inc, raw, actor=TESTER).path.read_bytes() == raw
+
+
+def test_an_oversized_reply_is_matched_by_its_headers(store: Store) -> None:
+    inc = _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
+    raw = f"From: x@example.net\nSubject: Re: [{inc}] done\n\n".encode() + b"x" * (MAX_BYTES + 10)
+    msg = replies.parse(raw)
+    assert isinstance(msg, Rejected) and msg.reason == "larger than 50 MB"
+    assert replies.match(msg, store).how == "token"
+
+
+def test_subject_with_the_token_stripped_prefers_the_sent_incident_to_a_newer_draft(store: Store) -> None:
+    sent = _sent(store, "192.0.2.1", "Network scan from 192.0.2.1", "<one@mydomain.example>")
+    create(store, "192.0.2.1", subject_rest="Network scan from 192.0.2.1")
+    for subject in ("Re: Network scan from 192.0.2.1",
+                    "AW: [EXT] Re: [Ticket#123] network scan from 192.0.2.1"):
+        m = replies.match(replies.parse(f"From: x@example.net\nSubject: {subject}\n\nok\n".encode()), store)
+        assert (m.incident.id if m.incident else None, m.how) == (sent, "subject")
+
+
+def test_enclosed_returns_the_header_blocks_of_enclosed_messages() -> None:
+    inner = b"From: security@mydomain.example\nMessage-ID: <one@mydomain.example>\nSubject: s\n\nbody\n"
+    got = replies.enclosed(replies.parse(_bounce("message/rfc822", inner)))
+    assert [h.message_id for h in got] == ["<one@mydomain.example>"]

@@ -266,7 +266,9 @@ def test_unknown_fault_kind_is_refused(sandbox: Sandbox) -> None:
 def test_starts_fast_binds_loopback_only_and_closes_its_ports() -> None:
     started = time.monotonic()
     with Sandbox(synthetic_networks=100) as sb:
-        assert time.monotonic() - started < 1.0
+        # about 0.15 s on a quiet machine; the margin is for a shared CI runner, the bound for a
+        # start-up that does something per query it should do once
+        assert time.monotonic() - started < 5.0
         assert sb.rdap_base.startswith("http://127.0.0.1:")
         assert sb.whois_address.startswith("127.0.0.1:")
         for server in (sb.http._server, sb.dns._udp, sb.dns._tcp, sb.whois._server):

@@ -172,10 +172,13 @@ def test_an_auto_reply_or_bounce_does_not_make_an_incident_answered(tmp_path: Pa
     store = Store(tmp_path)
     inc = _create(store)
     _sent(store, inc)
-    followups.file_reply(store, inc, b"Subject: ack\n\n1", actor=TESTER, kind="auto_ack", ticket="#123")
-    assert store.get(inc).state is State.SENT and followups.by_ticket(store, "#123") == inc
+    followups.file_reply(store, inc, b"Subject: ack\n\n1", actor=TESTER, kind="auto_ack", ticket="#123",
+                         sender="abuse@desk.example")
+    assert store.get(inc).state is State.SENT
+    assert followups.by_ticket(store, "#123", "support@DESK.example") == inc
+    assert followups.by_ticket(store, "#123", "abuse@elsewhere.example") is None  # another desk's #123
     (ev,) = [e for e in store.history(inc) if e.action == "note"]
-    assert ev.detail.startswith("auto-acknowledgement (ticket #123)")
+    assert ev.detail.startswith("auto-acknowledgement from abuse@desk.example (ticket #123)")
 
 
 def test_unreadable_mail_is_kept_with_its_reason(tmp_path: Path) -> None:
