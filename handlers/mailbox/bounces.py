@@ -1,85 +1,50 @@
-"""A bounce filed with its incident: which recipient failed, and a draft to the next contact.
+"""A bounce filed again after a restart: its failed recipients marked and the next contact proposed.
 
-The failed recipients come from the delivery-status blocks of a DSN (RFC 3464: each block of a
-``message/delivery-status`` part with ``Action: failed``; the email library gives the blocks as a
-list, ``get_content()`` would return only the first). An MTA's non-standard bounce has no such
-part: then the incident's own recipients that the bounce text names are the failed ones. Each is
-marked failed on the incident (with the status and diagnostic), and the core proposes a new draft
-of the report to the next-best contact, for a person to send: nothing is ever sent from here, and
-a bounce is never answered.
+The core does both when it files a bounce (``App.file_reply``: the failed recipients from the mail
+library's DSN reading or flufl.bounce, marked ``failed: bounced ...``; ``App.propose_next``). It
+does them only the first time the mail is filed; a process killed between the filing and the
+proposal would leave the bounce filed (``again`` the next time) and no proposal. So when the core
+reports a bounce filed again without a proposal, the mailbox does the rest, idempotently: marking a
+recipient failed twice changes nothing, and ``propose_next`` proposes a contact once. Nothing is
+ever sent from here, and a bounce is never answered.
 """
 
 from __future__ import annotations
 
 import logging
-from email.message import Message
 
 from bot.app import App
 from bot.errors import UserError
 from bot.lifecycle import MAILBOX
+from bot.mail.classify import Kind, classify
+from bot.mail.reading import Mail, read_mail
 from bot.models import Incident
 from bot.pipeline import Outcome
 from bot.text import single_line
-from handlers.mailbox.reading import Mail
 
 log = logging.getLogger("incident.mailbox")
-_MAX_BLOCKS = 200
 
 
-def failed_recipients(mail: Mail, recipients: tuple[str, ...]) -> dict[str, str]:
-    """address -> why, for the recipients this bounce says failed."""
-    found: dict[str, str] = {}
-    for part in _walk(mail.message):
-        if part.get_content_type() != "message/delivery-status":
-            continue
-        blocks = part.get_payload()
-        for block in (blocks if isinstance(blocks, list) else [])[:_MAX_BLOCKS]:
-            if not isinstance(block, Message):
-                continue
-            action = str(block.get("Action", "")).strip().lower()
-            rcpt = str(block.get("Final-Recipient", "") or block.get("Original-Recipient", ""))
-            addr = rcpt.partition(";")[2].strip().strip("<>").lower() if ";" in rcpt else rcpt.strip().lower()
-            if action == "failed" and "@" in addr:
-                why = " ".join(f"{block.get('Status', '')} {block.get('Diagnostic-Code', '')}".split())
-                found[addr] = single_line(f"bounced: {why}" if why else "bounced", 300)
-    if found:
-        return found
-    text = mail.text.lower()
-    return {a.lower(): "bounced (named in a non-standard bounce)" for a in recipients if a.lower() in text}
-
-
-def _walk(msg: Message) -> list[Message]:
-    out: list[Message] = []
-    stack = [msg]
-    while stack and len(out) < 500:
-        part = stack.pop()
-        out.append(part)
-        if part.get_content_type() == "message/delivery-status":
-            continue  # its blocks are read above, not walked as parts
-        payload = part.get_payload() if part.is_multipart() else None
-        if isinstance(payload, list):
-            stack += [p for p in payload if isinstance(p, Message)]
-    return out
-
-
-def settle(app: App, incident: Incident, mail: Mail) -> Outcome | None:
-    """Mark the failed recipients and propose the next contact; the proposal (None when none)."""
-    failed = failed_recipients(mail, incident.recipients)
+def settle(app: App, incident: Incident, raw: bytes) -> Outcome | None:
+    """Mark the bounce's failed recipients and propose the next contact; the proposal, if any."""
+    mail = read_mail(raw)
+    if not isinstance(mail, Mail):
+        return None
+    klass = classify(mail)
+    mine = {a.lower() for a in incident.recipients}
+    failed = [r for r in klass.failed if r.address.lower() in mine] if klass.kind is Kind.BOUNCE else []
     if not failed:
-        log.info("bounce for %s names none of its recipients; nothing marked", incident.id)
         return None
     try:
-        store = app.store()
-        for addr, why in failed.items():
-            store.mark_recipient(incident.id, addr, "failed", why)
-        proposed = app.propose_next(incident.id, MAILBOX, failed=tuple(failed),
-                                    why=f"{', '.join(failed)} bounced")
+        for r in failed:
+            app.store().mark_recipient(incident.id, r.address, "failed",
+                                       single_line(f"bounced: {r.status} {r.diagnostic}", 300))
+        proposed = app.propose_next(incident.id, MAILBOX, failed=[r.address for r in failed],
+                                    why=f"bounce: {', '.join(r.address for r in failed)}")
     except UserError as exc:  # store trouble (StoreError) is not caught: the mail is tried again later
         log.warning("bounce for %s: %s", incident.id, exc)
         return None
-    if proposed is None:
-        log.info("%s: %s bounced; no other contact to propose", incident.id, ", ".join(failed))
-    else:
-        log.info("%s: %s bounced; %s drafted to %s for a person", incident.id, ", ".join(failed),
-                 proposed.incident_id, ", ".join(proposed.recipients))
+    if proposed is not None:
+        log.info("%s: %s bounced; %s drafted to %s for a person", incident.id,
+                 ", ".join(r.address for r in failed), proposed.incident_id, ", ".join(proposed.recipients))
     return proposed

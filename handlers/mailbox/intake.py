@@ -20,10 +20,9 @@ returned, i.e. after the draft or reply was committed. A notifier's failure neve
 from __future__ import annotations
 
 import logging
-import re
 
 from bot.app import App, ReplyOutcome
-from bot.errors import InputError, NothingToDo
+from bot.errors import NothingToDo
 from bot.lifecycle import MAILBOX
 from bot.models import Origin
 from bot.notify import Notifier
@@ -36,7 +35,6 @@ from handlers.mailbox.ledger import Ledger
 from handlers.mailbox.results import DONE, NO_REPORT, QUARANTINE, UNMATCHED, Handled, Source
 
 log = logging.getLogger("incident.mailbox")
-_MSGID = re.compile(r"<[^<>\s]{1,250}>")
 
 
 class MailIntake:
@@ -50,11 +48,15 @@ class MailIntake:
         self.approvals = approvals
 
     def handle(self, raw: bytes, source: Source) -> Handled:
-        try:
-            mail = reading.read(raw)
-        except InputError as exc:
-            kept = followups.reject(self.app.store(), raw, str(exc))
-            return Handled("rejected", QUARANTINE, f"{exc}; kept in {kept.path}")
+        mail = reading.read(raw)
+        if isinstance(mail, reading.Unreadable):  # too large or too deep to read: a reply still, maybe
+            filed = self.app.file_reply(raw, MAILBOX, keep_unmatched=False)
+            if filed.status == "filed" and filed.incident is not None:
+                return Handled("filed", DONE, f"{filed.kind} filed with {filed.incident.id} by {filed.how} "
+                               f"(unreadable: {mail.reason})", (filed.incident.id,), mail.message_id)
+            kept = followups.reject(self.app.store(), raw, mail.reason)
+            return Handled("rejected", QUARANTINE, f"{mail.reason}; kept in {kept.path}",
+                           message_id=mail.message_id)
         if self.ledger.is_notice(mail.message_id):
             return Handled("own-notice", DONE, "a notice this bot mailed", message_id=mail.message_id)
         answers_notice = any(self.ledger.is_notice(m) for m in mail.references)
@@ -64,14 +66,11 @@ class MailIntake:
                 return acted
         if answers_notice:  # an operator writing back about a notice: theirs, never an abuse desk's
             return self._unmatched(raw, mail, "an answer to one of this bot's notices")
-        filed = self.app.file_reply(raw, MAILBOX, keep_unmatched=False, kind=mail.kind, ticket=mail.ticket)
+        filed = self.app.file_reply(raw, MAILBOX, keep_unmatched=False)
         if filed.status == "rejected":
             return Handled("rejected", QUARANTINE, f"{filed.reason}; kept in {filed.path}")
         if filed.status == "filed":
-            return self._filed(filed, mail)
-        claimed = self._claimed(mail)
-        if claimed is not None:
-            return self._filed(self._file_with(raw, mail, *claimed), mail)
+            return self._filed(filed, raw, mail)
         if source.replies_only or mail.automatic:
             why = mail.automatic or "in a reply folder"
             return self._unmatched(raw, mail, f"{why}, no incident claims it")
@@ -79,37 +78,13 @@ class MailIntake:
 
     # --- replies -----------------------------------------------------------------------------
 
-    def _claimed(self, mail: reading.Mail) -> tuple[str, str] | None:
-        """(incident, how) for a mail the core's matching leaves unclaimed that names a desk's ticket
-        number learnt from an earlier acknowledgement, or (a bounce) quotes the Message-ID of a report
-        in its text: a non-standard bounce carries the copy inline, not as a message/rfc822 part."""
-        store = self.app.store()
-        if mail.ticket:
-            found = followups.by_ticket(store, mail.ticket)
-            if found:
-                return found, "ticket"
-        if mail.kind == "bounce":
-            for mid in dict.fromkeys(_MSGID.findall(mail.text[:1_000_000])):
-                inc = store.by_message_id(mid)
-                if inc is not None:
-                    return inc.id, "quoted message-id"
-        return None
-
-    def _file_with(self, raw: bytes, mail: reading.Mail, incident_id: str, how: str) -> ReplyOutcome:
-        store = self.app.store()
-        kept = followups.file_reply(store, incident_id, raw, actor=MAILBOX, kind=mail.kind,
-                                    ticket=mail.ticket, sender=mail.sender,
-                                    preview=single_line(mail.text, 300))
-        return ReplyOutcome("filed", store.get(incident_id), kept.path, how=how, again=kept.again,
-                            kind=mail.kind, ticket=mail.ticket, sender=mail.sender)
-
-    def _filed(self, filed: ReplyOutcome, mail: reading.Mail) -> Handled:
+    def _filed(self, filed: ReplyOutcome, raw: bytes, mail: reading.Mail) -> Handled:
         inc = filed.incident
         assert inc is not None
         kind = filed.kind
         proposed = filed.proposed
-        if kind == "bounce" and proposed is None:  # idempotent: a restart after filing proposes it still
-            proposed = bounces.settle(self.app, inc, mail)
+        if kind == "bounce" and filed.again:  # a restart after the filing: the rest is done now
+            proposed = bounces.settle(self.app, inc, raw)
         if not filed.again:
             try:
                 self.notifier.reply_filed(self.app.store().get(inc.id), kind, filed.sender or mail.sender,
@@ -122,9 +97,9 @@ class MailIntake:
                        mail.message_id)
 
     def _unmatched(self, raw: bytes, mail: reading.Mail, why: str) -> Handled:
-        kept = self.app.file_reply(raw, MAILBOX, kind=mail.kind, ticket=mail.ticket)
+        kept = self.app.file_reply(raw, MAILBOX)
         if kept.status == "filed":  # matched meanwhile (a report sent since the first look)
-            return self._filed(kept, mail)
+            return self._filed(kept, raw, mail)
         return Handled("unmatched", UNMATCHED, f"{why}; kept in {kept.path}", message_id=mail.message_id)
 
     # --- alerts ------------------------------------------------------------------------------

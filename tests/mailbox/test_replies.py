@@ -81,12 +81,12 @@ def test_an_acknowledgement_teaches_the_ticket_number_that_later_mail_is_matched
     inc = app.store().get(inc_id)
     assert inc.state is State.SENT, "an automatic acknowledgement is not an answer"
     [ack] = followups.replies(app.store(), inc_id)
-    assert (ack.kind, ack.ticket) == ("auto_ack", "2026112812345")
+    assert (ack.kind, ack.ticket) == ("auto_ack", "ticket #2026112812345")
     imap.append("INBOX", sample("ticket-only.eml"))
     assert serve_once(app) == 0
     replies = followups.replies(app.store(), inc_id)
-    assert [(r.kind, r.ticket) for r in replies] == [("auto_ack", "2026112812345"),
-                                                     ("human", "2026112812345")]
+    assert [(r.kind, r.ticket) for r in replies] == [("auto_ack", "ticket #2026112812345"),
+                                                     ("human", "ticket #2026112812345")]
     assert app.store().get(inc_id).state is State.ANSWERED
     assert smtp.messages == [], "the acknowledgement is never answered"
 
@@ -130,3 +130,16 @@ def test_an_unclaimed_mail_in_a_reply_folder_is_kept_not_read_as_an_alert(
     assert app.incidents() == []
     assert len(followups.unmatched(app.store())) == 1
     assert len(imap.messages(UNMATCHED)) == 1 and imap.messages("Replies") == []
+
+
+def test_a_bounce_filed_by_a_run_that_died_before_its_proposal_gets_it_at_the_next_run(
+        sent: tuple[App, str, str, str], imap: Account, serve_once: ServeOnce) -> None:
+    app, inc_id, mid, subject = sent
+    raw = sample("dsn-bounce.eml", message_id=mid, subject=subject, recipient="abuse@shinbiro.example")
+    followups.file_reply(app.store(), inc_id, raw, actor=PERSON, kind="bounce")  # then the process died
+    imap.append("INBOX", raw)
+    assert serve_once(app) == 0
+    assert len(followups.replies(app.store(), inc_id)) == 1, "filed once"
+    assert app.store().get(inc_id).delivery["abuse@shinbiro.example"].startswith("failed: bounced")
+    [draft] = app.incidents(states=[State.DRAFT])
+    assert draft.recipients == ("noc@shinbiro.example",)

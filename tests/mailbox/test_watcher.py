@@ -51,7 +51,7 @@ def test_poison_mail_is_quarantined_with_its_reason_and_never_blocks_the_mail_be
     assert [inc.ips for inc in app.incidents()] == [("211.191.28.13",)]
     assert len(imap.messages(QUARANTINE)) == 2 and len(imap.messages(DONE)) == 1
     reasons = [seen.detail for seen in Ledger(app.store()).quarantined()]
-    assert any("nested more than" in r for r in reasons), reasons
+    assert any("nested deeper than" in r for r in reasons), reasons
     assert any("more than mailbox.max_message_mb" in r and "not read" in r for r in reasons), reasons
     [kept] = (tmp_path / "incident" / "rejected").glob("*.eml")
     assert "nested" in kept.with_suffix(".reason").read_text()
