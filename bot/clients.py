@@ -4,14 +4,16 @@
 
 - a dnspython ``Resolver`` asking ``gather.nameservers`` on ``gather.dns_port`` (the system's
   resolv.conf only when no nameserver is configured);
-- a urllib ``OpenerDirector`` for ipwhois (its public ``proxy_opener`` seam);
-- a ``requests.Session`` for whoisit (which accepts a session).
+- a :class:`bot.gather.fetch.Fetcher`: the one HTTP client (URL and address checks, pinned
+  connections, size cap, total deadline ``gather.deadline``, redirects checked one by one), which also
+  talks port 43;
+- a urllib ``OpenerDirector`` for ipwhois (its public ``proxy_opener`` seam) whose only handler hands
+  every request to the fetcher (a public extension point, nothing patched), so ipwhois never opens a
+  connection, resolves a name or follows a redirect itself.
 
-When ``gather.rdap_url_override`` is set, both HTTP clients send a request for
-``https://HOST/PATH?Q`` to ``{override}/HOST/PATH?Q`` instead, redirects included, through a
-urllib handler and a requests transport adapter (public extension points, nothing patched).
-Environment proxies are ignored so that no request leaves by another route.
-Nothing here connects at import time or when the clients are built.
+``gather.rdap_url_override`` (tests, mirrors) is applied by the fetcher: the connection goes to
+``{override}/HOST/PATH?Q``; the checks still apply to ``https://HOST/PATH?Q``. Environment proxies are
+never used. Nothing here connects at import time or when the clients are built.
 """
 
 from __future__ import annotations
@@ -25,94 +27,39 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dns.resolver
-import requests
-import requests.adapters
 
 from bot.config import Config
 from bot.errors import ConfigError
+from bot.gather.dns import DnsSource
+from bot.gather.fetch import RDAP_ACCEPT, USER_AGENT, Fetcher, Resolve
+from bot.gather.urlcheck import AddressPolicy, UrlRefused, address_refusal
 
-USER_AGENT = "incident-bot (abuse reporting; +https://github.com/)"
-MAX_ANSWER_BYTES = 8_000_000
-
-
-def rewrite_url(url: str, override: str) -> str:
-    """``https://HOST/PATH?Q`` -> ``{override}/HOST/PATH?Q``; other URLs unchanged.
-
-    Plain ``http://`` registry links (old APNIC answers use them) are rewritten too, except those
-    that already point at the override itself.
-    """
-    if not override:
-        return url
-    base = override.rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return url
-    if parts.scheme == "http" and url.startswith(base + "/"):
-        return url
-    rest = url.split("://", 1)[1]
-    return f"{base}/{rest}"
+__all__ = ["USER_AGENT", "Clients", "FetchHandler", "build_clients"]
 
 
-class RewriteHandler(urllib.request.BaseHandler):
-    """urllib request processor: sends every registry URL to the override base instead."""
+class FetchHandler(urllib.request.BaseHandler):
+    """urllib handler (ipwhois' opener): every http(s) request is the fetcher's; other schemes refused.
 
-    handler_order = 100  # before the handlers that open connections
-
-    def __init__(self, override: str) -> None:
-        self.override = override
-
-    def _rewrite(self, req: urllib.request.Request) -> urllib.request.Request:
-        new = rewrite_url(req.full_url, self.override)
-        if new != req.full_url:
-            req.full_url = new  # re-parses scheme and host; urllib then opens the new URL
-        return req
-
-    https_request = _rewrite
-    http_request = _rewrite
-
-
-class AnswerTooLarge(urllib.error.URLError):
-    """A server sent more than MAX_ANSWER_BYTES: not read further (untrusted, would fill memory)."""
-
-
-class BufferingHandler(urllib.request.BaseHandler):
-    """Reads each answer whole and closes its connection at once.
-
-    ipwhois never closes the responses it opens; without this, every RDAP request would leave a
-    socket for the garbage collector (a ResourceWarning each). The body is kept in memory, up to
-    MAX_ANSWER_BYTES (a registry answer is some kilobytes; the biggest, a few hundred).
+    An answer other than 2xx is raised as ``HTTPError`` with its headers and body (ipwhois and our RDAP
+    step read the status and ``Retry-After``); the fetcher's own errors (refused, too large, too slow)
+    propagate as they are.
     """
 
-    handler_order = 900  # before HTTPErrorProcessor (1000), so error answers are buffered too
+    def __init__(self, fetcher: Fetcher) -> None:
+        self.fetcher = fetcher
 
-    def http_response(self, req: urllib.request.Request, response: Any) -> Any:
-        try:
-            body = response.read(MAX_ANSWER_BYTES + 1)
-            if len(body) > MAX_ANSWER_BYTES:
-                raise AnswerTooLarge(f"answer larger than {MAX_ANSWER_BYTES} bytes")
-        finally:
-            response.close()
-        buffered = urllib.response.addinfourl(io.BytesIO(body), response.headers, response.url,
-                                              response.code)
-        buffered.msg = response.msg  # type: ignore[attr-defined]  # HTTPErrorProcessor reads it
-        return buffered
+    def _open(self, req: urllib.request.Request) -> Any:
+        answer = self.fetcher.get(req.full_url, accept=req.get_header("Accept") or RDAP_ACCEPT)
+        if not 200 <= answer.status < 300:
+            raise urllib.error.HTTPError(answer.url, answer.status, answer.reason, answer.headers,
+                                         io.BytesIO(answer.body))
+        return urllib.response.addinfourl(io.BytesIO(answer.body), answer.headers, answer.url, answer.status)
 
-    https_response = http_response
+    http_open = _open
+    https_open = _open
 
-
-class RewriteAdapter(requests.adapters.HTTPAdapter):
-    """requests transport adapter: rewrites to the override base and enforces our timeout."""
-
-    def __init__(self, override: str, timeout: float) -> None:
-        super().__init__(max_retries=0)
-        self.override = override
-        self.timeout = timeout
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if request.url:
-            request.url = rewrite_url(request.url, self.override)
-        kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
+    def unknown_open(self, req: urllib.request.Request) -> Any:
+        raise UrlRefused(f"not an http(s) URL: {req.full_url[:120]!r}")
 
 
 @dataclass(frozen=True)
@@ -120,8 +67,8 @@ class Clients:
     """Network clients for the gather step. Shared by threads; holds no per-lookup state."""
 
     resolver: dns.resolver.Resolver
+    fetcher: Fetcher                          # every HTTP request and port-43 query
     opener: urllib.request.OpenerDirector     # for ipwhois: Net(..., proxy_opener=opener)
-    session: requests.Session                 # for whoisit: whoisit.domain(..., session=session)
     timeout: float
     whois_server: str | None = None           # host answering every port-43 query (None: the registry's)
     whois_port: int = 43
@@ -140,21 +87,10 @@ def build_resolver(nameservers: tuple[str, ...], port: int, timeout: float) -> d
     return resolver
 
 
-def build_opener(override: str) -> urllib.request.OpenerDirector:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), RewriteHandler(override),
-                                         BufferingHandler())
-    opener.addheaders = [("User-Agent", USER_AGENT)]
+def build_opener(fetcher: Fetcher) -> urllib.request.OpenerDirector:
+    opener = urllib.request.OpenerDirector()  # no default handler: nothing but the fetcher connects
+    opener.add_handler(FetchHandler(fetcher))
     return opener
-
-
-def build_session(override: str, timeout: float) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxies or netrc from the environment
-    adapter = RewriteAdapter(override, timeout)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
 
 
 def _whois_target(text: str) -> tuple[str | None, int]:
@@ -166,17 +102,25 @@ def _whois_target(text: str) -> tuple[str | None, int]:
     return host.strip("[]"), int(port)
 
 
-def build_clients(cfg: Config) -> Clients:
-    """Build every gather client from the configuration (no connection is made here)."""
+def build_clients(cfg: Config, *, policy: AddressPolicy = address_refusal,
+                  resolve: Resolve | None = None) -> Clients:
+    """Build every gather client from the configuration (no connection is made here).
+
+    ``policy`` decides which addresses may be connected to (default: public ones only); ``resolve``
+    replaces the configured resolver for host names fetched from. Both are seams for tests.
+    """
     g = cfg.gather
     override = g.rdap_url_override.rstrip("/")
     if override and urlsplit(override).scheme not in ("http", "https"):
         raise ConfigError(f"gather.rdap_url_override: expected an http(s) URL, got {override!r}")
     server, port = _whois_target(g.whois_server_override)
+    resolver = build_resolver(g.nameservers, g.dns_port, g.timeout)
+    fetcher = Fetcher(resolve or DnsSource(resolver).resolve_host, timeout=g.timeout, deadline=g.deadline,
+                      override=override, policy=policy)
     return Clients(
-        resolver=build_resolver(g.nameservers, g.dns_port, g.timeout),
-        opener=build_opener(override),
-        session=build_session(override, g.timeout),
+        resolver=resolver,
+        fetcher=fetcher,
+        opener=build_opener(fetcher),
         timeout=g.timeout,
         whois_server=server,
         whois_port=port,

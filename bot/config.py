@@ -55,7 +55,8 @@ def default_limits() -> dict[str, RegistryLimit]:
 
 @dataclass(frozen=True)
 class GatherConfig:
-    timeout: float = 5.0                   # seconds, per network request
+    timeout: float = 5.0                   # seconds: the longest single wait (connect, a read, a DNS answer)
+    deadline: float = 20.0                 # seconds one HTTP or whois request may take in all
     workers: int = 16                      # concurrent lookups of different IPs
     nameservers: tuple[str, ...] = ()      # empty: the system's resolv.conf
     dns_port: int = 53
@@ -66,6 +67,7 @@ class GatherConfig:
     whois_server_override: str = ""        # host:port answering every port-43 query
     cache_path: str = ""                   # sqlite file; empty: the user's cache dir
     cache_ttl_hours: float = 24.0
+    bootstrap_max_age_hours: float = 24.0  # IANA's bootstrap files are fetched again when older than this
     registries: dict[str, RegistryLimit] = field(default_factory=default_limits)
     retries: int = 2                       # more attempts after a 429/5xx/timeout from a registry
     backoff: float = 2.0                   # seconds before the first retry (doubling; Retry-After wins)
@@ -427,6 +429,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("smtp.timeout: must be greater than zero")
     for name, value in (
         ("gather.timeout", cfg.gather.timeout),
+        ("gather.deadline", cfg.gather.deadline),
+        ("gather.bootstrap_max_age_hours", cfg.gather.bootstrap_max_age_hours),
         ("gather.workers", cfg.gather.workers),
         ("probe.timeout", cfg.probe.timeout),
         ("scan.excerpt_lines", cfg.scan.excerpt_lines),

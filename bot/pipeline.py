@@ -37,6 +37,7 @@ from bot.models import (
     Incident,
     Origin,
     ScanResult,
+    State,
     StoredDraft,
     Target,
 )
@@ -163,8 +164,9 @@ class Drafting:
             candidates = candidates[:1]
         outcomes: list[Outcome] = []
         todo: list[Candidate] = []
+        claims = {} if (opts.force or opts.dry_run) else self._claims([c.ip for c in candidates])
         for cand in candidates:
-            earlier = None if (opts.force or opts.dry_run) else self._earlier(ips=[cand.ip])
+            earlier = self._suppressed((cand.ip,), claims[cand.ip]) if cand.ip in claims else None
             if earlier is not None:
                 outcomes.append(earlier)
                 progress(f"{cand.ip}: {earlier.detail}")
@@ -205,24 +207,35 @@ class Drafting:
 
     def earlier(self, ip: str) -> Outcome | None:
         """Why ``ip`` is not to be reported again now (reported within the window, or interrupted), if so."""
-        return self._earlier(ips=[ip])
+        found = self._claims([ip]).get(ip)
+        return self._suppressed((ip,), found) if found is not None else None
 
-    def _earlier(self, *, ips: Sequence[str] = (), contacts: Sequence[str] = ()) -> Outcome | None:
-        store = self._store()
-        stuck = store.unfinished(ips=ips, contacts=contacts)
-        if stuck is not None:
-            return Outcome("suppressed", tuple(ips), stuck.id, folder=stuck.folder, detail=(
-                f"{stuck.id} was interrupted while being sent and may have gone out; not reporting again "
-                f"(check the relay's log, then: incident settle {stuck.id} --sent or --not-sent)"))
+    def _claims(self, ips: Sequence[str]) -> dict[str, Incident]:
+        """The incidents that stop each address being reported again now, in one question: one left
+        sending (at any age), or (suppressing by address) one reported within report.suppress_days."""
         rc = self.cfg.report
-        prev = store.recent(ips=ips if rc.suppress_by == "ip" else (),
-                            contacts=contacts if rc.suppress_by == "contact" else (),
-                            days=rc.suppress_days, now=self.now())
-        if prev is None:
-            return None
-        return Outcome("suppressed", tuple(ips), prev.id, folder=prev.folder, detail=(
-            f"already reported as {prev.id} on {prev.created:%Y-%m-%d} ({prev.state.value}, {prev.folder}); "
-            f"skipped (within {rc.suppress_days} days; --force to report again)"))
+        by_ip = rc.suppress_by == "ip" and rc.suppress_days > 0
+        since = self.now() - timedelta(days=rc.suppress_days) if by_ip else None
+        return self._store().claims(ips, reported_since=since)
+
+    def _suppressed(self, ips: tuple[str, ...], earlier: Incident) -> Outcome:
+        if earlier.state is State.SENDING:
+            return Outcome("suppressed", ips, earlier.id, folder=earlier.folder, detail=(
+                f"{earlier.id} was interrupted while being sent and may have gone out; not reporting again "
+                f"(check the relay's log, then: incident settle {earlier.id} --sent or --not-sent)"))
+        rc = self.cfg.report
+        return Outcome("suppressed", ips, earlier.id, folder=earlier.folder, detail=(
+            f"already reported as {earlier.id} on {earlier.created:%Y-%m-%d} ({earlier.state.value}, "
+            f"{earlier.folder}); skipped (within {rc.suppress_days} days; --force to report again)"))
+
+    def _earlier_to(self, contacts: Sequence[str]) -> Outcome | None:
+        """Suppressing by contact: an incident to one of ``contacts`` interrupted, or reported within
+        report.suppress_days."""
+        store = self._store()
+        rc = self.cfg.report
+        found = store.unfinished(contacts=contacts) or store.recent(contacts=contacts, days=rc.suppress_days,
+                                                                   now=self.now())
+        return self._suppressed((), found) if found is not None else None
 
     def _merge_window(self) -> datetime:
         return self.now() - timedelta(hours=self.cfg.report.merge_window_hours)
@@ -233,8 +246,9 @@ class Drafting:
         if self.cfg.report.merge_window_hours <= 0:
             return cands
         rest: list[Candidate] = []
+        opened = self._store().open_drafts_for([c.ip for c in cands], self._merge_window())
         for cand in cands:
-            inc_id = self._store().open_draft_for([cand.ip], self._merge_window())
+            inc_id = opened.get(cand.ip)
             merged = self.merge(inc_id, [cand], origin, actor) if inc_id else None
             if merged is None:
                 rest.append(cand)
@@ -364,7 +378,7 @@ class Drafting:
         every = tuple(dict.fromkeys(c for t in targets for c in contacts[t.candidate.ip]))
         chosen = choose_recipients(contacts[ips[0]])
         if self.cfg.report.suppress_by == "contact" and chosen and not (opts.force or opts.dry_run):
-            earlier = self._earlier(contacts=[c.address for c in chosen])
+            earlier = self._earlier_to([c.address for c in chosen])
             if earlier is not None:
                 progress(f"{', '.join(ips)}: {earlier.detail}")
                 return dataclasses.replace(earlier, ips=ips)

@@ -127,10 +127,13 @@ def test_a_large_reply_on_standard_input_is_kept_whole_without_being_held(tmp_pa
         line = b"x" * 1000 + b"\n"
         for _ in range(80_000):
             fh.write(line)
-    # the command's own peak memory, reported by itself (a child's, not every child's of this session)
-    measured = ("import atexit, resource, sys\n"
-                "atexit.register(lambda: sys.stderr.write("
-                "'maxrss=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    # the command's own peak memory, as it reports it: VmHWM is this process's, whereas getrusage's
+    # maxrss keeps the high-water mark of the (large) test process that forked it
+    measured = ("import atexit, re, sys\n"
+                "def hwm():\n"
+                "    status = open('/proc/self/status').read()\n"
+                "    sys.stderr.write('maxrss=%s\\n' % re.search(r'VmHWM:\\s+(\\d+)', status).group(1))\n"
+                "atexit.register(hwm)\n"
                 "from handlers.cli.main import main\n"
                 "sys.exit(main(sys.argv[1:]))\n")
     with big.open("rb") as stdin:

@@ -7,8 +7,9 @@ ipwhois' known problems and what we do instead: abuse contacts nested under the 
 (ARIN) and the roles of re-fetched root entities are lost by its parser -> we walk the raw answer
 (rdapwalk); ``inc_nir`` with bootstrap crashes -> NIR delegation is read from the APNIC answer;
 ``Net.get_host`` is broken -> reverse DNS through our own resolver; ``get_http_json`` sleeps 120 s
-on a 429 -> called with ``retry_count=0`` and backoff is ours; it never closes its responses ->
-our opener buffers and closes them (bot.clients.BufferingHandler).
+on a 429 -> called with ``retry_count=0`` and backoff is ours; its opener is ours, whose only handler
+is our fetcher (bot.gather.fetch: checked, pinned, capped, bounded in time); ``get_whois`` reads
+without a limit -> port 43 is the fetcher's too.
 
 Public API::
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.gather.dns import DnsSource, reversed_labels
+from bot.gather.dns import DnsSource, Records, reversed_labels
 
 
 def query_name(ip: str, zone: str) -> str:
@@ -15,9 +15,10 @@ class AbusixSource:
         self.dns = dns_source
         self.zone = zone
 
-    def contacts(self, ip: str) -> tuple[str, ...]:
-        """The abuse addresses Abusix lists for ``ip`` (raises LookupFailed on DNS failure)."""
+    def contacts(self, ip: str) -> Records:
+        """The abuse addresses Abusix lists for ``ip`` and their TTL (raises LookupFailed on DNS failure)."""
         out: list[str] = []
-        for text in self.dns.txt(query_name(ip, self.zone)):
+        texts, ttl = self.dns.txt(query_name(ip, self.zone))
+        for text in texts:
             out.extend(part.strip() for part in text.replace(",", " ").split() if "@" in part)
-        return tuple(dict.fromkeys(out))
+        return Records(tuple(dict.fromkeys(out)), ttl)

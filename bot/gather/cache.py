@@ -2,8 +2,10 @@
 
 Two tables: ``networks`` holds RDAP/whois network answers by address range, so one answer serves
 every later address inside it (1,000 IPs in 100 networks cost about 100 queries), and ``items``
-holds other answers by key (the IANA bootstrap files, domain registration data). Only successful
-answers are ever stored: a failure is never cached, so a registry hiccup cannot poison it.
+holds other answers by key (the IANA bootstrap files, domain registration data, DNS answers shared by a
+network or a domain, which also keep their own TTL). Only successful answers are ever stored: a failure
+is never cached, so a registry hiccup cannot poison it. The database runs in WAL mode without a sync
+per write (it is a cache: a crash loses at most the last answers, never the file).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,9 @@ from typing import Any
 from bot.errors import ConfigError
 from bot.models import Network, RegistryEntity
 
-_VERSION = 2  # 2: rows keep the time they were stored, so the configured TTL applies when reading
+# 2: rows keep the time they were stored, so the configured TTL applies when reading;
+# 3: items may carry their own expiry (a DNS answer's TTL)
+_VERSION = 3
 _SCHEMA = f"""
 DROP TABLE IF EXISTS networks;
 DROP TABLE IF EXISTS items;
@@ -29,7 +34,7 @@ CREATE TABLE networks (
     version INTEGER NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL,
     stored REAL NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (version, first, last));
-CREATE TABLE items (key TEXT PRIMARY KEY, stored REAL NOT NULL, data TEXT NOT NULL);
+CREATE TABLE items (key TEXT PRIMARY KEY, stored REAL NOT NULL, expires REAL, data TEXT NOT NULL);
 PRAGMA user_version = {_VERSION};
 """
 # Widest range cached: IANA hands the registries /8 (IPv4) and /12 (IPv6) blocks; no network is wider.
@@ -57,18 +62,32 @@ def network_from_json(text: str) -> Network:
     return Network(**d)
 
 
+def servable(net: Network) -> bool:
+    """Whether a network answer may serve other addresses of its range: a usable range, no wider than
+    a registry's block (a catch-all answer must not describe other addresses)."""
+    try:
+        first, last = ipaddress.ip_address(net.start), ipaddress.ip_address(net.end)
+    except ValueError:
+        return False
+    return first.version == last.version and 0 <= int(last) - int(first) < _LARGEST[first.version]
+
+
 class LookupCache:
     """Thread-safe sqlite cache. An entry serves while younger than ``ttl_hours`` as configured now
     (not as configured when it was stored); ``ttl_hours <= 0`` turns the cache off."""
 
-    def __init__(self, path: str | os.PathLike[str], ttl_hours: float) -> None:
+    def __init__(self, path: str | os.PathLike[str], ttl_hours: float,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.ttl = ttl_hours * 3600.0
+        self._clock = clock
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10)
             with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"gather.cache_path: cannot use {self.path}: {exc}") from exc
@@ -106,36 +125,41 @@ class LookupCache:
         return network_from_json(row[0]) if row else None
 
     def put_network(self, net: Network) -> None:
-        if self.ttl <= 0:
+        if self.ttl <= 0 or not servable(net):
             return
-        try:
-            first, last = ipaddress.ip_address(net.start), ipaddress.ip_address(net.end)
-        except ValueError:
-            return  # no usable range: cannot serve other addresses
-        if first.version != last.version or int(first) > int(last):
-            return
-        if int(last) - int(first) >= _LARGEST[first.version]:
-            return  # wider than any registry's block: a catch-all answer must not serve other addresses
+        first, last = ipaddress.ip_address(net.start), ipaddress.ip_address(net.end)
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO networks VALUES (?,?,?,?,?)",
-                             (first.version, _key(first), _key(last), time.time(),
+                             (first.version, _key(first), _key(last), self._clock(),
                               network_to_json(net)))
 
     def _oldest(self) -> float:
         """Entries stored before this moment are expired."""
-        return time.time() - self.ttl
+        return self._clock() - self.ttl
 
     def get(self, key: str) -> Any:
+        """The value stored under ``key`` if younger than the TTL (and its own expiry); else None."""
         if self.ttl <= 0:
             return None
         with self._lock:
-            row = self._db.execute("SELECT data FROM items WHERE key=? AND stored>?",
-                                   (key, self._oldest())).fetchone()
+            row = self._db.execute("SELECT data FROM items WHERE key=? AND stored>? AND (expires IS NULL "
+                                   "OR expires>?)", (key, self._oldest(), self._clock())).fetchone()
         return json.loads(row[0]) if row else None
 
-    def put(self, key: str, value: Any) -> None:
+    def get_entry(self, key: str) -> tuple[Any, float] | None:
+        """(value, time stored) whatever its age (the caller judges it: IANA's bootstrap files)."""
         if self.ttl <= 0:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT data, stored FROM items WHERE key=?", (key,)).fetchone()
+        return (json.loads(row[0]), float(row[1])) if row else None
+
+    def put(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store ``value``; ``ttl``: seconds it may serve at most (a DNS answer's TTL), besides the
+        cache's own TTL. A ttl of 0 or less stores nothing."""
+        if self.ttl <= 0 or (ttl is not None and ttl <= 0):
             return
+        now = self._clock()
         with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO items VALUES (?,?,?)",
-                             (key, time.time(), json.dumps(value)))
+            self._db.execute("INSERT OR REPLACE INTO items VALUES (?,?,?,?)",
+                             (key, now, None if ttl is None else now + ttl, json.dumps(value)))

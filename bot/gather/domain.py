@@ -1,8 +1,11 @@
 """The attacker's domain: registered domain of the reverse name (Public Suffix List), or a guess
-when there is none, its MX records, and its registration data over RDAP (whoisit).
+when there is none, its MX records, and its registration data over RDAP.
 
-whoisit keeps its IANA bootstrap in the process; we load it once, fetched through the injected
-requests session (so the sandbox override applies), and never let whoisit fetch on its own.
+The registry serving a TLD comes from IANA's dns.json bootstrap (bot.gather.bootstrap, refreshed when
+stale); its answer and the registrar's "related" answer are fetched by bot.gather.fetch (checked,
+pinned, capped, bounded in time). whoisit, used before, keeps its bootstrap process-wide and can only
+replace it by clearing it first (a window where a concurrent lookup fails or whoisit fetches IANA on its
+own, unchecked), and added nothing else we used.
 """
 
 from __future__ import annotations
@@ -10,23 +13,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
-import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-import requests
-import whoisit
 from publicsuffixlist import PublicSuffixList
 
 from bot.contacts import catch_all_reason, normalise_address
 from bot.errors import LookupFailed, RateLimited
 from bot.gather import rdapwalk
+from bot.gather.fetch import Fetcher
 from bot.models import Network, RegistryEntity
 
-_BOOTSTRAP_FILES = {"asn": "asn", "dns": "dns", "ipv4": "ipv4", "ipv6": "ipv6", "object": "object-tags"}
-_bootstrap_lock = threading.Lock()
 _psl: PublicSuffixList | None = None
 _psl_lock = threading.Lock()
 
@@ -84,40 +82,28 @@ def guess_domain(network: Network | None, as_name: str = "",
     return None
 
 
-def _fetch_json(session: requests.Session, url: str) -> Any:
+def _fetch_json(fetcher: Fetcher, url: str, name: str) -> Any:
+    """One RDAP answer about ``name``; LookupFailed saying why not (a definite answer when it is one)."""
+    host = urlsplit(url).hostname
     try:
-        resp = session.get(url)
-    except requests.RequestException as exc:
-        raise LookupFailed(f"{urlsplit(url).hostname}: could not fetch", source="domain",
-                           temporary=True) from exc
-    if resp.status_code != 200:
-        raise LookupFailed(f"{urlsplit(url).hostname} answered HTTP {resp.status_code}", source="domain",
-                           temporary=resp.status_code >= 500)
+        answer = fetcher.get(url)
+    except LookupFailed as exc:  # refused, too large, too slow: a failure, never a definite answer
+        raise LookupFailed(f"domain RDAP for {name}: {exc}", source="domain", temporary=True) from exc
+    if answer.status == 404:
+        raise LookupFailed(f"domain RDAP has no record of {name}", source="domain")
+    if answer.status == 429:
+        raise RateLimited(f"domain RDAP for {name}: rate limited ({host})", source="domain")
+    if answer.status != 200:
+        raise LookupFailed(f"{host} answered HTTP {answer.status}", source="domain",
+                           temporary=answer.status >= 500)
     try:
-        return resp.json()
-    except ValueError as exc:
-        raise LookupFailed(f"{urlsplit(url).hostname}: malformed answer", source="domain",
-                           temporary=True) from exc
-
-
-def ensure_whoisit_bootstrap(session: requests.Session) -> None:
-    """Load whoisit's bootstrap once per process, fetched through our session."""
-    with _bootstrap_lock:
-        if whoisit.is_bootstrapped():
-            return
-        data: dict[str, Any] = {"timestamp": int(time.time())}
-        with ThreadPoolExecutor(max_workers=len(_BOOTSTRAP_FILES)) as pool:
-            files = pool.map(lambda n: _fetch_json(session, f"https://data.iana.org/rdap/{n}.json"),
-                             _BOOTSTRAP_FILES.values())
-            data.update(zip(_BOOTSTRAP_FILES, files, strict=True))
-        try:
-            whoisit.load_bootstrap_data(json.dumps(data))
-        except whoisit.errors.BootstrapError as exc:
-            raise LookupFailed("IANA bootstrap data unusable", source="domain", temporary=True) from exc
+        return json.loads(answer.body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise LookupFailed(f"{host}: malformed answer", source="domain", temporary=True) from exc
 
 
 def _safe_related(url: str) -> bool:
-    """Only follow a registrar link to a public https host name (untrusted data)."""
+    """Only a registrar link to an https host name is followed (the fetcher then checks where it points)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme != "https" or not host or "." not in host or host == "localhost":
@@ -129,35 +115,33 @@ def _safe_related(url: str) -> bool:
         return True
 
 
-def domain_registration(session: requests.Session, name: str) -> tuple[str, tuple[RegistryEntity, ...], int]:
-    """(registrar name, entities, requests made) for a registered domain, via whoisit.
+def domain_registration(fetcher: Fetcher, base: str | None,
+                        name: str) -> tuple[str, tuple[RegistryEntity, ...], int]:
+    """(registrar name, entities, requests made) for a registered domain, from the RDAP service at
+    ``base`` (IANA's for the TLD; None: there is none).
 
     The registry answer (thin for .com) is followed to the registrar's answer where the registry
     links one; the registrar's abuse contact is nested under the registrar entity.
     """
-    ensure_whoisit_bootstrap(session)
-    try:
-        raw = whoisit.domain(name, raw=True, session=session, follow_related=False)
-    except whoisit.errors.UnsupportedError as exc:
-        raise LookupFailed(f"no RDAP service is known for {name}'s TLD", source="domain") from exc
-    except whoisit.errors.RateLimitedError as exc:
-        raise RateLimited(f"domain RDAP for {name}: rate limited", source="domain") from exc
-    except whoisit.errors.ResourceDoesNotExist as exc:
-        raise LookupFailed(f"domain RDAP has no record of {name}", source="domain") from exc
-    except whoisit.errors.QueryError as exc:
-        raise LookupFailed(f"domain RDAP for {name} failed", source="domain", temporary=True) from exc
+    if base is None:
+        raise LookupFailed(f"no RDAP service is known for {name}'s TLD", source="domain")
+    url = f"{base.rstrip('/')}/domain/{quote(name, safe='.-')}"
+    raw = _fetch_json(fetcher, url, name)
     if not isinstance(raw, dict):
         raise LookupFailed(f"domain RDAP for {name}: unexpected answer", source="domain", temporary=True)
+    error = rdapwalk.error_text(raw)
+    if error:
+        raise LookupFailed(f"domain RDAP for {name}: {error}", source="domain")
     answers = [raw]
     requests_made = 1
     for link in raw.get("links", []) if isinstance(raw.get("links"), list) else []:
         href = link.get("href", "") if isinstance(link, dict) else ""
         if (isinstance(link, dict) and link.get("rel") in ("related", "registration")
                 and isinstance(href, str) and not str(link.get("type", "")).startswith("text/html")
-                and href != link.get("value") and _safe_related(href)):
+                and href.lower() != url.lower() and _safe_related(href)):
             requests_made += 1
             try:
-                related = _fetch_json(session, href)
+                related = _fetch_json(fetcher, href, name)
             except LookupFailed:
                 break
             if isinstance(related, dict):

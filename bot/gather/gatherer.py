@@ -1,39 +1,48 @@
-"""The Gatherer: ip -> Findings, one source after another, each failure a line in ``problems``.
+"""The Gatherer: ip -> Findings, each failure a line in ``problems``.
 
 Sources raise :class:`bot.errors.LookupFailed`; the Gatherer decides: retry (registries, with
 backoff), fall back (whois), or note the problem and go on. A failing source never ends the
-gather. ``gather_many`` runs lookups of different IPs at once in a bounded thread pool.
+gather. Anything else a step raises is a bug or an answer nobody planned for: it is logged with its
+traceback and the findings are marked incomplete (``Findings.incomplete``), so that nobody sends a
+report on them without a person looking. The questions of one address that do not depend on each other
+(reverse name, registry network, origin AS) are asked at once; answers that hold for a whole network or
+domain are shared (bot.gather.shared). ``gather_many`` runs lookups of different IPs at once in a
+bounded thread pool.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
-from typing import Any, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dns.exception
 import dns.name
 
-from bot.clients import Clients
 from bot.config import Config
 from bot.contacts import abuse_status
 from bot.errors import InputError, LookupFailed
+from bot.gather import bulk
 from bot.gather import domain as domain_mod
 from bot.gather.abusix import AbusixSource
 from bot.gather.cache import LookupCache, default_path
-from bot.gather.dns import DnsSource
+from bot.gather.dns import DnsSource, Records, forward_type
+from bot.gather.domainstep import DomainStep, block_of
 from bot.gather.network import NetworkStep
 from bot.gather.probe import probe as probe_ports
 from bot.gather.probe import probe_refusal
 from bot.gather.rdap import RdapSource
-from bot.gather.trail import BatchMemo, Trail
-from bot.models import DomainInfo, Findings, LookupResult, Network, ProbeResult, RegistryEntity
+from bot.gather.shared import SharedAnswers
+from bot.gather.trail import Trail
+from bot.models import Findings, LookupResult, Network, ProbeResult
 from bot.public_address import is_public
+
+if TYPE_CHECKING:
+    from bot.clients import Clients
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -64,9 +73,18 @@ class Gatherer:
         self.abusix = AbusixSource(self.dns, cfg.gather.abusix_zone)
         self.cache = cache or LookupCache(cfg.gather.cache_path or default_path(), cfg.gather.cache_ttl_hours)
         self.net = NetworkStep(cfg, RdapSource(clients), self.cache, sleep)
+        self.shared = SharedAnswers(self.cache)
+        domain_mod.psl()  # the bundled Public Suffix List, parsed once per process (a few tenths of a second)
+        self.domains = DomainStep(self.dns, self.shared, self.net, cfg.gather.domain_rdap, self._beside)
+        # Questions of one address asked beside each other (registry and Abusix, origin AS; the domain's
+        # registration and its zone's MX): at most three at a time for one lookup, and no side task waits
+        # for another side task, so this pool cannot deadlock.
+        self._side = ThreadPoolExecutor(max_workers=3 * cfg.gather.workers + 2,
+                                        thread_name_prefix="gather-side")
 
     def close(self) -> None:
-        """Close the cache's database connection (the clients hold no open connection)."""
+        """Close the cache's database connection and the side threads (the clients hold no connection)."""
+        self._side.shutdown(wait=True, cancel_futures=True)
         self.cache.close()
 
     def __enter__(self) -> Gatherer:
@@ -77,7 +95,7 @@ class Gatherer:
 
     @property
     def requests(self) -> dict[str, int]:
-        """Requests made so far, by registry (``iana`` for bootstrap files, ``domain`` for whoisit)."""
+        """Requests made so far, by registry (``iana`` for bootstrap files, ``domain`` for domain RDAP)."""
         return dict(self.net.requests)
 
     # -- public API ----------------------------------------------------------------------------
@@ -90,54 +108,13 @@ class Gatherer:
                     progress: Progress | None = None) -> Iterator[tuple[str, Findings]]:
         """(ip, findings) for each distinct address, in input order, looked up concurrently.
 
-        Addresses are sorted and split into contiguous runs, one per worker, so that the addresses
-        of one network are looked up one after the other: the first RDAP answer serves the rest
-        from the cache and each network costs one registry query.
+        The first address of each /24 (/48) first, then the others, whose shared answers and reverse
+        names are then in hand (bot.gather.bulk): each network costs one registry query.
         """
         wanted = list(dict.fromkeys(parse_ip(ip) for ip in ips))
         if not wanted:
             return
-        ordered = sorted(wanted, key=_sort_key)
-        workers = max(1, min(self.cfg.gather.workers, len(ordered)))
-        size = -(-len(ordered) // workers)
-        chunks = [ordered[i:i + size] for i in range(0, len(ordered), size)]
-        shared = BatchMemo()
-        emit_lock = threading.Lock()
-        results: dict[str, Findings] = {}
-        ready = threading.Condition()
-        stop = threading.Event()  # the consumer went away (Ctrl-C, an error): no more lookups
-
-        def emit(line: str) -> None:
-            if progress is not None:
-                with emit_lock:
-                    progress(line)
-
-        def work(chunk: list[str]) -> None:
-            for ip in chunk:
-                if stop.is_set():
-                    return
-                try:
-                    found = self._gather(ip, probe, Trail(emit=emit, prefix=f"{ip}: ", shared=shared))
-                except Exception:  # a bug must not lose the other results
-                    log.exception("gather of %s failed", ip)
-                    found = Findings(ip, None, False, None, None, problems=("internal error (logged)",))
-                with ready:
-                    results[ip] = found
-                    ready.notify_all()
-
-        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="gather") as pool:
-            futures = [pool.submit(work, c) for c in chunks]
-            try:
-                for ip in wanted:
-                    with ready:
-                        while ip not in results:
-                            ready.wait(0.5)
-                            if all(f.done() for f in futures) and ip not in results:  # pragma: no cover
-                                raise RuntimeError(f"worker ended without a result for {ip}")
-                        found = results.pop(ip)
-                    yield ip, found
-            finally:
-                stop.set()  # leaving early: each worker ends after the lookup it is in
+        yield from bulk.gather_many(self, wanted, sorted(wanted, key=_sort_key), probe, progress)
 
     def lookup(self, target: str, *, probe: bool | None = None,
                progress: Progress | None = None) -> LookupResult:
@@ -170,9 +147,11 @@ class Gatherer:
         if usable:
             findings = self._gather(usable[0], probe, trail, domain_hint=hint)
         else:
-            dom = self._domain(registered, name, False, hint[2], None, trail)
+            dom = self._guard("Domain", trail,
+                              lambda: self.domains.info(registered, name, False, hint[2], trail))
             findings = Findings("", None, False, None, dom, problems=tuple(trail.problems),
-                                notes=tuple(trail.notes), progress=tuple(trail.lines))
+                                notes=tuple(trail.notes), progress=tuple(trail.lines),
+                                incomplete=tuple(dict.fromkeys(trail.incomplete)))
         return LookupResult(text, kind, addresses, findings)
 
     # -- steps ---------------------------------------------------------------------------------
@@ -184,22 +163,73 @@ class Gatherer:
             probes = self._probe(ip, probe, trail)  # refused unless probe.allow_non_global (tests)
             return Findings(ip, None, False, None, None, probes=probes, problems=tuple(trail.problems),
                             progress=tuple(trail.lines))
-        rdns, verified = self._reverse(ip, trail)
-        network = self._step("RDAP", trail, lambda: self.net.network(ip, trail))
-        as_name = ""
+        # Independent questions at once: the registry's network (then Abusix, shared by that network)
+        # and the origin AS on side threads when they must be asked, the reverse name here. Most
+        # addresses of a bulk run find the first two in hand and ask only for their reverse name.
+        rev_trail, origin_trail, net_trail = (Trail(shared=trail.shared) for _ in range(3))
+        try:
+            unknown = self.net.known(ip, net_trail) is None
+        except Exception:  # the cache unreadable: the network step says what is wrong
+            unknown = True
+        # The registry's answer decides whether Abusix' answer is shared: when it has to be asked, Abusix
+        # is asked beside it (the answer is then kept for that network).
+        abusix_asked = (self._side.submit(self.abusix.contacts, ip) if unknown and self.cfg.gather.abusix
+                        else None)
+        network_part = self._beside(unknown, lambda: self._network(ip, net_trail, abusix_asked))
+        origin = self._beside(not self.shared.known(origin_trail, f"origin:{block_of(ip)}"),
+                              lambda: self._guard("Origin AS", origin_trail,
+                                                  lambda: self._origin(ip, origin_trail)))
+        reverse = self._guard("Reverse lookup", rev_trail, lambda: self._reverse(ip, rev_trail))
+        rdns, verified = reverse or (None, False)
+        network, abusix = network_part()
+        asn, as_name = origin() or (None, "")
+        trail.merge(rev_trail)
+        trail.merge(net_trail)
         if network is not None:
-            network, as_name = self._origin(ip, network, trail)
-        abusix: tuple[str, ...] = ()
-        if self.cfg.gather.abusix:
-            abusix = self._step("Abusix", trail, lambda: self.abusix.contacts(ip)) or ()
-        dom = self._pick_domain(rdns, network, as_name, trail, domain_hint, verified, ip)
-        probes = self._probe(ip, probe, trail)
+            trail.merge(origin_trail)
+            if asn is not None:
+                network = replace(network, asn=asn, as_name=as_name or network.as_name)
+        else:
+            as_name = ""
+        dom = self._guard("Domain", trail,
+                          lambda: self.domains.pick(ip, rdns, verified, network, as_name, trail, domain_hint))
+        probes = self._guard("Probe", trail, lambda: self._probe(ip, probe, trail)) or ()
         findings = Findings(ip, rdns, verified, network, dom, abusix, probes)
         notes = [abuse_status(findings), *trail.notes]
         if dom is not None and dom.guessed:
             notes.append(f"the domain {dom.name} is a guess: {dom.guess_reason}")
         return replace(findings, problems=tuple(trail.problems), notes=tuple(notes),
-                       progress=tuple(trail.lines))
+                       progress=tuple(trail.lines), incomplete=tuple(dict.fromkeys(trail.incomplete)))
+
+    def _network(self, ip: str, trail: Trail,
+                 abusix_asked: Future[Records] | None) -> tuple[Network | None, tuple[str, ...]]:
+        network = self._guard("RDAP", trail, lambda: self.net.network(ip, trail))
+        abusix: tuple[str, ...] = ()
+        if self.cfg.gather.abusix:
+            abusix = self._guard("Abusix", trail,
+                                 lambda: self._abusix(ip, network, trail, abusix_asked)) or ()
+        return network, abusix
+
+    def _beside(self, needed: bool, call: Callable[[], T]) -> Callable[[], T]:
+        """Start ``call`` on a side thread when it must ask someone (``needed``), else run it when its
+        result is wanted; either way the returned function gives its result."""
+        if not needed:
+            return call
+        future = self._side.submit(call)
+        return future.result
+
+    def _guard(self, name: str, trail: Trail, call: Callable[[], T]) -> T | None:
+        """Run one step: an expected failure (LookupFailed) is a problem line; anything else is logged
+        with its traceback and marks the findings incomplete."""
+        try:
+            return call()
+        except LookupFailed as exc:
+            trail.problem(f"{name}: {exc}")
+        except Exception:
+            log.exception("%s step failed", name)
+            trail.problem(f"{name}: internal error (details in the log)")
+            trail.incomplete.append(f"{name}: internal error (logged)")
+        return None
 
     def _probe(self, ip: str, probe: bool | None, trail: Trail) -> tuple[ProbeResult, ...]:
         if not (probe if probe is not None else self.cfg.probe.enabled):
@@ -214,19 +244,10 @@ class Gatherer:
             trail.line(f"TCP CONNECT TO {ip}:{p.port} {state}")
         return probes
 
-    def _step(self, name: str, trail: Trail, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except LookupFailed as exc:
-            trail.problem(f"{name}: {exc}")
-        except Exception:
-            log.exception("%s step failed", name)
-            trail.problem(f"{name}: internal error (details in the log)")
-        return None
-
     def _reverse(self, ip: str, trail: Trail) -> tuple[str | None, bool]:
+        memo = trail.shared.memo if trail.shared is not None else {}
         try:
-            name = self.dns.ptr(ip)
+            name = self.dns.ptr(ip, memo.get(f"ptr:{ip}"))
         except LookupFailed as exc:
             trail.line("Reverse lookup: failed")
             trail.problem(f"Reverse lookup: {exc}")
@@ -234,147 +255,57 @@ class Gatherer:
         if not name:
             trail.line("Reverse lookup: failed")
             return None, False
-        verified = bool(self._step("Forward check", trail, lambda: self.dns.forward_confirms(name, ip)))
+        asked = memo.get(f"fwd:{forward_type(ip)}:{name}")
+        verified = bool(self._guard("Forward check", trail,
+                                    lambda: self.dns.forward_confirms(name, ip, asked)))
         trail.line(f"Reverse lookup: {name}"
                    + (" (resolves back)" if verified else " (does not resolve back)"))
         return name, verified
 
-    def _origin(self, ip: str, network: Network, trail: Trail) -> tuple[Network, str]:
-        asn = self._known_origin(ip, trail)
+    def _origin(self, ip: str, trail: Trail) -> tuple[int | None, str]:
+        """(origin AS, its name) from Team Cymru, shared by the /24 (/48) holding ``ip``."""
+        found = self.shared.get(trail, f"origin:{block_of(ip)}", lambda sub: self._ask_origin(ip, sub))
+        asn, prefix = found if found else (None, "")
+        if prefix and ipaddress.ip_address(ip) not in ipaddress.ip_network(prefix):
+            # announced more specifically than a /24 (/48): not shared, ask about this address itself
+            asn, prefix = self._ask_origin(ip, trail)[0]
         if asn is None:
-            found = self._step("Origin AS", trail, lambda: self.dns.origin_asn(ip))
-            asn, prefix = found if found else (None, "")
-            if asn is not None and prefix and trail.shared is not None:
-                with trail.shared.lock:
-                    trail.shared.memo.setdefault("origins", []).append((ipaddress.ip_network(prefix), asn))
-        if asn is None:
-            return network, ""
-        as_name = self._memo(trail, f"as:{asn}", lambda sub: self._step("AS name", sub,
-                                                                      lambda: self.dns.as_name(asn)) or "")
+            return None, ""
+        as_name = self.shared.get(trail, f"asname:{asn}", lambda sub: self._ask_as_name(int(asn), sub))
         trail.line(f"Origin AS{asn}" + (f" ({as_name})" if as_name else ""))
-        return replace(network, asn=asn, as_name=as_name or network.as_name), as_name
+        return int(asn), as_name or ""
 
-    @staticmethod
-    def _known_origin(ip: str, trail: Trail) -> int | None:
-        """In a bulk run, the origin AS of an announced prefix already seen that holds ``ip``."""
-        if trail.shared is None:
-            return None
-        addr = ipaddress.ip_address(ip)
-        with trail.shared.lock:
-            origins = list(trail.shared.memo.get("origins", ()))
-        best = max(((net, asn) for net, asn in origins if addr.version == net.version and addr in net),
-                   key=lambda pair: pair[0].prefixlen, default=None)
-        return best[1] if best else None
-
-    def _pick_domain(self, rdns: str | None, network: Network | None, as_name: str, trail: Trail,
-                     hint: tuple[str, str, str] | None, verified: bool = True,
-                     ip: str = "") -> DomainInfo | None:
-        if hint is not None:
-            return self._domain(hint[0], hint[1], False, hint[2], network, trail)
-        if rdns:
-            registered = domain_mod.registered_domain(rdns)
-            if registered:
-                # the reverse name's zone (host label dropped), then the registered domain: the MX of
-                # "the domain and its parent", as the old tool looked them up
-                zone = rdns.split(".", 1)[1] if rdns.count(".") > registered.count(".") + 1 else registered
-                if not verified:  # the address's owner writes its PTR: any name, someone else's too
-                    return self._domain(registered, zone, True, f"from the reverse name {rdns}, which does "
-                                        "not resolve back to the address", network, trail)
-                return self._domain(registered, zone, False, f"registered domain of {rdns}", network, trail)
-        trail.line("Trying to figure out domain name after failed reverse lookup.")
-        guess = domain_mod.guess_domain(network)
-        if guess is None and ip:
-            servers = self._step("Reverse zone name servers", trail, lambda: self.dns.reverse_zone_ns(ip))
-            guess = domain_mod.guess_domain(None, as_name, servers or ())
-        if guess is None:
-            trail.line("No candidate found.")
-            return None
-        trail.line(f"Possible candidate: {guess[0]} ({guess[1]})")
-        return self._domain(guess[0], guess[0], True, guess[1], network, trail)
-
-    def _mx(self, name: str, trail: Trail) -> tuple[str, ...]:
-        found = self._step(f"MX of {name}", trail, lambda: self.dns.mx(name))
-        trail.line(f"Looking up MX record for {name}..." + ("succeeded." if found else "failed."))
-        return found or ()
-
-    def _domain(self, name: str, host: str, guessed: bool, reason: str, network: Network | None,
-                trail: Trail) -> DomainInfo:
-        host_mx = self._memo(trail, f"mx:{host}", lambda sub: self._mx(host, sub)) if host != name else ()
-        mx, parent_mx, has_address, registrar, entities = self._memo(
-            trail, f"domain:{name}", lambda sub: self._domain_core(name, sub))
-        return DomainInfo(name=name, guessed=guessed, guess_reason=reason if guessed else "", mx=mx,
-                          parent_mx=parent_mx, has_address=has_address, registrar=registrar,
-                          entities=entities, host=host, host_mx=host_mx)
-
-    def _domain_core(self, name: str, trail: Trail) -> tuple[tuple[str, ...], tuple[str, ...], bool, str,
-                                                          tuple[RegistryEntity, ...]]:
-        """What depends on the domain alone (shared by every address of it in one bulk run)."""
-        mx = self._mx(name, trail)
-        parent = name.split(".", 1)[1] if "." in name else ""
-        parent_mx = self._mx(parent, trail) if parent and domain_mod.registered_domain(parent) else ()
-        has_address = bool(self._step(f"Address of {name}", trail, lambda: self.dns.addresses(name)))
-        registrar = ""
-        entities: tuple[RegistryEntity, ...] = ()
-        if self.cfg.gather.domain_rdap:
-            registrar, entities = self._registration(name, trail)
-        return mx, parent_mx, has_address, registrar, entities
-
-    def _memo(self, trail: Trail, key: str, compute: Callable[[Trail], T]) -> T:
-        """Within one gather_many, compute a per-domain/per-AS answer once and replay its lines."""
-        shared = trail.shared
-        if shared is None:
-            return compute(trail)
-        with shared.lock:
-            hit = shared.memo.get(key)
-        if hit is None:
-            sub = Trail(shared=shared)
-            value = compute(sub)
-            hit = (value, tuple(sub.lines), tuple(sub.problems), tuple(sub.notes))
-            with shared.lock:
-                shared.memo.setdefault(key, hit)
-        value, lines, problems, notes = hit
-        for line in lines:
-            trail.line(line)
-        trail.problems.extend(problems)
-        trail.notes.extend(notes)
-        return value
-
-    def _registration(self, name: str, trail: Trail) -> tuple[str, tuple[RegistryEntity, ...]]:
-        key = f"domain-rdap:{name}"
-        cached = self.cache.get(key)
-        if cached is not None:
-            trail.line(f"RDAP domain {name}...cached...succeeded.")
-            return cached["registrar"], tuple(_entity(e) for e in cached["entities"])
-        shared = trail.shared
-        if shared is not None:
-            with shared.lock:
-                failed = shared.domains.get(name)
-            if failed:
-                _problem_or_note(trail, f"Domain RDAP: {failed[0]}", failed[1])
-                return "", ()
+    def _ask_origin(self, ip: str, sub: Trail) -> tuple[list[Any], float]:
         try:
-            registrar, entities, made = domain_mod.domain_registration(self.clients.session, name)
+            asn, prefix, ttl = self.dns.origin_asn(ip)
         except LookupFailed as exc:
-            self.net.count("domain")
-            trail.line(f"RDAP domain {name}..." + ("failed." if exc.temporary else f"{exc}."))
-            _problem_or_note(trail, f"Domain RDAP: {exc}", exc.temporary)
-            if shared is not None:
-                with shared.lock:
-                    shared.domains[name] = (str(exc), exc.temporary)
-            return "", ()
-        self.net.count("domain", made)
-        trail.line(f"RDAP domain {name}...succeeded.")
-        self.cache.put(key, {"registrar": registrar, "entities": [asdict(e) for e in entities]})
-        return registrar, entities
+            sub.problem(f"Origin AS: {exc}")
+            return [None, ""], 0.0
+        return [asn, prefix], ttl
 
+    def _ask_as_name(self, asn: int, sub: Trail) -> tuple[str, float]:
+        try:
+            return self.dns.as_name(asn)
+        except LookupFailed as exc:
+            sub.problem(f"AS name: {exc}")
+            return "", 0.0
 
-def _problem_or_note(trail: Trail, text: str, failed: bool) -> None:
-    """A lookup that failed is a problem; a definite answer ("no record", "no RDAP service for the
-    TLD") is a fact worth a note, not a failure."""
-    if failed:
-        trail.problem(text)
-    else:
-        trail.notes.append(text)
+    def _abusix(self, ip: str, network: Network | None, trail: Trail,
+                asked: Future[Records] | None = None) -> tuple[str, ...]:
+        """Abusix' contacts for ``ip``: shared by every address whose registry answer is the same network
+        (Abusix' zone is built from the registries' own objects), asked per address otherwise."""
+        if network is None or network.source != "rdap" or not (network.start and network.end):
+            return (asked.result() if asked is not None else self.abusix.contacts(ip)).values
+        key = f"abusix:{network.registry}:{network.start}-{network.end}:{network.handle}"
+        return tuple(self.shared.get(trail, key, lambda sub: self._ask_abusix(ip, sub, asked)))
+
+    def _ask_abusix(self, ip: str, sub: Trail, asked: Future[Records] | None) -> tuple[list[str], float]:
+        try:
+            found, ttl = asked.result() if asked is not None else self.abusix.contacts(ip)
+        except LookupFailed as exc:
+            sub.problem(f"Abusix: {exc}")
+            return [], 0.0
+        return list(found), ttl
 
 
 def _dns_name(name: str) -> bool:
@@ -389,7 +320,3 @@ def _dns_name(name: str) -> bool:
 def _sort_key(ip: str) -> tuple[int, int]:
     addr = ipaddress.ip_address(ip)
     return addr.version, int(addr)
-
-
-def _entity(d: dict[str, Any]) -> RegistryEntity:
-    return RegistryEntity(**{**d, "roles": tuple(d["roles"]), "emails": tuple(d["emails"])})

@@ -1,8 +1,8 @@
 """The network step of a gather: cache, single-flight, registry gates, retries, whois fallback.
 
 Shared by the threads of one Gatherer. Holds only shared, non-incident data: the IANA bootstrap
-files, the gates, the in-flight table and request counters. What one lookup learns (progress lines,
-problems, registries found down) lives in the :class:`Trail` object passed in.
+files (bot.gather.bootstrap), the gates, the in-flight table and request counters. What one lookup
+learns (progress lines, problems, registries found down) lives in the :class:`Trail` object passed in.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from bot import registries
 from bot.config import Config
 from bot.errors import LookupFailed, RateLimited
 from bot.gather import rdapwalk
-from bot.gather.cache import LookupCache
+from bot.gather.bootstrap import Bootstraps
+from bot.gather.cache import LookupCache, servable
 from bot.gather.limits import Gates, backoff
 from bot.gather.rdap import RdapSource
 from bot.gather.trail import Trail
@@ -28,6 +29,11 @@ from bot.models import Network
 
 log = logging.getLogger(__name__)
 _INFLIGHT_WAIT = 60.0
+
+
+def _block(ip: str) -> str:
+    addr = ipaddress.ip_address(ip)
+    return f"{int(addr) >> (8 if addr.version == 4 else 80):x}/{addr.version}"
 
 
 def _neighbourhood(ip: str) -> str:
@@ -45,8 +51,8 @@ class NetworkStep:
         self.gates = Gates(cfg.gather.registries, sleep)
         self.sleep = sleep
         self._lock = threading.Lock()
-        self._bootstrap: dict[int, dict[str, Any]] = {}
-        self._bootstrap_locks = {4: threading.Lock(), 6: threading.Lock()}
+        self.bootstraps = Bootstraps(rdap.fetch_plain_json, cache, cfg.gather.bootstrap_max_age_hours,
+                                     count=lambda: self.count("iana"))
         self._inflight: dict[str, threading.Event] = {}
         self.requests: dict[str, int] = {}
 
@@ -55,28 +61,36 @@ class NetworkStep:
             self.requests[registry] = self.requests.get(registry, 0) + n
 
     def base_url(self, ip: str, trail: Trail) -> str | None:
-        """IANA bootstrap's RDAP base for ``ip``, the file fetched once (memory, then sqlite)."""
-        version = ipaddress.ip_address(ip).version
-        with self._bootstrap_locks[version]:
-            data = self._bootstrap.get(version)
-            if data is None:
-                key = f"iana-bootstrap:ipv{version}"
-                data = self.cache.get(key)
-                if data is None:
-                    try:
-                        data = self.rdap.fetch_bootstrap(version)
-                    except LookupFailed as exc:
-                        trail.line(f"IANA bootstrap: {exc}; asking ARIN's bootstrap service instead")
-                        return None
-                    finally:
-                        self.count("iana")
-                    self.cache.put(key, data)
-                self._bootstrap[version] = data
-        return RdapSource.base_url(data, ip)
+        """IANA bootstrap's RDAP base for ``ip`` (None: ask ARIN's bootstrap redirect service)."""
+        try:
+            return self.bootstraps.ip_base(ip, trail)
+        except LookupFailed as exc:
+            trail.line(f"IANA bootstrap: {exc}; asking ARIN's bootstrap service instead")
+            return None
+
+    def _bootstrap(self, ip: str, trail: Trail) -> dict[str, Any] | None:
+        try:
+            return self.bootstraps.get(f"ipv{ipaddress.ip_address(ip).version}", trail)
+        except LookupFailed as exc:
+            trail.line(f"IANA bootstrap: {exc}; asking ARIN's bootstrap service instead")
+            return None
+
+    def known(self, ip: str, trail: Trail) -> Network | None:
+        """A registry answer in hand that holds ``ip``: this run's (by /24 or /48), else the cache's."""
+        shared = trail.shared
+        key = f"net:{_block(ip)}"
+        if shared is not None:
+            found = shared.memo.get(key)
+            if isinstance(found, Network) and rdapwalk.contains(found, ip):
+                return found
+        found = self.cache.network_for(ip)
+        if found is not None and shared is not None:
+            shared.memo[key] = found
+        return found
 
     def network(self, ip: str, trail: Trail) -> Network | None:
         """The network holding ``ip``: cached, else RDAP with retries, else port-43 whois."""
-        cached = self.cache.network_for(ip)
+        cached = self.known(ip, trail)
         if cached is not None:
             trail.line(f"RDAP {ip}...cached answer from {rdapwalk.registry_name(cached.registry)}"
                        "...succeeded.")
@@ -108,7 +122,7 @@ class NetworkStep:
         if net is None and definite and base:
             # Transferred space: the registry IANA names has no record; the RIRs redirect each other
             # for such blocks, so ask the other RIRs (only after a definite "no record").
-            for other in self._other_rirs(ip, base):
+            for other in self._other_rirs(ip, base, trail):
                 other_reg = rdapwalk.registry_from_url(other)
                 trail.line(f"RDAP {ip}...{problem}; trying {rdapwalk.registry_name(other_reg)}...")
                 net, _, _ = self._rdap_with_retries(ip, other, other_reg, trail)
@@ -118,13 +132,15 @@ class NetworkStep:
             trail.problem(f"RDAP: {problem}")
         if net is not None:
             self.cache.put_network(net)
+            if trail.shared is not None and servable(net):
+                trail.shared.memo[f"net:{_block(ip)}"] = net
         elif self.cfg.gather.whois_fallback:
             # not cached: a fallback answer must not stand in for RDAP once the registry is back
             net = self._whois(ip, registry, trail)
         return net
 
-    def _other_rirs(self, ip: str, tried: str) -> list[str]:
-        data = self._bootstrap.get(ipaddress.ip_address(ip).version) or {}
+    def _other_rirs(self, ip: str, tried: str, trail: Trail) -> list[str]:
+        data = self._bootstrap(ip, trail) or {}
         bases: dict[str, str] = {}
         for service in data.get("services", []):
             if isinstance(service, list) and len(service) == 2 and isinstance(service[1], list):

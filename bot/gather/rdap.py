@@ -1,33 +1,36 @@
-"""RDAP for IP networks through ipwhois' ``Net`` (with our injected urllib opener).
+"""RDAP for IP networks through ipwhois' ``Net`` (with our injected urllib opener: every request goes
+through bot.gather.fetch, checked, capped and bounded in time).
 
-Which registry to ask comes from IANA's bootstrap files (fetched once, then cached), with
-ARIN's bootstrap redirect service as the fallback. The answer is read raw and its entity tree
-walked by :mod:`bot.gather.rdapwalk`. ipwhois is asked with ``retry_count=0`` so that it never
-sleeps its 120 s on a 429: retries and backoff are the Gatherer's business.
+Which registry to ask comes from IANA's bootstrap files (bot.gather.bootstrap), with ARIN's bootstrap
+redirect service as the fallback. The answer is read raw and its entity tree walked by
+:mod:`bot.gather.rdapwalk`. ipwhois is asked with ``retry_count=0`` so that it never sleeps its 120 s
+on a 429: retries and backoff are the Gatherer's business.
 """
 
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import socket
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlsplit
 
 from ipwhois.exceptions import HTTPLookupError, HTTPRateLimitError, IPDefinedError
 from ipwhois.net import Net
 
-from bot.clients import AnswerTooLarge, Clients
 from bot.errors import LookupFailed, RateLimited
 from bot.gather import rdapwalk
+from bot.gather.fetch import AnswerTooLarge
 from bot.models import Network
 
-IANA_BOOTSTRAP = "https://data.iana.org/rdap/{}.json"
+if TYPE_CHECKING:
+    from bot.clients import Clients
+
 ARIN_BOOTSTRAP = "https://rdap-bootstrap.arin.net/bootstrap/ip/{}"
 _ACCEPT = {"Accept": "application/rdap+json, application/json"}
 _ENTITY_FETCH_LIMIT = 3
@@ -50,6 +53,8 @@ def _failure(url: str, exc: BaseException) -> LookupFailed:
     """Turn what ipwhois raised (and the cause it chained) into our own error."""
     cause = exc.__context__
     host = urlsplit(url).hostname or url
+    if isinstance(cause, LookupFailed) and not isinstance(cause, AnswerTooLarge):
+        return LookupFailed(str(cause), source="rdap", temporary=cause.temporary)  # the fetcher's words
     if isinstance(exc, HTTPRateLimitError):
         return RateLimited(f"{host} asked us to slow down (rate limit)", source="rdap",
                            retry_after=_retry_after(cause))
@@ -66,7 +71,7 @@ def _failure(url: str, exc: BaseException) -> LookupFailed:
         return LookupFailed(f"{host} did not answer in time", source="rdap", temporary=True)
     if isinstance(cause, AnswerTooLarge):
         return LookupFailed(f"{host} sent an answer too large to read", source="rdap")
-    if isinstance(cause, ValueError):  # json.JSONDecodeError and UnicodeDecodeError
+    if isinstance(cause, ValueError | RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
         return LookupFailed(f"{host} sent a malformed answer (not JSON)", source="rdap", temporary=True)
     if isinstance(cause, URLError | OSError | http.client.HTTPException):
         return LookupFailed(f"{host} could not be reached", source="rdap", temporary=True)
@@ -95,16 +100,30 @@ class RdapSource:
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
+        self._net: Net | None = None
+        self._net_lock = threading.Lock()
+
+    def _ipwhois(self, ip: str) -> Net:
+        """ipwhois' ``Net``, for its ``get_http_json``. A Net is made for one address and checks it
+        against ipwhois' tables of special ranges (about 1 ms of CPU, more than all our handling of
+        the answer); ``get_http_json`` uses only its opener and timeout, so one Net serves every request
+        (ipwhois' own debug log names the address it was made for). The address has passed
+        bot.public_address already."""
+        with self._net_lock:
+            if self._net is None:
+                try:
+                    net = Net(ip, timeout=self.clients.timeout, proxy_opener=self.clients.opener)
+                except IPDefinedError as exc:
+                    raise LookupFailed(f"{ip} is not a global address", source="rdap") from exc
+                net.dns_resolver = self.clients.resolver  # never the system resolver
+                self._net = net
+            return self._net
 
     # -- transport -----------------------------------------------------------------------------
 
     def fetch_json(self, url: str, ip: str) -> dict[str, Any]:
         """GET an RDAP URL through ipwhois (no retries, no sleeping). Raises LookupFailed."""
-        try:
-            net = Net(ip, timeout=self.clients.timeout, proxy_opener=self.clients.opener)
-        except IPDefinedError as exc:
-            raise LookupFailed(f"{ip} is not a global address", source="rdap") from exc
-        net.dns_resolver = self.clients.resolver  # never the system resolver
+        net = self._ipwhois(ip)
         try:
             data = net.get_http_json(url=url, retry_count=0, rate_limit_timeout=0, headers=dict(_ACCEPT))
         except (HTTPLookupError, HTTPRateLimitError) as exc:
@@ -118,46 +137,17 @@ class RdapSource:
         return data
 
     def fetch_plain_json(self, url: str) -> Any:
-        """GET a JSON document (IANA bootstrap) through the injected opener."""
+        """GET a JSON document (IANA bootstrap) through the fetcher."""
+        host = urlsplit(url).hostname
+        answer = self.clients.fetcher.get(url, accept="application/json")
+        if answer.status != 200:
+            raise LookupFailed(f"{host} answered HTTP {answer.status}", source="rdap",
+                               temporary=answer.status >= 500 or answer.status == 429)
         try:
-            with self.clients.opener.open(url, timeout=self.clients.timeout) as resp:
-                return json.loads(resp.read().decode("utf-8"))
-        except HTTPError as exc:
-            raise LookupFailed(f"{urlsplit(url).hostname} answered HTTP {exc.code}", source="rdap",
-                               temporary=exc.code >= 500) from exc
-        except (URLError, OSError, ValueError, http.client.HTTPException) as exc:
-            raise LookupFailed(f"{urlsplit(url).hostname}: could not fetch {url}", source="rdap",
+            return json.loads(answer.body.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise LookupFailed(f"{host} sent a malformed answer (not JSON)", source="rdap",
                                temporary=True) from exc
-
-    # -- registry choice -----------------------------------------------------------------------
-
-    def fetch_bootstrap(self, version: int) -> dict[str, Any]:
-        data = self.fetch_plain_json(IANA_BOOTSTRAP.format("ipv4" if version == 4 else "ipv6"))
-        if not isinstance(data, dict) or not isinstance(data.get("services"), list):
-            raise LookupFailed("IANA bootstrap file has no services", source="rdap", temporary=True)
-        return data
-
-    @staticmethod
-    def base_url(bootstrap: dict[str, Any], ip: str) -> str | None:
-        """The RDAP base URL IANA's bootstrap names for ``ip`` (most specific prefix, https first)."""
-        addr = ipaddress.ip_address(ip)
-        best: tuple[int, str] | None = None
-        for service in bootstrap.get("services", []):
-            if not (isinstance(service, list) and len(service) == 2):
-                continue
-            prefixes, urls = service
-            https = [u for u in urls if isinstance(u, str) and u.startswith("https://")]
-            if not https:
-                continue
-            for prefix in prefixes if isinstance(prefixes, list) else []:
-                try:
-                    net = ipaddress.ip_network(prefix, strict=False)
-                except (ValueError, TypeError):
-                    continue
-                if addr.version == net.version and addr in net and (
-                        best is None or net.prefixlen > best[0]):
-                    best = (net.prefixlen, https[0])
-        return best[1] if best else None
 
     # -- lookups -------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""What one lookup accumulates as it goes (progress lines, problems, notes), and what the workers of
-one ``gather_many`` share (registries found down, per-domain and per-AS answers).
+"""What one lookup accumulates as it goes (progress lines, problems, notes, reasons it is incomplete),
+and what the workers of one ``gather_many`` share (registries found down, shared answers).
 
 Both are made per call and passed down: nothing here lives on a long-lived object.
 """
@@ -21,6 +21,7 @@ class Trail:
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)   # unexpected failures (bugs): see Findings
     shared: BatchMemo | None = None
 
     def line(self, text: str) -> None:
@@ -31,10 +32,22 @@ class Trail:
     def problem(self, text: str) -> None:
         self.problems.append(text)
 
+    def merge(self, other: Trail) -> None:
+        """Take what a sub-lookup run on another thread found, in order (its lines are emitted now)."""
+        for text in other.lines:
+            self.line(text)
+        self.problems.extend(other.problems)
+        self.notes.extend(other.notes)
+        self.incomplete.extend(other.incomplete)
+
 
 @dataclass
 class BatchMemo:
-    """State of one gather_many call shared by its workers (registries found down, domain memo)."""
+    """State of one gather_many call shared by its workers (registries found down, shared answers).
+
+    ``memo`` is read and written one key at a time (``get``, ``setdefault``, ``[key] = value``: each
+    atomic in CPython), without the lock, which guards the updates that read before they write.
+    """
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     down: dict[str, str] = field(default_factory=dict)

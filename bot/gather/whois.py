@@ -1,6 +1,9 @@
-"""Legacy port-43 whois, the fallback when RDAP gives no answer (ipwhois' ``Net.get_whois``).
+"""Legacy port-43 whois, the fallback when RDAP gives no answer.
 
-The server comes from ipwhois' table for the registry, or ``gather.whois_server_override``.
+The server comes from bot/registries.py for the registry, or ``gather.whois_server_override``. The
+query is sent by our fetcher (bot.gather.fetch: the answer capped at MAX_WHOIS_BYTES and bounded by
+``gather.deadline``); ipwhois' ``Net.get_whois`` reads until the server closes, without a limit, and
+resolves the server's name with the system resolver, so it is not used.
 The text is parsed here into the same :class:`Network` the RDAP source returns: RPSL objects
 (RIPE, APNIC, AFRINIC, LACNIC) and ARIN's ``Key: value`` blocks. Abuse contacts are the
 ``abuse-mailbox`` / IRT / ``abuse-c`` objects, ARIN's ``OrgAbuseEmail``/``RAbuseEmail``, and
@@ -11,15 +14,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 
-from ipwhois.exceptions import BlacklistError, IPDefinedError, WhoisLookupError, WhoisRateLimitError
-from ipwhois.net import Net
-
-from bot.clients import Clients
+from bot import registries
 from bot.errors import LookupFailed, RateLimited
+from bot.gather.fetch import AnswerTooLarge
 from bot.gather.rdapwalk import clean_text
 from bot.models import Network, RegistryEntity
 
+if TYPE_CHECKING:
+    from bot.clients import Clients
+
+MAX_WHOIS_BYTES = 1_000_000  # a network's whois text is a few kilobytes; ARIN's longest, tens
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ABUSE_COMMENT_RE = re.compile(r"^%\s*abuse contact for .* is '([^']+)'", re.IGNORECASE)
 _SKIP_KEYS = {"changed", "notify", "upd-to", "mnt-nfy", "auth"}
@@ -29,18 +35,17 @@ _NET_KEYS = ("inetnum", "inet6num", "netrange", "cidr")
 
 def query_whois(clients: Clients, ip: str, registry: str) -> str:
     """The raw whois text for ``ip`` from ``registry``'s server (or the configured override)."""
+    address = str(ipaddress.ip_address(ip))
+    query = f"n + {address}" if registry == "arin" else address  # ARIN: networks only, not its POCs
+    server = clients.whois_server or registries.BY_KEY[registry].whois_host
     try:
-        net = Net(ip, timeout=clients.timeout, proxy_opener=clients.opener)
-    except IPDefinedError as exc:
-        raise LookupFailed(f"{ip} is not a global address", source="whois") from exc
-    net.dns_resolver = clients.resolver
-    try:
-        text = str(net.get_whois(asn_registry=registry, retry_count=0, server=clients.whois_server,
-                                 port=clients.whois_port))
-    except WhoisRateLimitError as exc:
-        raise RateLimited(f"whois ({registry}) asked us to slow down", source="whois") from exc
-    except (WhoisLookupError, BlacklistError, KeyError) as exc:
-        raise LookupFailed(f"whois ({registry}) gave no answer", source="whois", temporary=True) from exc
+        raw = clients.fetcher.port43(server, clients.whois_port, query, max_bytes=MAX_WHOIS_BYTES,
+                                     trusted=bool(clients.whois_server))
+    except AnswerTooLarge as exc:
+        raise LookupFailed(f"whois ({registry}) sent an answer too large to read", source="whois") from exc
+    except LookupFailed as exc:
+        raise LookupFailed(f"whois ({registry}): {exc}", source="whois", temporary=exc.temporary) from exc
+    text = raw.decode("utf-8", "replace")
     if "%ERROR:201" in text or "query rate limit exceeded" in text.lower():
         raise RateLimited(f"whois ({registry}) asked us to slow down", source="whois")
     if not text.strip():

@@ -89,6 +89,43 @@ class IndexReader:
         return row[0], State(row[1])
 
 
+    def claims(self, ips: Sequence[str], *, reported_since: datetime | None) -> dict[str, Incident]:
+        """For each of ``ips`` that has one: the incident that stops it being reported again now:
+        one left ``sending`` (interrupted, at any age) first, else the newest reported since
+        ``reported_since`` (None: only the interrupted ones count). One query for all of them."""
+        found: dict[str, tuple[bool, str, str]] = {}
+        states = [s.value for s in REPORTED]
+        with self.tx() as db:
+            for chunk in (list(ips[n:n + 500]) for n in range(0, len(ips), 500)):
+                rows = db.execute(
+                    f"SELECT a.ip, i.id, i.state, i.created FROM incidents i "
+                    f"JOIN addresses a ON a.incident = i.id WHERE a.ip IN ({marks(chunk)}) "
+                    f"AND (i.state = ? OR (i.state IN ({marks(states)}) AND i.created >= ?))",
+                    (*chunk, State.SENDING.value, *states, iso(reported_since) if reported_since else "~"))
+                for ip, inc_id, state, created in rows:
+                    key = (state == State.SENDING.value, created, inc_id)
+                    if ip not in found or key > found[ip]:
+                        found[ip] = key
+            wanted = sorted({key[2] for key in found.values()})
+            rows = db.execute(f"SELECT {COLUMNS} FROM incidents WHERE id IN ({marks(wanted)})",
+                              wanted).fetchall() if wanted else []
+            incidents = {inc.id: inc for inc in self._incidents(db, rows)}
+        return {ip: incidents[key[2]] for ip, key in found.items()}
+
+    def open_drafts_for(self, ips: Sequence[str], since: datetime) -> dict[str, str]:
+        """For each of ``ips`` held by an open draft created since ``since``: the newest such draft."""
+        found: dict[str, tuple[str, str]] = {}
+        with self.tx() as db:
+            for chunk in (list(ips[n:n + 500]) for n in range(0, len(ips), 500)):
+                for ip, inc_id, created in db.execute(
+                        f"SELECT a.ip, i.id, i.created FROM incidents i "
+                        f"JOIN addresses a ON a.incident = i.id WHERE a.ip IN ({marks(chunk)}) "
+                        f"AND i.state = ? AND i.created >= ?",
+                        (*chunk, State.DRAFT.value, iso(since))):
+                    if ip not in found or (created, inc_id) > found[ip]:
+                        found[ip] = (created, inc_id)
+        return {ip: inc_id for ip, (_, inc_id) in found.items()}
+
     def open_draft_for(self, ips: Iterable[str], since: datetime) -> str | None:
         """The newest open draft created since ``since`` that holds one of ``ips``."""
         with self.tx() as db:

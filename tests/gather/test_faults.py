@@ -142,8 +142,8 @@ def test_abuse_entity_without_email_is_fetched_from_its_registry(cfg: Config, sa
     assert emails["EVIL"] == ()
 
 
-@pytest.mark.parametrize(("kind", "says"), [("timeout", "gave no answer"), ("empty", "without an answer"),
-                                             ("ratelimit", "slow down")])
+@pytest.mark.parametrize(("kind", "says"), [("timeout", "did not answer in time"),
+                                             ("empty", "without an answer"), ("ratelimit", "slow down")])
 def test_whois_fallback_faults_are_clear(sandbox: Sandbox, tmp_path: Path, kind: str, says: str) -> None:
     cfg = sandbox_config(sandbox, tmp_path, retries=0, timeout=0.3)
     g = _fresh(cfg)

@@ -156,8 +156,8 @@ def test_a_network_answer_with_a_rate_limit_notice_is_an_answer(hostile_cfg: Con
 
 def test_an_oversized_answer_is_refused_not_read_whole(hostile_cfg: Config, registry: HostileRegistry,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.clients
-    monkeypatch.setattr(bot.clients, "MAX_ANSWER_BYTES", 50_000)
+    import bot.gather.fetch
+    monkeypatch.setattr(bot.gather.fetch, "MAX_ANSWER_BYTES", 50_000)
     registry.answers["/ip/23.1.2.3"] = _answer("23.1.2.3", "23.1.0.0", "23.1.255.255", "abuse@net.example",
                                                remarks=[{"description": ["x" * 100_000]}])
     f = _gather(hostile_cfg, "23.1.2.3")

@@ -1,15 +1,16 @@
-"""Units without the sandbox: URL rewriting, client building, rate limits, cache, probing, Abusix names."""
+"""Units without the sandbox: client building, rate limits, cache, probing, Abusix names."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bot.clients import build_clients, rewrite_url
+from bot.clients import FetchHandler, build_clients
 from bot.config import Config, RegistryLimit, from_dict
 from bot.errors import ConfigError
 from bot.gather.abusix import query_name
@@ -19,16 +20,6 @@ from bot.gather.probe import probe, probe_refusal
 from bot.models import Network, RegistryEntity
 
 
-def test_rewrite_url_sends_registry_urls_to_the_override() -> None:
-    base = "http://127.0.0.1:8080"
-    assert rewrite_url("https://rdap.arin.net/registry/ip/1.2.3.4?x=1", base) == \
-        "http://127.0.0.1:8080/rdap.arin.net/registry/ip/1.2.3.4?x=1"
-    assert rewrite_url("http://rdap.apnic.net/ip/1.0.0.0/8", base) == \
-        "http://127.0.0.1:8080/rdap.apnic.net/ip/1.0.0.0/8"
-    assert rewrite_url(base + "/rdap.apnic.net/ip/1.1.1.1", base) == base + "/rdap.apnic.net/ip/1.1.1.1"
-    assert rewrite_url("https://rdap.arin.net/x", "") == "https://rdap.arin.net/x"
-
-
 def test_clients_use_configured_nameservers_only_and_reject_bad_overrides() -> None:
     cfg = from_dict({"gather": {"nameservers": ["127.0.0.1"], "dns_port": 5353, "timeout": 1.5,
                                 "whois_server_override": "127.0.0.1:4343"}})
@@ -36,7 +27,10 @@ def test_clients_use_configured_nameservers_only_and_reject_bad_overrides() -> N
     assert clients.resolver.nameservers == ["127.0.0.1"] and clients.resolver.port == 5353
     assert clients.resolver.lifetime == 1.5
     assert (clients.whois_server, clients.whois_port) == ("127.0.0.1", 4343)
-    assert clients.session.trust_env is False
+    # ipwhois' opener has our fetcher as its only handler: no proxy from the environment, no redirect
+    # or connection of urllib's own
+    assert [type(h) for h in clients.opener.handlers] == [FetchHandler]
+    assert clients.fetcher.timeout == 1.5 and clients.fetcher.deadline == cfg.gather.deadline
     for bad in ({"whois_server_override": "nohostport"}, {"rdap_url_override": "ftp://x"}):
         with pytest.raises(ConfigError, match="gather\\."):
             build_clients(from_dict({"gather": bad}))
@@ -172,8 +166,7 @@ def test_negative_retries_or_backoff_are_config_errors() -> None:
             from_dict({"gather": bad})
 
 
-def test_cache_ttl_is_the_configured_one_when_reading(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_ttl_is_the_configured_one_when_reading(tmp_path: Path) -> None:
     """Lowering gather.cache_ttl_hours (or setting it to 0) takes effect for answers already stored."""
     path = tmp_path / "c.sqlite"
     cache = LookupCache(path, 24.0)
@@ -183,13 +176,11 @@ def test_cache_ttl_is_the_configured_one_when_reading(tmp_path: Path,
     off = LookupCache(path, 0.0)
     assert off.network_for("198.51.100.1") is None and off.get("k") is None
     off.close()
-    import bot.gather.cache as cache_mod
-    later = cache_mod.time.time() + 2 * 3600
-    monkeypatch.setattr(cache_mod.time, "time", lambda: later)
-    short = LookupCache(path, 1.0)  # stored two hours ago: older than one hour
+    later = time.time() + 2 * 3600
+    short = LookupCache(path, 1.0, clock=lambda: later)  # stored two hours ago: older than one hour
     assert short.network_for("198.51.100.1") is None and short.get("k") is None
     short.close()
-    still = LookupCache(path, 24.0)
+    still = LookupCache(path, 24.0, clock=lambda: later)
     assert still.network_for("198.51.100.1") is not None and still.get("k") == {"a": 1}
     still.close()
 

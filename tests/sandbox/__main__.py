@@ -1,5 +1,5 @@
-"""Run the local sandbox until interrupted: python -m tests.sandbox [--latency S] [--synthetic N]
-[--config-out PATH].
+"""Run the local sandbox until interrupted: python -m tests.sandbox [--latency S] [--dns-latency S]
+[--synthetic N] [--config-out PATH].
 
 Starts the HTTP replay, DNS and whois servers on 127.0.0.1, prints a config pointing the bot at
 them (and writes it to --config-out PATH when given), and waits for Ctrl-C.
@@ -20,19 +20,21 @@ from tests.sandbox.core import Sandbox, to_toml
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every HTTP answer")
+    parser.add_argument("--dns-latency", type=float, default=0.0, help="seconds added to every DNS answer")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="also serve N made-up networks (benchmarks; up to 1250)")
     parser.add_argument("--config-out", metavar="PATH", help="write the config here (TOML)")
     args = parser.parse_args(argv)
-    if args.latency < 0:
-        parser.error("--latency must not be negative")
+    if args.latency < 0 or args.dns_latency < 0:
+        parser.error("--latency and --dns-latency must not be negative")
     if not 0 <= args.synthetic <= 1250:
         parser.error("--synthetic must be between 0 and 1250")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):      # Ctrl-C at any moment: a clean stop
         signal.signal(signum, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="incident-sandbox-") as tmp, \
-            Sandbox(latency=args.latency, synthetic_networks=args.synthetic) as sb:
+            Sandbox(latency=args.latency, synthetic_networks=args.synthetic,
+                    dns_latency=args.dns_latency) as sb:
         work = Path(args.config_out).resolve().parent if args.config_out else Path(tmp)
         text = to_toml(sb.config_dict(work))
         if args.config_out:

@@ -21,19 +21,23 @@ HOST = "127.0.0.1"
 class Sandbox:
     """Local stand-ins for the registries, DNS and whois; see tests/sandbox/README.md.
 
-        with Sandbox(latency=0.05, synthetic_networks=100) as sb:
+        with Sandbox(latency=0.05, synthetic_networks=100, dns_latency=0.02) as sb:
             cfg = bot.config.from_dict(sb.config_dict(tmp_path))
+
+    ``latency``: seconds added to every HTTP answer; ``dns_latency``: to every DNS answer.
     """
 
-    def __init__(self, latency: float = 0.0, synthetic_networks: int = 0) -> None:
+    def __init__(self, latency: float = 0.0, synthetic_networks: int = 0, dns_latency: float = 0.0) -> None:
         self.latency = latency
+        self.dns_latency = dns_latency
         self.synthetic: list[synthetic.SyntheticNetwork] = synthetic.make_networks(synthetic_networks)
         self.example = EXAMPLE
         self.abusix_zone = ABUSIX_ZONE
         self._stopping = threading.Event()
         rec = recorded.load()
         self.recorded = rec
-        self.zone = build_zone(self.synthetic, ABUSIX_ZONE, recorded.email_domains(rec))
+        self.zone = build_zone(self.synthetic, ABUSIX_ZONE, recorded.email_domains(rec),
+                               recorded.http_hosts(rec))
         self.replay = Replay(rec, self.synthetic)
         # Sockets are opened by start() and closed by stop(): nothing is bound before.
         self._http: HttpServer | None = None
@@ -109,7 +113,7 @@ class Sandbox:
         self._stopping.clear()
         try:
             self._http = HttpServer(self.replay, self._stopping, self.latency, HOST)
-            self._dns = DnsServer(self.zone, self._stopping, HOST)
+            self._dns = DnsServer(self.zone, self._stopping, HOST, self.dns_latency)
             self._whois = WhoisServer(self.recorded, self.zone, self.synthetic, self._stopping, HOST)
         except BaseException:
             self.stop()
@@ -140,12 +144,13 @@ class Sandbox:
         self.whois.clear_faults()
 
     def reset(self) -> None:
-        """Between tests sharing one sandbox: no faults, empty logs, latency back to the start value."""
+        """Between tests sharing one sandbox: no faults, empty logs, latencies back to the start values."""
         self.clear_faults()
         self.http.reset_counts()
         self.dns.reset_counts()
         self.whois.reset_counts()
         self.http.latency = self.latency
+        self.dns.latency = self.dns_latency
 
 
 def to_toml(data: dict[str, Any]) -> str:

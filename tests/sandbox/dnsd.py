@@ -7,16 +7,21 @@ forwards or recurses: names outside the zones it holds are answered REFUSED.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import socketserver
 import struct
 import threading
+import time
+from collections.abc import Callable
 
 import dns.exception
 import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -31,10 +36,13 @@ DNS_FAULTS = frozenset({"servfail", "timeout", "nxdomain"})
 class DnsServer:
     """The zone, the fault plan and the query log behind the UDP and TCP listeners."""
 
-    def __init__(self, zone: Zone, stopping: threading.Event, host: str = "127.0.0.1") -> None:
+    def __init__(self, zone: Zone, stopping: threading.Event, host: str = "127.0.0.1",
+                 latency: float = 0.0) -> None:
         self.zone = zone
         self.faults = FaultPlan(DNS_FAULTS)
+        self.latency = latency          # seconds before each answer leaves; may be changed while running
         self._stopping = stopping
+        self.delayed = DelayedSender(stopping)
         self._log_lock = threading.Lock()
         self._queries: list[tuple[str, str]] = []
         self._udp, self._tcp = _bind_pair(self, host)
@@ -73,6 +81,7 @@ class DnsServer:
     # --- serving ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.delayed.start()
         for server in (self._udp, self._tcp):
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                       name=f"sandbox-dns-{type(server).__name__}", daemon=True)
@@ -85,11 +94,15 @@ class DnsServer:
                 server.shutdown()
             server.server_close()
         self._tcp.close_connections()
+        self.delayed.stop()
         for thread in self._threads:
             thread.join(timeout=2)
 
     def answer(self, wire: bytes, max_size: int | None) -> bytes | None:
         """The answer to one query message, or None to stay silent (a timeout fault, garbage)."""
+        fast = _plain_question(wire)
+        if fast is not None:
+            return self._answer(wire, fast, max_size)
         try:
             # The question is all we need; an OPT record (EDNS) is only looked for in the header.
             query = dns.message.from_wire(wire, question_only=True)
@@ -123,35 +136,151 @@ class DnsServer:
         return _render(query.id, flags, rcode, query.question, answer, authority, edns, limit)
 
 
-def _render(qid: int, flags: int, rcode: int, question: list[dns.rrset.RRset], answer: list[RRs],
+    def _answer(self, wire: bytes, plain: tuple[bytes, str, int], max_size: int | None) -> bytes | None:
+        """answer() for the usual query (one question, a plain name), without building dnspython
+        objects for it: a bulk benchmark asks thousands, and the sandbox must not be what is slow."""
+        qid, qflags, _, _, _, arcount = struct.unpack_from("!HH4H", wire)
+        question, key, rdtype = plain
+        edns = arcount > 0
+        flags = dns.flags.QR | dns.flags.AA | (qflags & (dns.flags.RD | 0x7800))
+        qname = key.rstrip(".")
+        with self._log_lock:
+            self._queries.append((qname, dns.rdatatype.to_text(rdtype)))
+        fault = self.faults.take(qname)
+        answer: list[RRs] = []
+        authority: list[RRs] = []
+        rcode: int
+        if fault == "timeout":
+            return None
+        if fault == "servfail":
+            flags &= ~dns.flags.AA
+            rcode = dns.rcode.SERVFAIL
+        elif fault == "nxdomain":
+            rcode = dns.rcode.NXDOMAIN
+        else:
+            rcode, answer, authority = self.zone.lookup(question[:-4], rdtype, key)
+            if rcode == dns.rcode.REFUSED:
+                flags &= ~dns.flags.AA
+        limit = 65535 if max_size is None else max(max_size, 1232 if edns else 0)
+        return _render(qid, flags, rcode, question, answer, authority, edns, limit)
+
+
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def _plain_question(wire: bytes) -> tuple[bytes, str, int] | None:
+    """(question section, lower-case name text with its final dot, type) of a query with one question
+    whose name is plain labels; None for anything else (dnspython then reads it)."""
+    if len(wire) < 17 or wire[4:6] != b"\x00\x01" or wire[2] & 0x80:
+        return None
+    pos, labels = 12, []
+    while pos < len(wire) and wire[pos] != 0:
+        size = wire[pos]
+        if size > 63 or pos + 1 + size > len(wire):
+            return None
+        label = wire[pos + 1:pos + 1 + size]
+        if not label or not all(b in _PLAIN for b in label):
+            return None
+        labels.append(label.decode("ascii").lower())
+        pos += 1 + size
+    if pos + 5 > len(wire) or pos - 12 > 254:
+        return None
+    rdtype, rdclass = struct.unpack_from("!HH", wire, pos + 1)
+    if rdclass != dns.rdataclass.IN:
+        return None
+    return wire[12:pos + 5], ".".join(labels) + ".", rdtype
+
+
+def _render(qid: int, flags: int, rcode: int, question: list[dns.rrset.RRset] | bytes, answer: list[RRs],
             authority: list[RRs], edns: bool, limit: int) -> bytes:
     """A response's wire form, from dnspython's own name and rdata wire forms, names written whole
     (dnspython's renderer rebuilds every suffix of every name it writes, which for 34-label reversed
-    IPv6 names costs more than all the rest of an answer). Too big for `limit`: truncated (TC)."""
-    head = b"".join(_name_wire(q.name) + struct.pack("!HH", q.rdtype, q.rdclass) for q in question)
+    IPv6 names costs more than all the rest of an answer). Too big for `limit`: truncated (TC).
+    `question`: the question section as the query wrote it, or dnspython's."""
+    if isinstance(question, bytes):
+        head, count = question, 1
+    else:
+        head = b"".join(_name_wire(q.name) + struct.pack("!HH", q.rdtype, q.rdclass) for q in question)
+        count = len(question)
     records: list[bytes] = []
     counts = [0, 0]
     for index, section in enumerate((answer, authority)):
         for rrs in section:
             prefix = _name_wire(rrs.name) + struct.pack("!HHI", rrs.rdtype, dns.rdataclass.IN, TTL)
             for rdata in rrs.rdatas:
-                data = rdata.to_wire() or b""
+                data = _rdata_wire(rdata)
                 records.append(prefix + struct.pack("!H", len(data)) + data)
                 counts[index] += 1
     # OPT: root owner, our UDP payload size, extended rcode 0, version 0, no flags, no options
     opt = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, 1232, 0, 0) if edns else b""
     flags = (flags & ~0xF) | (rcode & 0xF)
-    wire = struct.pack("!HH4H", qid, flags, len(question), *counts, 1 if edns else 0) + head
+    wire = struct.pack("!HH4H", qid, flags, count, *counts, 1 if edns else 0) + head
     wire += b"".join(records) + opt
     if len(wire) <= limit:
         return wire
-    return struct.pack("!HH4H", qid, flags | dns.flags.TC, len(question), 0, 0, 1 if edns else 0) + head + opt
+    return struct.pack("!HH4H", qid, flags | dns.flags.TC, count, 0, 0, 1 if edns else 0) + head + opt
 
 
-def _name_wire(name: dns.name.Name) -> bytes:
+def _name_wire(name: dns.name.Name | bytes) -> bytes:
+    if isinstance(name, bytes):   # the question's own name, as the query wrote it
+        return name
     wire = name.to_wire()         # without a file: the fast path, uncompressed
     assert wire is not None
     return wire
+
+
+_RDATA_WIRE: dict[int, tuple[dns.rdata.Rdata, bytes]] = {}
+
+
+def _rdata_wire(rdata: dns.rdata.Rdata) -> bytes:
+    """An rdata's wire form, kept (zone records never change once made; the entry holds the object so
+    that its id is not reused)."""
+    found = _RDATA_WIRE.get(id(rdata))
+    if found is not None and found[0] is rdata:
+        return found[1]
+    data = rdata.to_wire() or b""
+    _RDATA_WIRE[id(rdata)] = (rdata, data)
+    return data
+
+
+class DelayedSender:
+    """Sends UDP answers after the configured latency, all from one thread: the answer is computed at
+    once, so concurrent queries each wait their own latency (as from a real resolver) and the
+    single-threaded UDP listener is never held."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def later(self, delay: float, send: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), send))
+            self._cond.notify()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sandbox-dns-delay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            with self._cond:
+                now = time.monotonic()
+                if not self._queue or self._queue[0][0] > now:
+                    wait = self._queue[0][0] - now if self._queue else 0.1
+                    self._cond.wait(min(wait, 0.1))
+                    continue
+                _, _, send = heapq.heappop(self._queue)
+            with contextlib.suppress(OSError):
+                send()
 
 
 class _UdpHandler(socketserver.BaseRequestHandler):
@@ -159,10 +288,16 @@ class _UdpHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         data, sock = self.request
-        reply = self.server.dns.answer(data, 512)
-        if reply is not None:
-            with contextlib.suppress(OSError):
-                sock.sendto(reply, self.client_address)
+        dns_server = self.server.dns
+        reply = dns_server.answer(data, 512)
+        if reply is None:
+            return
+        client = self.client_address
+        if dns_server.latency > 0:
+            dns_server.delayed.later(dns_server.latency, lambda: sock.sendto(reply, client))
+            return
+        with contextlib.suppress(OSError):
+            sock.sendto(reply, client)
 
 
 class _TcpHandler(socketserver.BaseRequestHandler):
@@ -183,6 +318,8 @@ class _TcpHandler(socketserver.BaseRequestHandler):
                 if reply is None:       # say nothing until the client gives up or we stop
                     hold(sock, self.server.dns._stopping)
                     return
+                if self.server.dns.latency > 0:
+                    time.sleep(self.server.dns.latency)     # this connection's own thread
                 sock.sendall(struct.pack("!H", len(reply)) + reply)
         except OSError:
             return

@@ -12,6 +12,7 @@ class _Fault:
     matches: Callable[[str], bool]
     kind: str
     remaining: int | None       # None: every matching request until cleared
+    data: str = ""              # what the fault needs besides its kind (a redirect's Location)
 
 
 class FaultPlan:
@@ -22,16 +23,21 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
 
-    def add(self, matches: Callable[[str], bool], kind: str, times: int | None) -> None:
+    def add(self, matches: Callable[[str], bool], kind: str, times: int | None, data: str = "") -> None:
         if kind not in self.kinds:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(self.kinds)}")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for every request)")
         with self._lock:
-            self._faults.append(_Fault(matches, kind, times))
+            self._faults.append(_Fault(matches, kind, times, data))
 
     def take(self, key: str) -> str | None:
         """The fault kind for a request identified by `key`, or None to answer normally."""
+        found = self.take_with_data(key)
+        return found[0] if found else None
+
+    def take_with_data(self, key: str) -> tuple[str, str] | None:
+        """(kind, data) of the fault for a request identified by `key`, or None to answer normally."""
         with self._lock:
             for fault in self._faults:
                 if fault.matches(key):
@@ -39,7 +45,7 @@ class FaultPlan:
                         fault.remaining -= 1
                         if fault.remaining == 0:
                             self._faults.remove(fault)
-                    return fault.kind
+                    return fault.kind, fault.data
         return None
 
     def clear(self) -> None:

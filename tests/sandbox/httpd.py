@@ -15,9 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from tests.sandbox.faults import FaultPlan
 from tests.sandbox.recorded import Answer
 from tests.sandbox.replay import RDAP_JSON, Replay, error_answer
-from tests.sandbox.serving import ConnectionTracking, ServerThread, hold
+from tests.sandbox.serving import ConnectionTracking, ServerThread, endless, hold, trickle
 
-HTTP_FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "ripe-ratelimit"})
+HTTP_FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "ripe-ratelimit", "endless", "trickle",
+                         "redirect"})
+# What a hostile registry's endless or trickling answer looks like: a JSON document that never closes.
+HOSTILE_HEAD = b'{"objectClassName": "ip network", "remarks": [{"description": ["'
+HOSTILE_FILLER = b"x" * 1024
 
 
 class HttpServer:
@@ -76,9 +80,20 @@ class HttpServer:
 
     def fail(self, match: str, kind: str | int, times: int | None = 1) -> None:
         """The next `times` requests whose host+path contains `match` get `kind`: 429, 500, 503,
-        "timeout" (no answer until the client gives up), "malformed" (200 with broken JSON) or
-        "ripe-ratelimit" (RIPE's 429 with an RDAP error body). times=None: every one until cleared."""
+        "timeout" (no answer until the client gives up), "malformed" (200 with broken JSON),
+        "ripe-ratelimit" (RIPE's 429 with an RDAP error body), "endless" (200 whose body never ends,
+        sent as fast as the client reads) or "trickle" (200 whose body comes one byte every 0.2 s,
+        never ending). times=None: every one until cleared."""
+        if str(kind) == "redirect":
+            raise ValueError("use redirect(match, location) for a redirect")
         self.faults.add(lambda key: match in key, str(kind), times)
+
+    def redirect(self, match: str, location: str, times: int | None = 1, status: int = 302) -> None:
+        """The next `times` requests whose host+path contains `match` get a `status` redirect to
+        `location` (any text: a hostile registry chooses it)."""
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError(f"not a redirect status: {status}")
+        self.faults.add(lambda key: match in key, "redirect", times, f"{status} {location}")
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -124,18 +139,43 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if sandbox.latency > 0:
                 time.sleep(sandbox.latency)
-            fault = sandbox.faults.take(host + path)
+            taken = sandbox.faults.take_with_data(host + path)
+            fault, data = taken if taken else (None, "")
             if fault == "timeout":
                 self.close_connection = True
                 hold(self.connection, sandbox._stopping)
                 return
+            if fault in ("endless", "trickle"):
+                self._hostile(fault, sandbox)
+                return
             answer = sandbox.replay.resolve(host, path)
-            if fault is not None:
+            if fault == "redirect":
+                status, _, location = data.partition(" ")
+                answer = Answer(int(status), RDAP_JSON, b"{}", (("Location", location),))
+            elif fault is not None:
                 answer = _fault_answer(fault, answer, self.client_address[0])
             span[1] = time.monotonic()     # before the first byte: a client that has its answer sees it
             self._send(answer)
         finally:
             span[1] = span[1] or time.monotonic()
+
+    def _hostile(self, kind: str, sandbox: HttpServer) -> None:
+        """A 200 whose JSON body never ends: as fast as the client reads ("endless"), or one byte at a
+        time, each in time for any per-read timeout ("trickle"). No Content-Length; the connection is
+        closed afterwards."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", RDAP_JSON)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            self.wfile.write(HOSTILE_HEAD)
+        except OSError:
+            return
+        if kind == "endless":
+            endless(self.wfile.write, sandbox._stopping, HOSTILE_FILLER)
+        else:
+            trickle(self.wfile.write, sandbox._stopping, HOSTILE_FILLER)
 
     def _send(self, answer: Answer) -> None:
         self.send_response(answer.status)

@@ -195,6 +195,19 @@ def email_domains(rec: Recorded) -> set[str]:
     return {match.group(1).lower().rstrip(".") for match in _EMAIL.finditer(text)}
 
 
+def http_hosts(rec: Recorded) -> set[str]:
+    """Every host name the bot may fetch from in the sandbox: the hosts of the recorded answers (the
+    registrars' among them), the services IANA's bootstrap files name, IANA and ARIN's bootstrap service."""
+    hosts = {str(meta["host"]).lower() for meta in rec.index.values()}
+    for answer in rec.bootstrap.values():
+        for service in json.loads(answer.body).get("services", []):
+            for url in service[-1]:
+                match = re.match(r"https?://([A-Za-z0-9.-]+)", url)
+                if match:
+                    hosts.add(match.group(1).lower().rstrip("."))
+    return {h for h in hosts if "." in h} | {"data.iana.org", "rdap-bootstrap.arin.net"}
+
+
 def most_specific(networks: list[Network], host: str | None, version: int, first: int,
                   last: int) -> Network | None:
     """The smallest network (of `host`, or any host if None) holding first..last; on a tie the

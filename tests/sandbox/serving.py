@@ -6,7 +6,12 @@ import contextlib
 import select
 import socket
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
+
+ENDLESS_CHUNK = 64 * 1024
+TRICKLE_INTERVAL = 0.2        # seconds between the bytes of a "trickle" fault
 
 
 def hold(sock: socket.socket, stopping: threading.Event, limit: float = 120.0) -> None:
@@ -21,6 +26,38 @@ def hold(sock: socket.socket, stopping: threading.Event, limit: float = 120.0) -
                     return
             except OSError:
                 return
+
+
+def endless(send: Callable[[bytes], object], stopping: threading.Event, filler: bytes,
+            limit: float = 120.0) -> int:
+    """Send ``filler`` over and over (a hostile server's answer without end) until the peer goes away,
+    we stop, or ``limit`` seconds pass. Returns the bytes sent (the client read at most that)."""
+    chunk = (filler * (ENDLESS_CHUNK // max(1, len(filler)) + 1))[:ENDLESS_CHUNK]
+    sent = 0
+    until = time.monotonic() + limit
+    while not stopping.is_set() and time.monotonic() < until:
+        try:
+            send(chunk)
+        except OSError:
+            break
+        sent += len(chunk)
+    return sent
+
+
+def trickle(send: Callable[[bytes], object], stopping: threading.Event, filler: bytes,
+            interval: float = TRICKLE_INTERVAL, limit: float = 120.0) -> int:
+    """Send one byte of ``filler`` every ``interval`` seconds (always in time for a per-read timeout,
+    never done) until the peer goes away, we stop, or ``limit`` seconds pass. Returns the bytes sent."""
+    sent = 0
+    until = time.monotonic() + limit
+    while not stopping.is_set() and time.monotonic() < until:
+        try:
+            send(filler[sent % len(filler):sent % len(filler) + 1])
+        except OSError:
+            break
+        sent += 1
+        stopping.wait(interval)
+    return sent
 
 
 class ConnectionTracking:

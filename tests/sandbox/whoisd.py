@@ -17,10 +17,11 @@ from tests.sandbox import recorded, synthetic
 from tests.sandbox.example import EXAMPLE
 from tests.sandbox.faults import FaultPlan
 from tests.sandbox.recorded import Recorded
-from tests.sandbox.serving import ConnectionTracking, ServerThread, hold
+from tests.sandbox.serving import ConnectionTracking, ServerThread, endless, hold, trickle
 from tests.sandbox.zone import Zone
 
-WHOIS_FAULTS = frozenset({"timeout", "empty", "ratelimit"})
+WHOIS_FAULTS = frozenset({"timeout", "empty", "ratelimit", "endless", "trickle"})
+HOSTILE_LINE = b"remarks:        this answer never ends (sandbox fault)\r\n"
 _CYMRU_FLAGS = {"-a", "-c", "-p", "-f", "-v"}
 
 
@@ -59,7 +60,9 @@ class WhoisServer:
 
     def fail(self, match: str, kind: str, times: int | None = 1) -> None:
         """The next `times` queries containing `match` get `kind`: "timeout" (no answer until the client
-        gives up), "empty" (closed without a byte) or "ratelimit" (LACNIC's 'Query rate limit exceeded')."""
+        gives up), "empty" (closed without a byte), "ratelimit" (LACNIC's 'Query rate limit exceeded'),
+        "endless" (lines without end, as fast as the client reads) or "trickle" (one byte every 0.2 s,
+        never ending)."""
         self.faults.add(lambda query: match in query, kind, times)
 
     def clear_faults(self) -> None:
@@ -136,6 +139,10 @@ class _Handler(socketserver.BaseRequestHandler):
         try:
             if fault == "timeout":
                 hold(sock, whois._stopping)
+            elif fault == "endless":
+                endless(sock.sendall, whois._stopping, HOSTILE_LINE)
+            elif fault == "trickle":
+                trickle(sock.sendall, whois._stopping, HOSTILE_LINE)
             elif fault == "ratelimit":
                 sock.sendall(b"%% Query rate limit exceeded. Reduced information.\r\n")
             elif fault is None:

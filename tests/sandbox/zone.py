@@ -8,6 +8,7 @@ same for the synthetic networks and the README example. See tests/sandbox/README
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import threading
 from collections.abc import Iterable
@@ -28,6 +29,11 @@ from tests.sandbox.synthetic import SyntheticNetwork
 ABUSIX_ZONE = "abuse-contacts.sandbox.test"     # the test zone standing in for Abusix'
 SANDBOX_NS = "ns.sandbox.test."
 TTL = 300
+# Where the registries' and registrars' RDAP hosts "are" in the sandbox: a made-up public address in the
+# synthetic ARIN block (tests/sandbox/synthetic.py), never connected to. The bot checks the address a
+# URL's host resolves to before it fetches, and with gather.rdap_url_override set the connection goes
+# to the sandbox instead; tests add hosts resolving to 127.0.0.1 or 169.254.169.254 to see them refused.
+SERVICE_ADDRESS = "64.254.255.1"
 
 # Recorded fixture addresses: (address, PTR name or "", forward A/AAAA of that name or "" for none,
 # abuse address in the Abusix zone or "", origin ASN or 0 for none, Cymru prefix, country, registry,
@@ -111,7 +117,7 @@ def address_from_labels(labels: list[str], version: int) -> tuple[int, int] | No
 class RRs(NamedTuple):
     """Records of one name and type, as the DNS server writes them."""
 
-    name: dns.name.Name
+    name: dns.name.Name | bytes     # bytes: the question's name as the query wrote it (wire form)
     rdtype: int
     rdatas: list[dns.rdata.Rdata]
 
@@ -237,10 +243,13 @@ class Zone:
         with self._lock:
             return bool(self._records.get(_key(name), {}).get(int(dns.rdatatype.RdataType.make(rdtype))))
 
-    def lookup(self, qname: dns.name.Name, rdtype: int, key: str = "") -> tuple[int, list[RRs], list[RRs]]:
+    def lookup(self, qname: dns.name.Name | bytes, rdtype: int,
+               key: str = "") -> tuple[int, list[RRs], list[RRs]]:
         """(rcode, answer records, authority records); REFUSED outside the zones held.
-        `key`: the name as lower-case text with the final dot, when the caller has it already."""
-        key = key or _key(qname)
+        `key`: the name as lower-case text with the final dot (needed when qname is wire bytes)."""
+        if not key:
+            assert isinstance(qname, dns.name.Name)
+            key = _key(qname)
         origin = self.origin_of(key)
         if origin is None:
             return dns.rcode.REFUSED, [], []
@@ -271,7 +280,9 @@ def _key(name: str | dns.name.Name) -> str:
     return text if text.endswith(".") else text + "."
 
 
+@functools.lru_cache(maxsize=8192)
 def _parse(kind: int, text: str) -> dns.rdata.Rdata:
+    """Rdata from text, each distinct one parsed once (rdata objects are immutable: shared safely)."""
     return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.RdataType.make(kind), text)
 
 
@@ -307,9 +318,10 @@ def _add_origin_records(zone: Zone, asn: int, prefix: str, cc: str, registry: st
 
 
 def build_zone(networks: Iterable[SyntheticNetwork] = (), abusix_zone: str = ABUSIX_ZONE,
-               held_domains: Iterable[str] = ()) -> Zone:
+               held_domains: Iterable[str] = (), service_hosts: Iterable[str] = ()) -> Zone:
     """The built-in test zone, with records for the given synthetic networks. `held_domains` (the
-    recorded answers' e-mail domains) are zones too: unknown names there get NXDOMAIN, not REFUSED."""
+    recorded answers' e-mail domains) are zones too: unknown names there get NXDOMAIN, not REFUSED.
+    `service_hosts` (RDAP services, IANA) get an A record at SERVICE_ADDRESS."""
     zone = Zone(["in-addr.arpa", "ip6.arpa", "asn.cymru.com", abusix_zone, "example", "sandbox.test",
                  *held_domains])
     zone.abusix = PrefixTxt(abusix_zone, abusix_zone)
@@ -335,6 +347,8 @@ def build_zone(networks: Iterable[SyntheticNetwork] = (), abusix_zone: str = ABU
     zone.abusix.add(EXAMPLE.cidr, EXAMPLE.abuse_email)
     _add_origin_records(zone, EXAMPLE.asn, EXAMPLE.cidr, "KR", "apnic",
                         "SHINBIRO-AS-KR Shinbiro (synthetic example), KR", "2000-03-02")
+    for host in sorted(service_hosts):
+        _fast(zone, host, "A", SERVICE_ADDRESS)
     for net in networks:
         add_network(zone, net)
     return zone
