@@ -290,7 +290,8 @@ class App:
                      why: str = "") -> Outcome | None:
         """A new draft of an incident's report to its next-best contact (one it was not sent to, that
         did not fail, unflagged first), for a person to send: never sent here. None when no contact
-        is left. Idempotent: a contact already proposed for this incident is not proposed again."""
+        is left, or when an earlier proposal for this incident still waits as a draft: the same bounce
+        filed again after a restart, or a second bounce of the same report, proposes nothing more."""
         from bot.compose import compose
 
         store = self.store()
@@ -299,7 +300,10 @@ class App:
         origin = Origin("incident", inc.id, single_line(why, 200))
         tried = {a.lower() for a in (*inc.recipients, *failed)}
         for other in store.incidents_from(origin):
-            tried.update(a.lower() for a in store.get(other).recipients)
+            earlier = store.get(other)
+            if earlier.state is State.DRAFT:
+                return None
+            tried.update(a.lower() for a in earlier.recipients)
         left = [c for c in held.contacts if c.address.lower() not in tried]
         nxt = next((c for c in left if not c.flag), left[0] if left else None)
         if nxt is None or not held.targets:

@@ -27,6 +27,10 @@ from bot.registries import REGISTRIES
 
 # --- sections --------------------------------------------------------------------------------
 
+_ATOM = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
 
 @dataclass(frozen=True)
 class ScanConfig:
@@ -142,6 +146,68 @@ class SmtpConfig:
 class MailboxConfig:
     """[mailbox]: the alert and reply mailboxes `incident serve` reads over IMAP (handlers/mailbox)."""
 
+    host: str = ""                         # empty: no mailbox is read
+    port: int = 993
+    security: str = "tls"                  # "tls" (implicit), "starttls", or "none" (loopback hosts only)
+    username: str = ""
+    password_env: str = "INCIDENT_IMAP_PASSWORD"
+    password_file: str = ""
+    cafile: str = ""                       # extra CA bundle (a private IMAP server)
+    folders: tuple[str, ...] = ("INBOX",)  # alerts, and replies when Reply-To points here
+    reply_folders: tuple[str, ...] = ()    # replies only: never read as alerts
+    address: str = ""                      # the mailbox's own address (Reply-To of the operator notices)
+    folder_prefix: str = "incident-bot"    # processed mail goes to <prefix>/done, no-report, unmatched...
+    flag: str = "$IncidentBot"             # IMAP keyword set on every processed message
+    every_address: bool = True             # a draft for each reportable address, not only the top one
+    idle: bool = True                      # IMAP IDLE where the server offers it
+    idle_renew_seconds: float = 540.0      # IDLE is re-issued this often (at most 600)
+    poll_seconds: float = 60.0             # without IDLE: look for new mail this often
+    timeout: float = 30.0                  # seconds for each IMAP command
+    fetch_deadline: float = 120.0          # seconds for fetching one message whole
+    max_message_mb: float = 25.0           # larger messages are not fetched: quarantined
+    max_tries: int = 3                     # a message failing this many times is quarantined
+    backoff: float = 2.0                   # seconds before reconnecting after a dropped connection (doubling)
+    backoff_max: float = 300.0
+
+    def password(self) -> str:
+        """The IMAP password from the file or environment variable named in the config."""
+        return _secret("mailbox.password", self.password_env, self.password_file)
+
+    def check(self) -> None:
+        """Values that would fail later, named now (called by ``_check``)."""
+        if self.security not in ("tls", "starttls", "none"):
+            raise ConfigError('mailbox.security: expected "tls", "starttls" or "none"')
+        if self.host and self.security == "none" and self.host.lower() not in _LOOPBACK:
+            raise ConfigError('mailbox.security: "none" sends the password in clear; only for a server on '
+                              "this machine (127.0.0.1)")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"mailbox.port: {self.port} is not a TCP port")
+        if self.host and not self.username:
+            raise ConfigError("mailbox.username: needed with mailbox.host")
+        if self.host and not (self.folders or self.reply_folders):
+            raise ConfigError("mailbox.folders: at least one folder to read")
+        names = [("folder_prefix", self.folder_prefix),
+                 *((f"folders[{i}]", n) for i, n in enumerate(self.folders)),
+                 *((f"reply_folders[{i}]", n) for i, n in enumerate(self.reply_folders))]
+        for key, name in names:
+            if not name.strip() or not name.isprintable():
+                raise ConfigError(f"mailbox.{key}: not a usable folder name")
+        if len({*self.folders, *self.reply_folders}) != len(self.folders) + len(self.reply_folders):
+            raise ConfigError("mailbox.reply_folders: a folder is listed twice")
+        if not _ATOM.match(self.flag):
+            raise ConfigError("mailbox.flag: an IMAP keyword (letters, digits, _ . -, may start with $)")
+        if self.address and not _EMAIL.match(self.address):
+            raise ConfigError(f"mailbox.address: {self.address!r} is not an e-mail address")
+        if not 0 < self.idle_renew_seconds <= 600:
+            raise ConfigError("mailbox.idle_renew_seconds: more than 0, at most 600 (IDLE is re-issued at "
+                              "least every 10 minutes)")
+        for name in ("poll_seconds", "timeout", "fetch_deadline", "max_message_mb", "max_tries",
+                     "backoff_max"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"mailbox.{name}: must be greater than zero")
+        if self.backoff < 0:
+            raise ConfigError("mailbox.backoff: must not be negative")
+
 
 def _secret(key: str, env: str, path: str) -> str:
     """A secret from the file named in the config (first line) or else the environment variable."""
@@ -194,6 +260,31 @@ class SlackConfig:
 @dataclass(frozen=True)
 class ServeConfig:
     """[serve]: the long-running process: scheduled jobs, reminders, operator notices (handlers/serve)."""
+
+    operators: tuple[str, ...] = ()        # told of drafts, replies and reminders by mail (without Slack)
+    mail_approval: bool = False            # operators may answer a notice "send" or "skip"
+    reminder_days: float = 14.0            # sent, no human answer after this many days: listed; 0: off
+    reminder_every_hours: float = 24.0
+    reminder_next_contact: bool = False    # also draft the report to the next contact (never sent by itself)
+    retry_failed_minutes: float = 30.0     # failed sends (temporary failures) retried this often; 0: off
+    retry_failed_max: int = 3              # ... at most this many times each
+    cache_upkeep_hours: float = 6.0        # expired lookup-cache entries and stale spool files removed
+    shutdown_seconds: float = 5.0          # on SIGTERM/SIGINT, wait this long for work in hand
+
+    def check(self, mailbox: MailboxConfig) -> None:
+        """Values that would fail later, named now (called by ``_check``)."""
+        for i, addr in enumerate(self.operators):
+            if not _EMAIL.match(addr) or ".." in addr:
+                raise ConfigError(f"serve.operators[{i}]: {addr!r} is not an e-mail address")
+        if self.mail_approval and not (self.operators and mailbox.host):
+            raise ConfigError("serve.mail_approval: needs serve.operators, and mailbox.host to read "
+                              "their answers")
+        for name in ("reminder_days", "retry_failed_minutes", "retry_failed_max"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"serve.{name}: must not be negative")
+        for name in ("reminder_every_hours", "cache_upkeep_hours", "shutdown_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"serve.{name}: must be greater than zero")
 
 
 @dataclass(frozen=True)
@@ -355,6 +446,8 @@ def _check(cfg: Config) -> None:
         if lim.concurrency < 1 or lim.per_minute < 1:
             raise ConfigError(f"gather.registries.{reg}: concurrency and per_minute must be at least 1")
     _check_slack(cfg.slack)
+    cfg.mailbox.check()
+    cfg.serve.check(cfg.mailbox)
     try:
         from zoneinfo import ZoneInfo
 

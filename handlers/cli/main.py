@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "reopen": "handlers.cli.reopen",
     "settle": "handlers.cli.settle",
     "followup": "handlers.cli.followup",
+    "serve": "handlers.cli.serve",
+    "stats": "handlers.cli.stats",
 }
 
 log = logging.getLogger("incident")
