@@ -155,10 +155,13 @@ class App:
     def draft(self, intake: Intake, actor: Actor, opts: DraftOptions | None = None, *,
               progress: Progress = lambda s: None,
               bulk_progress: Callable[[int, int, str], None] = lambda d, t, s: None,
-              timings: Timings | None = None, scanned: ScanResult | None = None) -> DraftRun:
-        """Drafts for the attackers of an intake (or evidence added to their open drafts)."""
+              timings: Timings | None = None, scanned: ScanResult | None = None,
+              on_outcome: Callable[[Outcome], None] | None = None) -> DraftRun:
+        """Drafts for the attackers of an intake (or evidence added to their open drafts);
+        ``on_outcome`` is told of each as soon as it is stored."""
         return self.drafting.draft(intake, actor, opts or DraftOptions(), progress=progress,
-                                   bulk_progress=bulk_progress, timings=timings, scanned=scanned)
+                                   bulk_progress=bulk_progress, timings=timings, scanned=scanned,
+                                   on_outcome=on_outcome)
 
     def earlier(self, ip: str) -> Outcome | None:
         """Why an address is not to be reported again now (already reported, or interrupted), if so."""

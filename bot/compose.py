@@ -9,6 +9,7 @@ ever compiled as a template. Autoescape is off because the output is plain text,
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import textwrap
@@ -67,7 +68,8 @@ def environment(template_dir: str = "") -> jinja2.Environment:
 # --- redaction -------------------------------------------------------------------------------
 
 
-def redactor(own_hostnames: Sequence[str], own_networks: Sequence[str]) -> Any:
+@functools.lru_cache(maxsize=8)  # one per configuration: a batch composes a thousand reports with it
+def redactor(own_hostnames: tuple[str, ...], own_networks: tuple[str, ...]) -> Any:
     """A function masking own host names (and names under them) and addresses in own networks."""
     names = sorted({h.strip(".").lower() for h in own_hostnames if h.strip(".")}, key=len, reverse=True)
     host_re = (
@@ -77,15 +79,17 @@ def redactor(own_hostnames: Sequence[str], own_networks: Sequence[str]) -> Any:
     )
     nets = [ipaddress.ip_network(n, strict=False) for n in own_networks]
 
-    def mask_address(match: re.Match[str]) -> str:
-        text = match.group(1)
+    @functools.lru_cache(maxsize=4096)  # a log names the same few addresses on every line
+    def own(text: str) -> bool:
         try:
             addr = ipaddress.ip_address(text)
         except ValueError:
-            return match.group(0)
-        if any(addr.version == n.version and addr in n for n in nets):
-            return match.group(0).replace(text, REDACTED_ADDRESS)
-        return match.group(0)
+            return False
+        return any(addr.version == n.version and addr in n for n in nets)
+
+    def mask_address(match: re.Match[str]) -> str:
+        text = match.group(1)
+        return match.group(0).replace(text, REDACTED_ADDRESS) if own(text) else match.group(0)
 
     def redact(line: str) -> str:
         if host_re is not None:

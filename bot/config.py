@@ -129,6 +129,7 @@ class SmtpConfig:
     timeout: float = 30.0
     retries: int = 3
     retry_delay: float = 2.0               # seconds before the first retry; doubled each time
+    connections: int = 4                   # SMTP connections kept open at most (a batch sends in parallel)
     cafile: str = ""                       # extra CA bundle (a local or private relay)
 
     def password(self) -> str:
@@ -427,6 +428,8 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"{name}: must not be negative")
     if cfg.smtp.timeout <= 0:
         raise ConfigError("smtp.timeout: must be greater than zero")
+    if not 1 <= cfg.smtp.connections <= 50:
+        raise ConfigError("smtp.connections: expected 1 to 50")
     for name, value in (
         ("gather.timeout", cfg.gather.timeout),
         ("gather.deadline", cfg.gather.deadline),

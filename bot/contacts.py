@@ -59,9 +59,10 @@ def _in_domain(name: str, domain: str) -> bool:
 
 def catch_all_reason(address: str) -> str:
     """Why an address is a registry catch-all (``""`` when it is not one)."""
-    domain = _domain_of(address)
-    for reg_domain, who in REGISTRY_MAIL_DOMAINS.items():
-        if _in_domain(domain, reg_domain):
+    labels = _domain_of(address).lower().rstrip(".").split(".")
+    for n in range(len(labels)):  # the domain, then each parent: nic.or.kr holds x.nic.or.kr too
+        who = REGISTRY_MAIL_DOMAINS.get(".".join(labels[n:]))
+        if who is not None:
             return (f"registry catch-all: {address} is {who}'s own mailbox; the registry allocated "
                     "this space but does not run the network or handle its abuse")
     return ""

@@ -148,7 +148,9 @@ class Drafting:
 
     def draft(self, intake: Intake, actor: Actor, opts: DraftOptions, *, progress: Progress = lambda s: None,
               bulk_progress: Callable[[int, int, str], None] = lambda d, t, s: None,
-              timings: Timings | None = None, scanned: ScanResult | None = None) -> DraftRun:
+              timings: Timings | None = None, scanned: ScanResult | None = None,
+              on_outcome: Callable[[Outcome], None] | None = None) -> DraftRun:
+        """``on_outcome`` is told of each outcome as soon as it is stored (a batch sends it meanwhile)."""
         timings = timings or Timings()
         if scanned is None:
             with timings.step("scan"):
@@ -163,12 +165,18 @@ class Drafting:
         else:
             candidates = candidates[:1]
         outcomes: list[Outcome] = []
+
+        def add(out: Outcome) -> None:
+            outcomes.append(out)
+            if on_outcome is not None:
+                on_outcome(out)
+
         todo: list[Candidate] = []
         claims = {} if (opts.force or opts.dry_run) else self._claims([c.ip for c in candidates])
         for cand in candidates:
             earlier = self._suppressed((cand.ip,), claims[cand.ip]) if cand.ip in claims else None
             if earlier is not None:
-                outcomes.append(earlier)
+                add(earlier)
                 progress(f"{cand.ip}: {earlier.detail}")
             else:
                 todo.append(cand)
@@ -176,7 +184,7 @@ class Drafting:
             todo = self._fill_evidence(intake, todo, opts)
         if not (opts.force or opts.dry_run):
             with timings.step("store"):
-                todo = self._merge_open(todo, intake.origin, actor, outcomes, progress)
+                todo = self._merge_open(todo, intake.origin, actor, add, progress)
         if not todo:
             return DraftRun(tuple(outcomes), scanned)
         found = self._gather(todo, opts, progress, bulk_progress, timings)
@@ -187,7 +195,7 @@ class Drafting:
             if len(groups) > 1:
                 bulk_progress(n - 1, len(groups), "draft")
             targets = [Target(c, found[c.ip]) for c in group]
-            outcomes.append(self._new_draft(targets, contacts, intake.origin, actor, opts, progress, timings))
+            add(self._new_draft(targets, contacts, intake.origin, actor, opts, progress, timings))
         if len(groups) > 1:
             bulk_progress(len(groups), len(groups), "draft")
         return DraftRun(tuple(outcomes), scanned)
@@ -240,8 +248,8 @@ class Drafting:
     def _merge_window(self) -> datetime:
         return self.now() - timedelta(hours=self.cfg.report.merge_window_hours)
 
-    def _merge_open(self, cands: list[Candidate], origin: Origin, actor: Actor, outcomes: list[Outcome],
-                    progress: Progress) -> list[Candidate]:
+    def _merge_open(self, cands: list[Candidate], origin: Origin, actor: Actor,
+                    add: Callable[[Outcome], None], progress: Progress) -> list[Candidate]:
         """Add each candidate that an open draft holds to that draft; return the others."""
         if self.cfg.report.merge_window_hours <= 0:
             return cands
@@ -253,7 +261,7 @@ class Drafting:
             if merged is None:
                 rest.append(cand)
             else:
-                outcomes.append(merged)
+                add(merged)
                 progress(f"{cand.ip}: {merged.detail}")
         return rest
 

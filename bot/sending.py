@@ -78,11 +78,10 @@ class Sender:
                             for ref in draft.attachments)
         from_addr, rcpts = message_mod.envelope(self.cfg, good)
         mid = message_mod.new_message_id(inc.id, from_addr)
-        msg = message_mod.build(Draft(inc.id, draft.subject, draft.body, (), attachments), self.cfg, to=good,
-                                message_id=mid, now=self.now())
+        data = message_mod.build(Draft(inc.id, draft.subject, draft.body, (), attachments), self.cfg, to=good,
+                                 message_id=mid, now=self.now())
         rc = self.cfg.report
         guard = None if force or inc.forced else Guard(rc.suppress_by, rc.suppress_days)
-        data = msg.as_bytes()  # flattened once: what is recorded is what is sent
         try:
             store.begin_send(inc.id, actor, mid, data, guard=guard, now=self.now())
         except Suppressed as exc:

@@ -112,11 +112,11 @@ def _describe(exc: BaseException) -> str:
 class Outbox:
     """Sends messages, retrying what may work later.
 
-    One logged-in connection is kept open between messages (a bulk run sends a hundred reports) and
-    checked with NOOP before it is used again, so a connection that died while idle is replaced
-    before any message is handed over. ``close()`` (or ``with Outbox(...)``) ends it. A lock makes
-    concurrent ``send`` calls take turns on it, one attempt at a time: a message waiting for its
-    retry does not hold up the others (a scheduled job and a person's Send share one outbox).
+    Logged-in connections are kept open between messages (a bulk run sends a thousand reports), at
+    most ``smtp.connections`` of them, and each is checked with NOOP before it is used again, so one
+    that died while idle is replaced before any message is handed over. Concurrent ``send`` calls
+    (a batch's workers; a scheduled job and a person's Send) each take a connection for one attempt
+    at a time: a message waiting for its retry holds none. ``close()`` (or ``with``) ends them all.
     """
 
     def __init__(self, cfg: SmtpConfig, connect: Connect | None = None,
@@ -124,8 +124,9 @@ class Outbox:
         self._cfg = cfg
         self._connect = connect or connector(cfg)
         self._sleep = sleep
-        self._lock = threading.Lock()
-        self._conn: smtplib.SMTP | None = None
+        self._slots = threading.BoundedSemaphore(max(1, cfg.connections))
+        self._lock = threading.Lock()          # guards the idle list
+        self._idle: list[smtplib.SMTP] = []
 
     def __enter__(self) -> Outbox:
         return self
@@ -135,23 +136,27 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
-            self._drop()
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close(conn)
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            _close(self._conn)
-            self._conn = None
-
-    def _connection(self) -> smtplib.SMTP:
-        if self._conn is not None:
+    def _take(self) -> smtplib.SMTP:
+        """An idle connection that still answers, else a new one (called holding a slot)."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._connect()
             try:
-                if self._conn.noop()[0] == 250:
-                    return self._conn
+                if conn.noop()[0] == 250:
+                    return conn
             except (smtplib.SMTPException, OSError):
                 pass
-            self._drop()
-        self._conn = self._connect()
-        return self._conn
+            _close(conn)
+
+    def _give_back(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            self._idle.append(conn)
 
     def send(self, msg: EmailMessage | bytes, envelope_from: str, recipients: Sequence[str],
              notice: Callable[[str], None] | None = None) -> SendResult:
@@ -174,7 +179,7 @@ class Outbox:
                 self._sleep(delay)  # without the lock
                 delay *= 2
             attempts = attempt + 1
-            with self._lock:
+            with self._slots:
                 outcome = self._attempt(msg, envelope_from, pending, bool(accepted))
             if outcome.stop is not None:  # a permanent failure after others got it: keep that
                 failed.update(dict.fromkeys(pending, outcome.stop))
@@ -208,10 +213,10 @@ class Outbox:
 
     def _attempt(self, msg: EmailMessage | bytes, envelope_from: str, pending: list[str],
                  delivered_some: bool) -> _Attempt:
-        """One try, under the lock. Raises SendError for a permanent failure while nobody has the
+        """One try, holding a slot. Raises SendError for a permanent failure while nobody has the
         mail yet, UncertainDelivery when the line broke during the transaction."""
         try:
-            conn = self._connection()
+            conn = self._take()
         except (smtplib.SMTPException, OSError) as exc:
             if isinstance(exc, smtplib.SMTPAuthenticationError):
                 why = f"SMTP login refused: {_describe(exc)}"
@@ -233,19 +238,21 @@ class Outbox:
             refused = exc.recipients
         except smtplib.SMTPResponseException as exc:  # a definite answer: nothing was taken
             why = _describe(exc)
-            self._drop()
+            _close(conn)
             if _temporary(exc):
                 return _Attempt(retry_why=why)
             if not delivered_some:
                 raise SendError(f"SMTP refused the message: {why}", permanent=True) from exc
             return _Attempt(stop=f"SMTP refused the message: {why}")
         except (smtplib.SMTPException, OSError) as exc:
-            self._drop()
+            _close(conn)
             raise UncertainDelivery(
                 f"the connection to the SMTP server broke during the transaction ({_describe(exc)}); "
                 f"the mail may or may not have been delivered", permanent=False) from exc
         if any(400 <= refused[a][0] < 500 for a in pending if a in refused):
-            self._drop()  # recipients answered 4xx: come back later on a fresh connection
+            _close(conn)  # recipients answered 4xx: come back later on a fresh connection
+        else:
+            self._give_back(conn)
         return _Attempt(refused=dict(refused))
 
 

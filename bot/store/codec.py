@@ -21,10 +21,15 @@ from bot.errors import StoreError
 T = TypeVar("T")
 
 
-@cache
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...] | None:
     """The field names of a dataclass type, None for any other type (asked once per type)."""
-    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+    if cls not in _FIELDS:
+        is_dc = dataclasses.is_dataclass(cls)
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls)) if is_dc else None
+    return _FIELDS[cls]
 
 
 def to_data(value: Any) -> Any:

@@ -20,8 +20,7 @@ CFG = from_dict({"smtp": {"from_address": "security@mydomain.example", "reply_to
 
 
 def _parse(draft: Draft, to: list[str]) -> tuple[bytes, object]:
-    msg = build(draft, CFG, to=to, message_id="<x@mydomain.example>")
-    raw = msg.as_bytes()
+    raw = build(draft, CFG, to=to, message_id="<x@mydomain.example>")
     return raw, message_from_bytes(raw, policy=policy.default)
 
 
@@ -56,10 +55,10 @@ def test_crlf_in_untrusted_subject_cannot_add_a_header(evil: str) -> None:
 
 
 def test_raw_crlf_reaching_the_builder_is_refused_not_sent() -> None:
-    # compose never produces it; if a future caller did, the email library refuses it.
+    # compose never produces it; if a future caller did, the builder refuses it.
     draft = Draft("INC-20260908-0001", "a\r\nBcc: victim@example.com", "body\n", ())
     with pytest.raises(ValueError):
-        build(draft, CFG, to=["abuse@example.net"], message_id="<x@y>").as_bytes()
+        build(draft, CFG, to=["abuse@example.net"], message_id="<x@y>")
 
 
 def test_non_ascii_subject_is_encoded() -> None:
@@ -94,7 +93,7 @@ def test_message_id_names_the_sender_domain() -> None:
 @given(st.text(max_size=300))
 def test_no_untrusted_subject_adds_or_breaks_a_header(text: str) -> None:
     draft = Draft("INC-20260908-0001", header_line(f"[INC-20260908-0001] {text}"), "body\n", ())
-    raw = build(draft, CFG, to=["abuse@example.net"], message_id="<x@mydomain.example>").as_bytes()
+    raw = build(draft, CFG, to=["abuse@example.net"], message_id="<x@mydomain.example>")
     parsed = message_from_bytes(raw, policy=policy.default)
     assert sorted(parsed.keys()) == sorted(EXPECTED_HEADERS)
     # RFC 2047 drops whitespace between adjacent encoded words: compare the text, not the spacing

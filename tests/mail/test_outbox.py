@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import smtplib
 import socket
 import threading
@@ -148,8 +149,8 @@ def test_one_connection_serves_several_messages_and_is_replaced_when_dead(
         for n in range(3):
             out.send(_msg(f"[INC-20260908-000{n + 1}] x"), "security@mydomain.example", ["abuse@example.net"])
         assert smtp.auth_attempts == 1  # logged in once for three messages
-        assert out._conn is not None
-        out._conn.close()  # the line died while idle
+        (idle,) = out._idle
+        idle.close()  # the line died while idle
         res = out.send(_msg(), "security@mydomain.example", ["abuse@example.net"])
     assert res.accepted == ("abuse@example.net",) and smtp.auth_attempts == 2
     assert len(smtp.messages) == 4
@@ -237,3 +238,22 @@ def test_a_retry_wait_does_not_hold_up_another_threads_message(
     assert isinstance(res_b, SendResult) and res_b.accepted == ("noc@example.net",) and res_b.attempts == 1
     assert sorted(m.message["Subject"] for m in smtp.messages) == [
         "[INC-20260908-0001] a", "[INC-20260908-0002] b"]
+
+
+def test_concurrent_sends_use_several_connections_at_most_as_configured(smtp: SmtpServer,
+                                                                        tmp_path: Path) -> None:
+    cfg = dataclasses.replace(_cfg(smtp, tmp_path), connections=3)
+    with Outbox(cfg) as out:
+        start = threading.Barrier(8)
+
+        def one(n: int) -> None:
+            start.wait()
+            out.send(_msg(f"[INC-20260908-{n:04d}] x"), "security@mydomain.example", ["abuse@example.net"])
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert 1 <= len(out._idle) <= 3 and smtp.auth_attempts == len(out._idle)
+    assert len(smtp.messages) == 8
