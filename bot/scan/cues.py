@@ -9,6 +9,7 @@ import re
 
 from bot.scan.addresses import Found
 
+PEER = 8            # a daemon's own peer field, in its fixed place ("[client ADDR]", "rip=ADDR")
 ENDPOINT = 7        # the daemon's own record of its peer: "from ADDR port N"
 STRONG = 6          # the client behind a proxy, as the daemon resolved it
 SOURCE = 5

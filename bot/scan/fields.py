@@ -219,6 +219,32 @@ def _user_names(line: str, found: Sequence[Found], spans: list[Span]) -> None:
         emit(Span(m.end(), stop, "user"))
 
 
+# A daemon's own peer field, in the fixed place its format writes it: the text right before the
+# address (the format table). An address written there is the peer whatever else the line holds.
+_PEER_BEFORE = re.compile("|".join((
+    r"\[client $",                                        # Apache error log
+    r"(?:^|[,:] )client: $",                               # nginx error log
+    r"\bClient \"$",                                       # vsftpd
+    r"\bfailed for '$", r"\bCall from '[^']*' \($",        # Asterisk chan_sip / PJSIP
+    r"\(\?@$",                                             # pure-ftpd
+    r"\brip=$",                                             # Dovecot
+    r"\b(?:connect|disconnect|lost connection after \w+|RCPT|CONNECT|PREGREET \d+ after [\d.]+) "
+    r"from [\w.\-]*\[$", r"\bwarning: [\w.\-]+\[$",          # Postfix smtpd, postscreen
+    r"\bH=(?:[\w.\-]+ )?(?:\([^()]*\) )?\[$",                 # Exim
+    r"\bauthenticator failed for (?:[\w.\-]+ )?(?:\([^()]*\) )?\[$",
+    r"\bproftpd\[\d+\]:? \S+ \([\w.\-:]*\[$",                 # ProFTPD "server (name[ADDR])"
+    r"\bSource Network Address:\s*$", r"Name=\"IpAddress\">$",  # Windows security events
+    r"\binvalid authentication from (?:\S+ \()?$",           # Home Assistant
+    r"'@'$",                                                # MySQL/MariaDB 'user'@'ADDR'
+    r"\[(?:NOTICE|INFO|WARN|ERROR|DEBUG)\] \[\d+\] \[$",      # LiteSpeed "[ADDR:PORT:PROTO-ID#vhost]"
+)))
+
+
+def peer_indexes(line: str, found: Sequence[Found]) -> list[int]:
+    """Indexes of the addresses written in a daemon's own peer field (the format table above)."""
+    return [i for i, f in enumerate(found) if _PEER_BEFORE.search(line, max(0, f.start - 80), f.start)]
+
+
 def inside(spans: Sequence[Span], f: Found) -> Span | None:
     """The client-chosen span holding address ``f``, if any."""
     for s in spans:

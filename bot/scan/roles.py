@@ -41,20 +41,23 @@ from bot.scan.cues import (
     DEST,
     ENDPOINT,
     LOGGER,
+    PEER,
     PROXY,
     SOURCE,
     STRONG,
     UNKNOWN,
     WEAK_SOURCE,
 )
-from bot.scan.fields import client_spans, endpoint_indexes, inside
+from bot.scan.fields import Span, client_spans, endpoint_indexes, inside, peer_indexes
 from bot.scan.ranking import is_global
 
 __all__ = ["Plan", "Scored", "attacker_index", "plan_line", "ranked", "resolve", "score_line"]
 
 # Common Log Format: "ADDR ident user [date] \"GET ...": also without the date ("ADDR - user \"POST"),
 # and HAProxy's "ADDR:PORT [06/Feb/2009:12:14:14.655]".
-_ACCESS_HEAD = re.compile(r"\s+\S+\s+\S+\s+(?:\[\d{1,2}/[A-Za-z]{3}/\d{4}:|\"[A-Z]{3,7} )"
+# The user field (%u, $remote_user: from the client's Authorization header) is free text.
+_ACCESS_HEAD = re.compile(r"\s+\S+\s+(?P<user>[^\n]{0,200}?)\s*\[\d{1,2}/[A-Za-z]{3}/\d{4}:"
+                          r"|\s+\S+\s+\S+\s+\"[A-Z]{3,7} "
                           r"|\s+\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\.\d+\]")
 _SYSLOG_HOST = re.compile(
     r"^(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d{4}\s+)?\d\d:\d\d:\d\d(?:\.\d+)?\]?"
@@ -95,12 +98,19 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     header_end = header.end() if header else -1
     head_client = -1
     head_end = -1
+    m = None
     for i, f in enumerate(found):
         m = _ACCESS_HEAD.match(line, f.end)
         if m and (i == 0 or _comma_run(line, found, i)):
             head_client, head_end = i, m.end()
             break
+        m = None
     spans = client_spans(line, found, head_end)
+    if head_client >= 0 and m is not None and m.group("user"):
+        spans.append(Span(m.start("user"), m.end("user"), "user"))
+    peers = [i for i in peer_indexes(line, found) if inside(spans, found[i]) is None]
+    if head_client >= 0:
+        peers.append(head_client)
     lists = _lists(line, found, spans, head_client)
     in_list = {i for lst in lists for i in lst}
     prev_end = -10
@@ -132,6 +142,9 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     for i, f in enumerate(found):
         if inside(spans, f) is not None and i not in in_list:
             scores[i] = min(scores[i], CLIENT_TEXT)
+    for i in peers:
+        if i not in in_list:
+            scores[i] = PEER
     if n >= 2 and _SENDING.search(line):
         _swap_from_to(line, found, scores)
     if n >= 2 and _OUTBOUND.search(line):
@@ -141,6 +154,8 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     peer = None
     if lists:
         peer = next((i for i in range(n) if i not in in_list and scores[i] >= SOURCE), None)
+        if peers and peers[0] not in in_list:
+            peer = peers[0]
     fixed = None if (port_rule or lists) else _best(scores)
     return Plan(tuple(scores), port_rule, lists, peer, fixed)
 
@@ -154,6 +169,9 @@ def resolve(plan: Plan, found: Sequence[Found], trusted: Callable[[str], bool]) 
                 scores[i] += -2 if f.port in cues.SERVICE_PORTS or f.port < 1024 else 2
     if plan.lists:
         peer_trusted = plan.peer is None or trusted(found[plan.peer].ip)
+        if plan.peer is not None and peer_trusted and scores[plan.peer] == PEER:
+            # the head of an access log written by our proxy: the forwarded list says who came
+            scores[plan.peer] = PROXY
         for lst in plan.lists:
             if not peer_trusted:
                 for i in lst:
