@@ -44,12 +44,14 @@ _METHODS = ("GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND|PROPP
             "LOCK|UNLOCK|SEARCH|REPORT|MKCALENDAR")
 _REQUEST = re.compile(r"(?<![\w-])(?:" + _METHODS + r")\s+(\S+)")
 _QUERY = re.compile(r"(?<=[\w/])\?[^\s\"']+")
+# A path (quoted, it may hold spaces): a file a request named ("open() \"/srv/www/...\" failed").
+_PATH = re.compile(r"\"/[^\"]*\"|'/[^']*'|(?<=[\s:=(])/[^\s\"'<>]+")
 # "user@ADDR", "x@[ADDR]": the host part of a user@host form (SIP, mail, scp targets).
 _AT_HOST = re.compile(r"(?<=[\w\-.+%!])@\[?(?=[0-9A-Fa-f:]{2})")
 # Mail: an HELO name, an envelope address, a parameter echoed after a reply code.
 _HELO_KEY = re.compile(r"(?i)\b(?:helo|ehlo)\s*=\s*(<[^<>]*>|\S+)")
 _HELO_CMD = re.compile(r"(?<![\w=])(?:EHLO|HELO|ehlo|helo)\s+([^\s\\,;]+)")
-_HELO_PAREN = re.compile(r"\(([^()\s]*)\)\s*\[(?=[0-9A-Fa-f:.]+\])")      # exim/sendmail "(name) [addr]"
+_HELO_PAREN = re.compile(r"\(([^()]*)\)\s*\[(?=[0-9A-Fa-f:.]+\])")      # exim/sendmail "(name) [addr]"
 _ENVELOPE = re.compile(r"(?i)(?<![\w])(?:F|from|to|orig_to|sender|recipient|rcpt|arg1)=<[^<>]*>"
                        r"|<[^<>\s]*@[^<>\s]*>|\b\d\.\d\.\d{1,3}\s+<[^<>]*>")
 # HAProxy's captured request/response headers: "{h1|h2}" after its head.
@@ -89,6 +91,13 @@ _USER_WORD = re.compile(r"(?i)\b(?:for(?:\s+invalid\s+user)?|invalid\s+user|auth
                         r"login\s+as|as\s+user)\s+")
 _ENDPOINT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
 _FROM_BEFORE = re.compile(r"(?i)\bfrom\s+\[?$")
+# Format knowledge: free-text fields whose end the format marks.
+_FREE_TEXT = re.compile("|".join((
+    r"\(set_id=(?P<exim>[^)]*)\)",                                  # Exim authenticators
+    r"\[pid \d+\] \[(?P<vsftpd>[^\]]*)\] (?:FAIL|OK) ",               # vsftpd
+    r"Workstation Name:\s*(?P<win>.*?)\s+Source Network Address:",  # Windows security event text
+    r"\]\\\[(?P<smb>[^\]]*)\]",                                      # Samba "[DOMAIN]\[user]"
+)))
 # pam_unix writes "user=" last: "authentication failure; logname= uid=0 ... rhost=A  user=NAME"
 _PAM_USER = re.compile(r"(?i)\bauthentication failure;.*?\s(user=.*)$")
 # A line with a request in it (for the Host header rule)
@@ -126,6 +135,9 @@ def client_spans(line: str, found: Sequence[Found], access_head_end: int = -1) -
         add(Span(m.start(1), m.end(1), "request"))
     for m in _QUERY.finditer(line):
         add(Span(m.start(), m.end(), "query"))
+    if "/" in line:
+        for m in _PATH.finditer(line):
+            add(Span(m.start(), m.end(), "path"))
     if "@" in line:
         for m in _AT_HOST.finditer(line):
             # the host part runs to the end of the address that follows
@@ -134,13 +146,13 @@ def client_spans(line: str, found: Sequence[Found], access_head_end: int = -1) -
                 add(Span(m.start(), end, "user@host"))
     _mail(line, spans)
     _keyed(line, spans)
-    _user_names(line, found, spans)
     if access_head_end >= 0:
         for m in _QUOTED.finditer(line, access_head_end):
             if not _labelled_forwarded(line, m.start()):
                 add(Span(m.start(), m.end(), "access-field"))
         for m in _CAPTURE.finditer(line, access_head_end):
             add(Span(m.start(), m.end(), "capture"))
+    _user_names(line, found, spans)
     return spans
 
 
@@ -186,6 +198,8 @@ def _keyed(line: str, spans: list[Span]) -> None:
         else:
             continue
         start = m.end()
+        if line[start:start + 1] == "{" and key not in ("headers", "requestheaders"):
+            continue        # a structured record ("request":{...}): its own keys say what they hold
         if m.group(0).endswith("\">"):          # <Data Name="key">value</Data>
             end = line.find("<", start)
             end = len(line) if end < 0 else end
@@ -200,12 +214,17 @@ def _keyed(line: str, spans: list[Span]) -> None:
             emit(Span(pam.start(1), len(line), "user"))
     for m in _QUOTED_NAME.finditer(line):
         emit(Span(m.start(1), m.end(1), "user"))
+    for m in _FREE_TEXT.finditer(line):
+        name = m.lastgroup
+        if name is not None:
+            emit(Span(m.start(name), m.end(name), "user"))
 
 
 def _user_names(line: str, found: Sequence[Found], spans: list[Span]) -> None:
     """sshd-style free-text user names: from the key word to the daemon's last endpoint."""
     emit = spans.append
-    ends = endpoint_indexes(line, found)
+    # (an endpoint written inside another field the client chose is not the daemon's)
+    ends = [i for i in endpoint_indexes(line, found) if inside(spans, found[i]) is None]
     if not ends:
         return
     last = found[ends[-1]]
@@ -236,6 +255,7 @@ _PEER_BEFORE = re.compile("|".join((
     r"\bSource Network Address:\s*$", r"Name=\"IpAddress\">$",  # Windows security events
     r"\binvalid authentication from (?:\S+ \()?$",           # Home Assistant
     r"'@'$",                                                # MySQL/MariaDB 'user'@'ADDR'
+    r"\bremote host \[ipv[46]:\[?$",                          # Samba
     r"\[(?:NOTICE|INFO|WARN|ERROR|DEBUG)\] \[\d+\] \[$",      # LiteSpeed "[ADDR:PORT:PROTO-ID#vhost]"
 )))
 

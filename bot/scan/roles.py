@@ -59,6 +59,10 @@ __all__ = ["Plan", "Scored", "attacker_index", "plan_line", "ranked", "resolve",
 _ACCESS_HEAD = re.compile(r"\s+\S+\s+(?P<user>[^\n]{0,200}?)\s*\[\d{1,2}/[A-Za-z]{3}/\d{4}:"
                           r"|\s+\S+\s+\S+\s+\"[A-Z]{3,7} "
                           r"|\s+\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\.\d+\]")
+# What may come before an access log's head: a syslog header, "prog[pid]:", a virtual host, a
+# container runtime's prefix, bracketed stamps; no quote or key (the head is never inside a field).
+_HEAD_PREFIX = re.compile(r"(?:<\d{1,3}>\d?\s*)?"
+                          r"(?:(?:[^\s\"'<>()\[\]{}=]+(?:\[\d+\])?:?|\[[^\[\]\"']*\])\s+){0,7}(?:\|\s+)?$")
 _SYSLOG_HOST = re.compile(
     r"^(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d{4}\s+)?\d\d:\d\d:\d\d(?:\.\d+)?\]?"
     r"(?:\s+\d{4})?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+(?:\S+\s+)??"
@@ -101,7 +105,8 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     m = None
     for i, f in enumerate(found):
         m = _ACCESS_HEAD.match(line, f.end)
-        if m and (i == 0 or _comma_run(line, found, i)):
+        first = found[0].start - (found[0].start > 0 and line[found[0].start - 1] == "[")   # "[v6]:port"
+        if m and (i == 0 or _comma_run(line, found, i)) and _HEAD_PREFIX.match(line, 0, first):
             head_client, head_end = i, m.end()
             break
         m = None
@@ -109,9 +114,10 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     if head_client >= 0 and m is not None and m.group("user"):
         spans.append(Span(m.start("user"), m.end("user"), "user"))
     peers = [i for i in peer_indexes(line, found) if inside(spans, found[i]) is None]
-    if head_client >= 0:
+    if head_client >= 0 and inside(spans, found[head_client]) is None:
         peers.append(head_client)
-    lists = _lists(line, found, spans, head_client)
+    lists = tuple(lst for lst in _lists(line, found, spans, head_client)
+                  if not any(inside(spans, found[i]) is not None for i in lst))
     in_list = {i for lst in lists for i in lst}
     prev_end = -10
     for i, f in enumerate(found):
@@ -125,11 +131,13 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
         else:
             between = line[prev_end:f.start] if prev_end >= 0 else ""
             if prev_end >= 0 and between.strip() in (",", "") and len(between) <= 3 and i \
-                    and f.port is None:
+                    and f.port is None and inside(spans, found[i - 1]) is None:
                 # the second field of a CSV record (pf filterlog, Palo Alto): the destination
                 score = min(PROXY, scores[i - 1] - 1)
             else:
-                score = cues.left_score(line, f, max(0, prev_end))
+                # (cue words inside a field the client chose are not the daemon's)
+                floor = max([prev_end, 0, *(s.end for s in spans if s.end <= f.start)])
+                score = cues.left_score(line, f, floor)
                 if score is None and i == head_client:
                     score = SOURCE
         scores[i] = UNKNOWN if score is None else score
@@ -284,7 +292,7 @@ def _endpoint(line: str, found: Sequence[Found], scores: list[int], spans: Seque
     if len(found) < 2:
         return
     ends = [i for i in endpoint_indexes(line, found) if inside(spans, found[i]) is None  # type: ignore[arg-type]
-            and scores[i] > 0 and _PORT_AFTER.match(line, found[i].end)]
+            and scores[i] >= 0 and _PORT_AFTER.match(line, found[i].end)]
     if ends:
         last = ends[-1]
         scores[last] = max(scores[last], ENDPOINT)
