@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+CACHE = 16384       # addresses whose parsing is remembered (per function; a log has far fewer)
 
 # One pattern for both families. The v6 branch takes a run of hex digits and colons (with an
 # optional dotted tail for ::ffff:a.b.c.d and a zone id); the checks in _v6() decide.
@@ -55,7 +56,7 @@ class Found(NamedTuple):
     port: int | None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE)
 def normalise(text: str) -> str | None:
     """The canonical form of one address (or None if it is not one).
 
@@ -75,7 +76,7 @@ def parse(text: str) -> IPAddress | None:
     return ipaddress.ip_address(norm) if norm is not None else None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE)
 def _v4(s: str) -> str | None:
     parts = s.split(".")
     if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
@@ -86,7 +87,7 @@ def _v4(s: str) -> str | None:
     return ".".join(str(n) for n in nums)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE)
 def _v6(s: str) -> str | None:
     if _TIME_LIKE.match(s):
         return None
@@ -239,7 +240,7 @@ def token_value(groups: tuple[str, ...], v6: bool) -> tuple[str, int | None] | N
     return (parsed[0], int(port)) if port else parsed
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE)
 def parse_token(text: str) -> tuple[str, int | None] | None:
     """(address, port) written as ``text`` (a token of TOKENS4/TOKENS6), or None."""
     port: int | None = None

@@ -28,7 +28,7 @@ from bot.scan.sessions import tag as session_tag
 
 _PARSE = addresses.parse_token
 _DIGITS = b"0123456789"
-_VALUES_MAX = 200_000
+_VALUES_MAX = 50_000
 _RARE = 8        # lines of a shape in a chunk below which its IPv6 tokens are masked in its key
 
 
@@ -237,7 +237,7 @@ def _port_of(text: str) -> int | None:
     return int(text) if text else None
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 16)
 def _port_class(text: str) -> int:
     """What the port rule reads of a port: none, a service port, an ephemeral one."""
     if not text:

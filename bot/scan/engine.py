@@ -28,7 +28,7 @@ from bot.scan.addresses import Found
 from bot.scan.ranking import OwnNetworks, clip, is_global
 from bot.scan.received import Chain
 from bot.scan.sessions import Sessions, session_of, tag
-from bot.scan.tally import DEFAULT_CAPACITY, Counts
+from bot.scan.tally import Counts
 from bot.scan.timestamps import Clock, zone
 
 RECEIVED = "Received:"
@@ -76,7 +76,7 @@ class Engine:
 
     def __init__(self, cfg: ScanConfig, *, select: str | None = None, keep_received: bool = False,
                  now: datetime | None = None, keep_lines: bool = True, times: bool = True,
-                 capacity: int = DEFAULT_CAPACITY) -> None:
+                 capacity: int | None = None) -> None:
         self.keep = max(0, cfg.excerpt_lines) if keep_lines else 0
         self.times = times
         self.keep_received = keep_received
@@ -89,7 +89,7 @@ class Engine:
         self.own_any = bool(cfg.own_networks or cfg.own_hostnames)
         self.trusted: Callable[[str], bool] = lambda ip: ip in own or not is_global(ip)
         self.clock = Clock(zone(cfg.timezone), now)
-        self.counts = Counts(capacity)
+        self.counts = Counts(capacity)     # (None: tally.DEFAULT_CAPACITY)
         self.lines_read = 0
         self.lines_used = 0
         self.skipped_received = 0

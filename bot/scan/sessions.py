@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from itertools import islice, repeat
 
-SESSIONS_MAX = 50_000        # sessions remembered; the oldest quarter goes when full
+SESSIONS_MAX = 20_000        # sessions remembered; the oldest quarter goes when full
 # "host sshd[4242]:", "postfix/smtpd[77]:"
 _SESSION = re.compile(r"(?:^|\s)([\w.\-/]+?)\[(\d{1,10})\]:\s")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 DEFAULT_CAPACITY = 100_000
-SKETCH_WIDTH = 1 << 18       # counters per row
+SKETCH_WIDTH = 1 << 19       # counters per row (4 rows, 2 counts: 16 MB)
 SKETCH_ROWS = 4
 _SEEDS = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F)   # one per row
 
@@ -46,10 +46,11 @@ class Tally:
 
 
 class Sketch:
-    """Count-min sketch of (lines, attacker-side lines, destination lines) per address."""
+    """Count-min sketch of (lines, attacker-side lines) per address, with conservative updates (a
+    counter only grows as far as the address's own estimate needs): estimates never under-count."""
 
     def __init__(self) -> None:
-        self.rows = [array("I", bytes(4 * SKETCH_WIDTH)) for _ in range(SKETCH_ROWS * 3)]
+        self.rows = [array("I", bytes(4 * SKETCH_WIDTH)) for _ in range(SKETCH_ROWS * 2)]
         self.used = False
 
     def _slots(self, ip: str) -> list[int]:
@@ -57,37 +58,43 @@ class Sketch:
         data = ip.encode("ascii", "replace")
         return [zlib.crc32(data, s) % SKETCH_WIDTH for s in _SEEDS]
 
-    def add(self, ip: str, count: int, src: int, dst: int) -> None:
+    def add(self, ip: str, count: int, src: int) -> None:
         self.used = True
-        rows = self.rows
-        for r, slot in enumerate(self._slots(ip)):
-            rows[r][slot] += count
-            rows[SKETCH_ROWS + r][slot] += src
-            rows[2 * SKETCH_ROWS + r][slot] += dst
+        slots = self._slots(ip)
+        for k, n in ((0, count), (1, src)):
+            if not n:
+                continue
+            rows = self.rows[k * SKETCH_ROWS:(k + 1) * SKETCH_ROWS]
+            target = min(row[slot] for row, slot in zip(rows, slots, strict=True)) + n
+            for row, slot in zip(rows, slots, strict=True):
+                if row[slot] < target:
+                    row[slot] = min(target, 0xFFFFFFFF)
 
-    def estimate(self, ip: str) -> tuple[int, int, int]:
+    def estimate(self, ip: str) -> tuple[int, int]:
         if not self.used:
-            return 0, 0, 0
+            return 0, 0
         rows = self.rows
         slots = self._slots(ip)
-        return tuple(min(rows[k * SKETCH_ROWS + r][s] for r, s in enumerate(slots))  # type: ignore[return-value]
-                     for k in range(3))
+        count = min(rows[r][s] for r, s in enumerate(slots))
+        src = min(rows[SKETCH_ROWS + r][s] for r, s in enumerate(slots)) if count else 0
+        return count, min(src, count)
 
     def merge(self, other: Sketch) -> None:
+        """Add ``other``'s counters (an upper bound of the addresses' sums, as count-min's)."""
         if not other.used:
             return
         self.used = True
         for mine, theirs in zip(self.rows, other.rows, strict=True):
             for i, v in enumerate(theirs):
                 if v:
-                    mine[i] += v
+                    mine[i] = min(mine[i] + v, 0xFFFFFFFF)
 
 
 class Counts:
     """The per-address tallies of one scan (or one part of it), bounded."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.capacity = max(16, capacity)
+    def __init__(self, capacity: int | None = None) -> None:
+        self.capacity = max(16, DEFAULT_CAPACITY if capacity is None else capacity)
         self.tallies: dict[str, Tally] = {}
         self.sketch: Sketch | None = None
         self.folded = 0             # addresses moved into the sketch (an address may count twice)
@@ -104,9 +111,9 @@ class Counts:
                 self._fold()
             t = self.tallies[ip] = Tally(pos)
             if self.sketch is not None:
-                count, src, dst = self.sketch.estimate(ip)
+                count, src = self.sketch.estimate(ip)
                 if count:
-                    t.count, t.source_count, t.dest_count, t.approx = count, src, dst, True
+                    t.count, t.source_count, t.approx = count, src, True
         return t
 
     def _fold(self) -> None:
@@ -116,7 +123,7 @@ class Counts:
         order = sorted(self.tallies.items(),
                        key=lambda kv: (kv[1].source_count, kv[1].count, -kv[1].first_pos))
         for ip, t in order[:len(order) // 2]:
-            self.sketch.add(ip, t.count, t.source_count, t.dest_count)
+            self.sketch.add(ip, t.count, t.source_count)
             del self.tallies[ip]
             self.folded += 1
 
