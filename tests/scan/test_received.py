@@ -11,7 +11,8 @@ from bot.scan import scan_lines
 from bot.scan.received import handing_address
 
 OURS = ScanConfig(own_hostnames=("mx.ours.example",), own_networks=("192.0.2.0/24",))
-FORGED = "Received: from x (unknown [203.0.113.66]) by relay.example.net with SMTP; Mon, 2 Mar 2026 09:00:00 +0000"
+FORGED = ("Received: from x (unknown [203.0.113.66]) by relay.example.net with SMTP; "
+          "Mon, 2 Mar 2026 09:00:00 +0000")
 
 
 def message(*received: str, body: str = "Buy now") -> list[str]:
@@ -68,11 +69,13 @@ def test_received_lines_are_ignored_without_r() -> None:
 @pytest.mark.parametrize(("header", "ip"), [
     ("Received: from mail.example.com (mail.example.com [198.51.100.7]) by mx.ours.example", "198.51.100.7"),
     ("Received: from unknown (HELO 192.0.2.1) (198.51.100.7) by mx.ours.example with SMTP", "198.51.100.7"),
-    ("Received: from [198.51.100.7] (port=4321 helo=192.0.2.1) by mx.ours.example with esmtp", "198.51.100.7"),
+    ("Received: from [198.51.100.7] (port=4321 helo=192.0.2.1) by mx.ours.example with esmtp",
+     "198.51.100.7"),
     ("Received: from 192.0.2.1 (x.example [198.51.100.7]) by mx.ours.example", "198.51.100.7"),
     ("Received: from x (EHLO 192.0.2.1) (198.51.100.7) by mta.example with SMTP", "198.51.100.7"),
     ("Received: from x.example ([IPv6:2001:db8::7]) by mx.ours.example (Postfix)", "2001:db8::7"),
-    ("Received: from x.example (x.example. [198.51.100.7]) by mx.google.com with ESMTPS id a1", "198.51.100.7"),
+    ("Received: from x.example (x.example. [198.51.100.7]) by mx.google.com with ESMTPS id a1",
+     "198.51.100.7"),
 ])
 def test_received_shapes_name_the_handing_host_not_its_helo(header: str, ip: str) -> None:
     assert handing_address(header)[0] == ip
