@@ -19,16 +19,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, combinations, repeat
-from operator import add, eq
+from operator import add, eq, itemgetter
 
 from bot.scan import addresses, cues, roles
 from bot.scan.addresses import Found
-from bot.scan.engine import _SLOW, RECEIVED, Engine, SessionEvents, Shape, shape_keys
+from bot.scan.engine import _DIGITS, _SLOW, RECEIVED, Engine, SessionEvents, Shape, shape_keys, undated
 from bot.scan.sessions import tag as session_tag
 
 _PARSE = addresses.parse_token
-_DIGITS = b"0123456789"
 _VALUES_MAX = 50_000
+_UNREAD = -1       # (a value no token has: not read yet)
+_TAIL3 = itemgetter(slice(-3, None))
 _RARE = 8        # lines of a shape in a chunk below which its IPv6 tokens are masked in its key
 
 
@@ -43,17 +44,28 @@ def feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
     engine.lines_read += len(lines)
     if not engine.nonblank and data.strip():
         engine.nonblank = True
-    groups: defaultdict[bytes, list[int]] = defaultdict(list)
+    by_key: defaultdict[bytes, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
-        groups[key].append(i)
-    # Lines of rare shapes with a colon are keyed again with their IPv6 tokens masked
-    # (engine.shape_keys): each IPv6 address would otherwise be a shape of its own.
-    rare = [key for key, idxs in groups.items() if len(idxs) < _RARE and b":" in key]
+        by_key[key].append(i)
+    # Lines of rare keys with a colon are keyed again with their IPv6 tokens masked (each IPv6
+    # address would otherwise be a shape of its own); lines of one shape on other dates are one
+    # group (engine.shape_keys, plain_keys).
+    groups: dict[bytes, list[int]] = {}
+    rare: list[int] = []
+    for key, idxs in by_key.items():
+        if len(idxs) < _RARE and b":" in key:
+            rare += idxs
+            continue
+        shape_key = undated(key)
+        if shape_key in groups:
+            groups[shape_key] = sorted(groups[shape_key] + idxs)
+        else:
+            groups[shape_key] = idxs
     if rare:
-        idxs = sorted(i for key in rare for i in groups.pop(key))
-        masked = shape_keys("\n".join([lines[i] for i in idxs]).encode("utf-8", "surrogatepass"))
-        for i, key in zip(idxs, masked, strict=True):
-            groups[key].append(i)
+        rare.sort()
+        masked = shape_keys("\n".join([lines[i] for i in rare]).encode("utf-8", "surrogatepass"))
+        for i, key in zip(rare, masked, strict=True):
+            groups.setdefault(key, []).append(i)
     engine.events = SessionEvents()
     shapes = engine.shapes
     work: list[tuple[bytes, list[int]]] = []
@@ -197,27 +209,38 @@ def _split(pattern: re.Pattern[str], joined: str, n_lines: int, per_line: int, g
     return _Split(parts, per_line, step) if newlines == expected else None
 
 
-def _values(read: dict[tuple[str | None, ...], tuple[str, int | None] | None], t4: _Split | None,
-            t6: _Split | None, n4: int, k: int) -> list[tuple[str, int | None] | None]:
+def _values(read: dict[object, tuple[str, int | None] | None], t4: _Split | None, t6: _Split | None,
+            n4: int, k: int) -> list[tuple[str, int | None] | None]:
     """The (address, port written in the address text) of token ``k`` of every line, None where
     it is no address. ``read``: what distinct tokens were read as (kept from chunk to chunk)."""
-    col: list[tuple[str | None, ...]]
+    col: list[object]
     if k < n4:
         assert t4 is not None
-        col = list(zip(t4.group(k, 1), t4.group(k, 2), t4.group(k, 3), t4.group(k, 4), strict=True))
-        read.update({t: _PARSE(f"{t[0] or t[1] or t[2]}.{t[3]}") for t in set(col).difference(read)})
+        # An IPv4 token's first octet (1-3 digits after a separator) ends the text before it: its
+        # last 3 characters and the rest of the token say the address, as one string.
+        col = list(map(add, map(add, map(_TAIL3, t4.group(k, 0)), repeat(".")),  # type: ignore[arg-type]
+                       t4.group(k, 4)))
     else:
         assert t6 is not None
-        k -= n4
-        col = list(zip(t6.group(k, 1), t6.group(k, 2), t6.group(k, 3), t6.group(k, 4), t6.group(k, 5),
-                       strict=True))
-        read.update({t: _PARSE(f"{t[0] or t[1] or t[2] or t[3] or ''}:{t[4]}")
-                     for t in set(col).difference(read)})
-    if len(read) > _VALUES_MAX:
-        keep = {t: read[t] for t in set(col)}
-        read.clear()
-        read.update(keep)
-    return list(map(read.__getitem__, col))
+        col = list(zip(t6.group(k - n4, 1), t6.group(k - n4, 2), t6.group(k - n4, 3), t6.group(k - n4, 4),
+                       t6.group(k - n4, 5), strict=True))
+    values = list(map(read.get, col, repeat(_UNREAD)))
+    if _UNREAD in values:
+        if len(read) > _VALUES_MAX:
+            read.clear()
+        for j, v in enumerate(values):
+            if v is _UNREAD:
+                t = col[j]
+                v = read.get(t, _UNREAD)
+                if v is _UNREAD:
+                    if isinstance(t, str):
+                        head, _, rest = t.partition(".")
+                        text = head[len(head.rstrip("0123456789")):] + "." + rest
+                    else:
+                        text = f"{t[0] or t[1] or t[2] or t[3] or ''}:{t[4]}"  # type: ignore[index]
+                    v = read[t] = _PARSE(text)
+                values[j] = v
+    return values  # type: ignore[return-value]  # (no _UNREAD left)
 
 
 def _ports(t4: _Split | None, t6: _Split | None, n4: int, k: int) -> list[str]:
@@ -254,7 +277,7 @@ class _Chunk:
     source: list[list[str]] = field(default_factory=list)
     dest: list[Iterable[str]] = field(default_factory=list)
     places: list[tuple[list[str], list[int]]] = field(default_factory=list)   # (column, its lines)
-    values: dict[tuple[str | None, ...], tuple[str, int | None] | None] = field(default_factory=dict)
+    values: dict[object, tuple[str, int | None] | None] = field(default_factory=dict)
 
 
 def _count(engine: Engine, acc: _Chunk, shape: Shape, idxs: list[int], ips: list[list[str]],

@@ -58,11 +58,27 @@ _SLOW = Shape(-1, -1, (), (), (), None, None)
 _V6_BODY = re.compile(addresses.TOKENS6.pattern.encode())
 
 
+# Month names, and the day's padding after them: a log's lines differ by date, not by shape.
+_MONTH = re.compile(rb"(?<![A-Za-z])(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?![a-z]) ?")
+
+
+def undated(key: bytes) -> bytes:
+    """A line's key (its bytes without digits) without month names."""
+    return _MONTH.sub(b"\x01", key)
+
+
+def plain_keys(data: bytes) -> list[bytes]:
+    """The shape key of each line of ``data``: the line without digits and month names."""
+    return _MONTH.sub(b"\x01", data.translate(None, _DIGITS)).split(b"\n")
+
+
 def shape_keys(data: bytes) -> list[bytes]:
-    """The shape key of each line of ``data``: the line without digits and IPv6 token bodies."""
+    """plain_keys, also without IPv6 tokens' bodies."""
     if b":" in data:
         data = _V6_BODY.sub(b":~", data)
-    return data.translate(None, _DIGITS).split(b"\n")      # the tokens do not say the addresses: use find()
+    return plain_keys(data)
+
+
 _F4 = addresses.TOKENS4.findall
 _F6 = addresses.TOKENS6.findall
 
@@ -102,7 +118,7 @@ class Engine:
         # while a chunk is batched (batch.py): its session events, applied in input order at its end
         self.events: SessionEvents | None = None
         self.session_programs: set[str] = set()   # (batched chunks) programs whose sessions matter
-        self.token_values: dict[tuple[str | None, ...], tuple[str, int | None] | None] = {}   # (batch.py)
+        self.token_values: dict[object, tuple[str, int | None] | None] = {}   # (batch.py)
         self.chain = Chain(lambda ip: ip in own, tuple(n.lower() for n in names)) if keep_received else None
         self.selected_ip: str | None = None
         self.select_string: str | None = None
