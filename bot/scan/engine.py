@@ -1,13 +1,13 @@
 """The per-line work of a scan: one implementation for every input, a pasted excerpt or a 1 GB file.
 
-Every line goes through the same rules (``roles``: client-chosen fields give no role, the daemon's own
-fields score by notation). They are costly, and a log repeats a few line shapes millions of times,
-so their result is kept per *shape*: the line's bytes without their digits and month names. For a line whose shape
-is known, the addresses are taken with two fast patterns (``addresses.TOKENS4``/``TOKENS6``) and
-checked against what the shape recorded (the same tokens, the same ones valid); anything else is
-worked out in full (``addresses.find`` + ``roles.plan_line``), under a second key (the line with its
-addresses taken out) so that a log of rotating IPv6 addresses still reuses the role rules. Both caches
-are bounded.
+Every line goes through the same rules (``roles``: client-chosen fields give no role, the daemon's
+own fields score by notation). They are costly, and a log repeats a few line shapes millions of
+times, so their result is kept per *shape*: the line's bytes without their digits and month names.
+For a line whose shape is known, the addresses are taken with two fast patterns
+(``addresses.TOKENS4``, ``TOKENS6``) and checked against what the shape recorded (the same tokens,
+the same ones valid); anything else is worked out in full (``addresses.find`` +
+``roles.plan_line``), under a second key (the line with its addresses taken out) so that a log of
+rotating IPv6 addresses still reuses the role rules. Both caches are bounded.
 
 Also here: session correlation (a ``program[pid]`` line without an address counts for the address
 of its session, when that is one address) and the ``Received:`` chain of mail headers (``received``).
