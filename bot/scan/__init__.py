@@ -10,7 +10,8 @@ on big inputs scan_paths gives it to its top candidates only.
 
 Modules: addresses (finding and normalising IPs), fields (the parts of a line the client chose),
 cues and roles (source vs destination on a line), timestamps (when a line was written, in UTC),
-received (mail Received chains), engine (the per-line work, cached by line shape), tally (bounded
+received (mail Received chains), sessions (program[pid] sessions), shapes (line shapes), engine
+(the per-line work, cached by line shape), batch (many lines of a shape at once), tally (bounded
 counting), ranking (ordering), scanner (the entry points), reading and chunks (input), bulk (big
 files in parallel), collect (evidence for named addresses).
 """

@@ -23,8 +23,10 @@ from operator import add, eq, itemgetter
 
 from bot.scan import addresses, cues, roles
 from bot.scan.addresses import Found
-from bot.scan.engine import _DIGITS, _SLOW, RECEIVED, Engine, SessionEvents, Shape, shape_keys, undated
+from bot.scan.engine import RECEIVED, Engine
+from bot.scan.sessions import SessionEvents
 from bot.scan.sessions import tag as session_tag
+from bot.scan.shapes import _DIGITS, _SLOW, Shape, shape_keys, undated
 
 _PARSE = addresses.parse_token
 _VALUES_MAX = 50_000

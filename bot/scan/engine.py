@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
 
 from bot.config import ScanConfig
 from bot.errors import InputError
@@ -27,62 +25,18 @@ from bot.scan import addresses, roles
 from bot.scan.addresses import Found
 from bot.scan.ranking import OwnNetworks, clip, is_global
 from bot.scan.received import Chain
-from bot.scan.sessions import Sessions, session_of, tag
-from bot.scan.tally import Counts
+from bot.scan.sessions import SessionEvents, Sessions, session_of, tag
+from bot.scan.shapes import _SLOW, Shape, shape_keys, shape_of, token_spans
+from bot.scan.tally import Counts, Tally
 from bot.scan.timestamps import Clock, zone
 
 RECEIVED = "Received:"
-_DIGITS = b"0123456789"
 _MAYBE = re.compile(r"\d\.\d|:[0-9A-Fa-f]*:")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_RECEIVED_HEAD = re.compile(r"(?i)received:")
 SHAPES_MAX = 20_000          # cached line shapes (each also under its address-free key)
 EVIDENCE_REFS_MAX = 2_000_000   # evidence line references kept over all addresses (line path)
-
-
-class Shape(NamedTuple):
-    """What a line shape says: its tokens, which of them are addresses, and their roles."""
-
-    n4: int
-    n6: int
-    invalid: tuple[int, ...]            # tokens (TOKENS4 then TOKENS6) that were no address at all
-    picks: tuple[int, ...]              # per address (find() order): its token
-    own_named: tuple[bool, ...]         # per address: written after an own host name
-    plan: roles.Plan | None             # None: no address on the line
-    session: tuple[str, int] | None     # a program[pid] tag: (program, its "]:" is the n-th)
-
-
-_SLOW = Shape(-1, -1, (), (), (), None, None)
-# IPv6 tokens' bodies (after their first group) are masked in the shape key: their hex letters would
-# otherwise make each address a shape of its own.
-_V6_BODY = re.compile(addresses.TOKENS6.pattern.encode())
-
-
-# Month names, and the day's padding after them: a log's lines differ by date, not by shape.
-_MONTH = re.compile(rb"(?<![A-Za-z])(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?![a-z]) ?")
-
-
-def undated(key: bytes) -> bytes:
-    """A line's key (its bytes without digits) without month names."""
-    return _MONTH.sub(b"\x01", key)
-
-
-def plain_keys(data: bytes) -> list[bytes]:
-    """The shape key of each line of ``data``: the line without digits and month names."""
-    return _MONTH.sub(b"\x01", data.translate(None, _DIGITS)).split(b"\n")
-
-
-def shape_keys(data: bytes) -> list[bytes]:
-    """plain_keys, also without IPv6 tokens' bodies."""
-    if b":" in data:
-        data = _V6_BODY.sub(b":~", data)
-    return plain_keys(data)
-
-
 _F4 = addresses.TOKENS4.findall
 _F6 = addresses.TOKENS6.findall
-
-
 _V4 = addresses.token_value
 _PARSE = addresses.parse_token
 
@@ -159,28 +113,8 @@ class Engine:
             keys.pop()
             lines.pop()
         feed = self.line
-        if self.keep_received or self.selected_ip is not None or self.select_string is not None \
-                or self.fields or b"#Fields:" in data:
-            for i, line in enumerate(lines):
-                feed(line, keys[i], pos + i)
-            return
-        # The common case, with line() inlined: no selector, no W3C header, no mail headers kept.
-        if not self.nonblank and data.strip():
-            self.nonblank = True
-        shapes = self.shapes
-        known = self._known
-        full = self._full
-        skipped = 0
         for i, line in enumerate(lines):
-            if RECEIVED in line:
-                skipped += 1
-                continue
-            key = keys[i]
-            shape = shapes.get(key)
-            if shape is None or shape is _SLOW or not known(line, shape, pos + i):
-                full(line, key, pos + i, shape is None)
-        self.lines_read += len(lines)
-        self.skipped_received += skipped
+            feed(line, keys[i], pos + i)
 
     def line(self, line: str, key: bytes, pos: int) -> None:
         """Scan one line (``key``: its bytes without digits; ``pos``: its input position)."""
@@ -275,7 +209,7 @@ class Engine:
         session = session_of(line)
         if not found:
             if learn:
-                spans = _token_spans(line)
+                spans = token_spans(line)
                 n4 = sum(1 for sp in spans if not sp[3])
                 invalid = tuple(i for i, sp in enumerate(spans) if sp[2] is None)
                 self._learn(key, Shape(n4, len(spans) - n4, invalid, (), (), None, session))
@@ -285,7 +219,7 @@ class Engine:
         own_named = tuple(self._after_own_name(line, f) for f in found)
         plan = self._plan(line, found)
         if learn:
-            self._learn(key, self._shape(line, found, own_named, plan, session))
+            self._learn(key, shape_of(line, found, own_named, plan, session))
         self._count(line, [(f.ip, f.port) for f in found], plan, own_named, session, pos)
 
     def _plan(self, line: str, found: list[Found]) -> roles.Plan:
@@ -303,22 +237,6 @@ class Engine:
                 self.plans.clear()
             plan = self.plans[masked] = roles.plan_line(line, found, self.fields)
         return plan
-
-    def _shape(self, line: str, found: list[Found], own_named: tuple[bool, ...], plan: roles.Plan,
-               session: tuple[str, int] | None) -> Shape:
-        """The shape of a line whose addresses its tokens give exactly, else _SLOW."""
-        spans = _token_spans(line)
-        n4 = sum(1 for s in spans if not s[3])
-        parsed = [sp[2] for sp in spans]
-        picks: list[int] = []
-        for f in found:
-            k = next((i for i, (a, b, _, _) in enumerate(spans)
-                      if a < f.end and f.start < b and parsed[i] == (f.ip, f.port) and i not in picks), None)
-            if k is None:
-                return _SLOW
-            picks.append(k)
-        return Shape(n4, len(spans) - n4, tuple(i for i, p in enumerate(parsed) if p is None), tuple(picks),
-                     own_named, plan, session)
 
     def _learn(self, key: bytes, shape: Shape) -> None:
         if len(self.shapes) >= SHAPES_MAX:
@@ -406,18 +324,8 @@ class Engine:
         """A line without an address, of a session whose address is known: it counts for it."""
         ip = self.sessions.owner(tag)
         t = self.counts.tallies.get(ip) if ip is not None else None
-        if t is None:
-            return
-        t.count += 1
-        t.source_count += 1
-        if self.times:
-            t.seen(self.clock.parse(line))
-        if self.keep and (t.lines is None or len(t.lines) < self.keep) \
-                and self.evidence_refs < EVIDENCE_REFS_MAX:
-            if t.lines is None:
-                t.lines = []
-            t.lines.append(clip(line.rstrip("\r\n")))
-            self.evidence_refs += 1
+        if t is not None:
+            self._credit(t, self.clock.parse(line) if self.times else None, line)
 
     def replay_sessions(self) -> None:
         """Apply the session events a batched chunk collected, in input order."""
@@ -445,18 +353,13 @@ class Engine:
 
     def _received(self, line: str, pos: int) -> bool:
         """-r: a Received header is read with its chain. True when ``line`` was taken."""
-        chain = self.chain
-        assert chain is not None
-        if _RECEIVED_HEAD.match(line):
+        assert self.chain is not None
+        taken, ended = self.chain.take(line, pos)
+        if taken:
             self.lines_used += 1
-            chain.begin(line, pos)
-            return True
-        if chain.continues(line):
-            self.lines_used += 1
-            return True
-        if chain.open and chain.ends_block(line):
+        elif ended:
             self.finish_chain(pos)
-        return False
+        return taken
 
     def finish_chain(self, pos: int) -> None:
         """Count the source of the message whose headers were being read, if any."""
@@ -464,42 +367,23 @@ class Engine:
             return
         start = self.chain.start
         hop = self.chain.source()
-        if hop is None or hop.ip in self.own:
-            return
-        t = self.counts.get(hop.ip, start)
+        if hop is not None and hop.ip not in self.own:
+            when = self.clock.parse_rfc5322(hop.date) if self.times else None
+            self._credit(self.counts.get(hop.ip, start), when, hop.text)
+
+    def _credit(self, t: Tally, when: datetime | None, text: str) -> None:
+        """One more attacker-side line for ``t``: a session's line, a mail's source hop."""
         t.count += 1
         t.source_count += 1
-        if self.times:
-            t.seen(self.clock.parse_rfc5322(hop.date))
-        if self.keep and (t.lines is None or len(t.lines) < self.keep):
+        t.seen(when)
+        if self.keep and (t.lines is None or len(t.lines) < self.keep) \
+                and self.evidence_refs < EVIDENCE_REFS_MAX:
             if t.lines is None:
                 t.lines = []
-            t.lines.append(clip(hop.text))
+            t.lines.append(clip(text.rstrip("\r\n")))
+            self.evidence_refs += 1
 
 
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
-@dataclass
-class SessionEvents:
-    """The session events of a batched chunk: (position, tag, address) of address lines (also as
-    columns: lists of positions, tags, addresses), (position, tag, line) of address-less lines."""
-
-    addresses: list[tuple[int, str, str]] = field(default_factory=list)
-    columns: list[tuple[list[int], list[str], list[str]]] = field(default_factory=list)
-    lines: list[tuple[int, str, str]] = field(default_factory=list)
-
-
-def _token_spans(line: str) -> list[tuple[int, int, tuple[str, int | None] | None, bool]]:
-    """(start, end, (address, port) or None, is IPv6) of the tokens of ``line``, in the order the
-    scan takes them (TOKENS4, then TOKENS6)."""
-    out = []
-    if "." in line:
-        for m in addresses.TOKENS4.finditer(line):
-            head = m.group(1) or m.group(2) or m.group(3) or ""
-            out.append((m.start() - len(head), m.end(), addresses.token_value(m.groups(), False), False))
-    if ":" in line:
-        for m in addresses.TOKENS6.finditer(line):
-            head = m.group(1) or m.group(2) or m.group(3) or m.group(4) or ""
-            out.append((m.start() - len(head), m.end(), addresses.token_value(m.groups(), True), True))
-    return out

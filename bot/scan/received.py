@@ -23,6 +23,7 @@ _FROM = re.compile(r"(?i)^received:\s*from\s+(.*?)(?:\s+by\s+(\S+)|;|$)")
 _HELO = re.compile(r"(?i)\b(?:helo|ehlo)[=\s]+\S+")
 _FIRST_WORD = re.compile(r"^\S+")
 _HEADER = re.compile(r"^[!-9;-~]+:")
+_RECEIVED = re.compile(r"(?i)received:")
 
 # Private, loopback, link-local, CGNAT and unique-local space: the addresses of internal relays.
 _INTERNAL = tuple(ipaddress.ip_network(n) for n in (
@@ -71,6 +72,16 @@ class Chain:
     @property
     def open(self) -> bool:
         return self.current is not None or bool(self.headers)
+
+    def take(self, line: str, pos: int) -> tuple[bool, bool]:
+        """Read ``line`` (input position ``pos``): (it was a Received header or its continuation,
+        it ended the message's header block)."""
+        if _RECEIVED.match(line):
+            self.begin(line, pos)
+            return True, False
+        if self.continues(line):
+            return True, False
+        return False, self.open and self.ends_block(line)
 
     def begin(self, line: str, pos: int) -> None:
         """A Received header starts at ``line`` (input position ``pos``)."""

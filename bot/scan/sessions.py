@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from itertools import islice, repeat
 
 SESSIONS_MAX = 20_000        # sessions remembered; the oldest quarter goes when full
@@ -87,3 +88,13 @@ class Sessions:
         if len(state) > SESSIONS_MAX:
             for stale in list(islice(state, len(state) - SESSIONS_MAX * 3 // 4)):
                 del state[stale]
+
+
+@dataclass
+class SessionEvents:
+    """The session events of a batched chunk: (position, tag, address) of address lines (also as
+    columns: lists of positions, tags, addresses), (position, tag, line) of address-less lines."""
+
+    addresses: list[tuple[int, str, str]] = field(default_factory=list)
+    columns: list[tuple[list[int], list[str], list[str]]] = field(default_factory=list)
+    lines: list[tuple[int, str, str]] = field(default_factory=list)
