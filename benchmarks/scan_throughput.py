@@ -2,6 +2,7 @@
 
     python benchmarks/scan_throughput.py                 # about 100 MB
     python benchmarks/scan_throughput.py --size-mb 1000  # 1 GB: the peak-memory check
+    python benchmarks/scan_throughput.py --distinct 3000000  # 3 million distinct addresses
 
 Generates (deterministically, seed fixed) mixed syslog - snort, sshd, iptables, nginx; IPv4 and IPv6;
 a few heavy hitters among thousands of addresses - in a temporary directory, then times, in the same
@@ -11,6 +12,12 @@ run, finding the top attacker with
 
 and with ``incident``'s scanner (scan_paths, in a child process whose peak RSS is measured with
 getrusage). Prints both times and peak memory; the last line is ``ratio=<pipeline time / scanner time>``.
+
+With ``--distinct N`` the log is instead N lines, each from another address (an attacker rotating
+through an IPv6 /64, and IPv4 scanners), among which three heavy hitters: the scanner's memory must
+stay bounded (exact counts for the busiest, a bounded sketch for the rest) and the heavy hitters
+must still come first with their exact counts. It prints the peak memory and whether the counts
+were reported approximate.
 """
 
 from __future__ import annotations
@@ -82,6 +89,32 @@ def generate(path: Path, size_mb: int, seed: int = 20011) -> None:
             written += len(chunk)
 
 
+def generate_distinct(path: Path, distinct: int, seed: int = 20011) -> dict[str, int]:
+    """``distinct`` lines, each from a new address, plus three heavy hitters; their line counts."""
+    rng = random.Random(seed)
+    heavy = {"211.191.28.13": 0, "166.188.17.76": 0, "2001:db8:bad::66": 0}
+    names = list(heavy)
+    with open(path, "w", encoding="ascii") as fh:
+        buf = []
+        for n in range(distinct):
+            if n % 2:
+                src = f"2a0e:97c0:{n >> 32 & 0xffff:x}:{n >> 16 & 0xffff:x}:{n & 0xffff:x}::" \
+                      f"{rng.randint(1, 0xffff):x}"
+            else:
+                src = f"{1 + (n >> 24) % 223}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+            buf.append(f"Mar  1 04:{n // 60 % 60:02d}:{n % 60:02d} h sshd[{n % 30000 + 1000}]: Failed "
+                       f"password for root from {src} port {rng.randint(1024, 65535)} ssh2\n")
+            if n % 50 == 0:
+                ip = names[n // 50 % 3]
+                heavy[ip] += 1
+                buf.append(f"Mar  1 04:00:00 h sshd[99]: Failed password for root from {ip} port 22 ssh2\n")
+            if len(buf) >= 10000:
+                fh.write("".join(buf))
+                buf.clear()
+        fh.write("".join(buf))
+    return heavy
+
+
 def _children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -125,6 +158,8 @@ def child(path: str) -> int:
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     print(f"{top.ip} count={top.count}" if top else "none")
     print(f"workers_maxrss_mb={workers:.0f}")
+    print(f"approximate={result.approximate} summarised={result.summarised} "
+          f"top3={','.join(f'{c.ip}:{c.count}' for c in result.candidates[:3])}")
     return 0
 
 
@@ -133,9 +168,13 @@ def main() -> int:
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="leave the generated file in place")
+    ap.add_argument("--distinct", type=int, default=0, metavar="N",
+                    help="instead: N lines from N distinct addresses (the memory bound check)")
     args = ap.parse_args()
     if args.child:
         return child(args.child)
+    if args.distinct:
+        return distinct_run(args.distinct, args.keep)
     tmp = Path(tempfile.mkdtemp(prefix="scan-bench-"))
     path = tmp / "mixed.log"
     try:
@@ -152,6 +191,32 @@ def main() -> int:
         print(f"ratio={t_pipe / t_scan:.2f}")
     finally:
         if not args.keep:
+            path.unlink(missing_ok=True)
+            tmp.rmdir()
+    return 0
+
+
+def distinct_run(distinct: int, keep: bool) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="scan-bench-"))
+    path = tmp / "distinct.log"
+    try:
+        t0 = time.perf_counter()
+        heavy = generate_distinct(path, distinct)
+        print(f"generated {distinct} distinct addresses, {path.stat().st_size / 1e6:.0f} MB in "
+              f"{time.perf_counter() - t0:.1f}s: {path}")
+        print("heavy hitters: " + ",".join(f"{ip}:{n}" for ip, n in heavy.items()))
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True,
+                              text=True, check=True)
+        elapsed = time.perf_counter() - t0
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = proc.stdout.strip().splitlines()
+        workers = next((float(x.split("=")[1]) for x in out if x.startswith("workers_maxrss_mb=")), 0.0)
+        print(f"scanner: {elapsed:.1f}s  {next(x for x in out if x.startswith('approximate='))}")
+        # RUSAGE_CHILDREN's maxrss is the largest of the children: the scanner, or a worker of it
+        print(f"scanner peak memory: {max(usage.ru_maxrss / 1024.0, workers):.0f} MB")
+    finally:
+        if not keep:
             path.unlink(missing_ok=True)
             tmp.rmdir()
     return 0

@@ -42,6 +42,7 @@ class Candidate:
     reportable: bool         # a global address, not in own networks
     evidence: Evidence
     destination_count: int = 0   # lines where it was the side that was hit
+    approximate: bool = False    # counts estimated (the scan's memory bound folded it once)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,13 @@ class ScanResult:
     lines_skipped_received: int
     selected: str | None = None         # the IP the user named (it is candidates[0]), if any
     select_string: str | None = None    # the string that isolated the lines, if any
+    # Why the selector (the named IP or the isolating string) matched no usable line, in one line
+    # for a person; None when there is no selector or it matched. A report must not be sent then.
+    unmatched_selector: str | None = None
+    # More distinct addresses than the scan keeps exact counters for: the least active were
+    # summarised in a bounded sketch, so counts may be estimates (over, never under).
+    approximate: bool = False
+    summarised: int = 0                 # addresses folded into the sketch (at least once)
 
     @property
     def attacker(self) -> Candidate | None:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+CACHE = 16384       # addresses whose parsing is remembered (per function; a log has far fewer)
 
 # One pattern for both families. The v6 branch takes a run of hex digits and colons (with an
 # optional dotted tail for ::ffff:a.b.c.d and a zone id); the checks in _v6() decide.
@@ -23,17 +24,21 @@ _V4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
 _PATTERN = re.compile(
     r"(?<![\w.%])"                                    # not the inside of a longer token
     r"(?:"
-    r"(?<!:)(?P<v6>(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"   # at least two colons
+    r"(?:(?<!:)|(?<=[Ii][Pp][Vv]6:))"                  # "[IPv6:2001:db8::1]" (mail headers)
+    r"(?P<v6>(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"   # at least two colons
+    r"(?!\d{1,2}(?::\d{1,2}){1,3}(?![0-9A-Fa-f:]))"      # not a time (13:15:11), cheaply
     r"(?:[0-9A-Fa-f:]{2,30}?(?<=:)" + _V4 + r"|[0-9A-Fa-f:]{2,45}))"
     r"(?P<zone>%\w(?:[\w.\-]{0,30}\w)?)?"               # an interface name; "." or "-" do not end it
     r"|(?P<v4>" + _V4 + r")"
     r")"
-    # tcpdump writes the port after a dot: "1.2.3.4.43436 > 5.6.7.8.22:"
-    r"(?:\.(?P<dport>\d{1,5})(?=\s+>\s|:\s))?"
+    # the port written after a dot: tcpdump "1.2.3.4.43436 > 5.6.7.8.22:", BSD and SOCKS servers
+    r"(?:\.(?P<dport>\d{1,5})(?![\w~]|\.\d|-[A-Za-z]|\.[A-Za-z]))?"
 )
+_TCPDUMP_AFTER = re.compile(r"\s+>\s|:(?:\s|$)")
 # What may not follow an IPv4 address: another digit/letter, a further dotted part (OIDs, versions),
 # or a version's build suffix ("5.15.90.1-microsoft-standard-WSL2", "1.2.3.4~rc1").
-_V4_BAD_NEXT = re.compile(r"[\w~]|\.\d|-[A-Za-z]")
+# A following ".label" makes it part of a host name ("7.100.51.198.dyn.example.net").
+_V4_BAD_NEXT = re.compile(r"[\w~]|\.\d|-[A-Za-z]|\.[A-Za-z]")
 # A product token ("Chrome/121.0.0.0", "Edg/120.0.2210.91"): a capitalised name, a slash, a version.
 # Addresses after a slash follow a protocol or key ("IPV4/UDP/1.2.3.4", "ip/1.2.3.4"), not a name.
 _PRODUCT_BEFORE = re.compile(r"(?<![A-Za-z])[A-Z][a-z]+/$")
@@ -51,7 +56,7 @@ class Found(NamedTuple):
     port: int | None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE)
 def normalise(text: str) -> str | None:
     """The canonical form of one address (or None if it is not one).
 
@@ -71,7 +76,7 @@ def parse(text: str) -> IPAddress | None:
     return ipaddress.ip_address(norm) if norm is not None else None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE)
 def _v4(s: str) -> str | None:
     parts = s.split(".")
     if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
@@ -82,7 +87,7 @@ def _v4(s: str) -> str | None:
     return ".".join(str(n) for n in nums)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE)
 def _v6(s: str) -> str | None:
     if _TIME_LIKE.match(s):
         return None
@@ -97,13 +102,21 @@ def _v6(s: str) -> str | None:
 
 
 def find(line: str) -> list[Found]:
-    """Every address written in ``line``, in order."""
+    """Every address written in ``line``, in order.
+
+    ``a.b.c.d.port`` (a fifth dotted part) is read as an address and port after tcpdump's form
+    (``A.p > B.p:``) or when the line writes two or more endpoints that way (BSD, SOCKS servers);
+    alone it is a version or an OID.
+    """
     out: list[Found] = []
+    dotted: list[int] = []      # "a.b.c.d.port" forms: index in out, -1 when tcpdump's context confirms it
     for m in _PATTERN.finditer(line):
         v4 = m.group("v4")
         dport = m.group("dport")
         if v4 is not None:
             end = m.end("v4")
+            if dport is not None:
+                dotted.append(len(out) if not _TCPDUMP_AFTER.match(line, m.end()) else -1)
             if dport is None and _V4_BAD_NEXT.match(line, end):
                 continue
             start = m.start("v4")
@@ -124,6 +137,8 @@ def find(line: str) -> list[Found]:
         found = _from_v6_match(line, m)
         if found is not None:
             out.append(found)
+    if len(dotted) == 1 and dotted[0] >= 0:
+        out = [f for i, f in enumerate(out) if i != dotted[0]]
     return out
 
 
@@ -183,3 +198,85 @@ def _from_v6_match(line: str, m: re.Match[str]) -> Found | None:
 def _looks_like_mac(s: str) -> bool:
     groups = s.split(":")
     return len(groups) in (6, 8) and all(len(g) == 2 for g in groups)
+
+
+# --- tokens: a fast superset of what find() reads, for lines whose shape is known ----------------
+#
+# The scanner works out a line's addresses and roles once per line shape (see engine.py); for the
+# other lines of that shape it only needs the address texts, in order. These two patterns find them
+# at the regex engine's speed: each starts at the first "." (IPv4) or ":" (IPv6) of an address, a
+# literal the engine finds fast, and takes the first octet or group from fixed-width lookbehinds.
+# They may find more than find() keeps (versions, times): the shape says which tokens are addresses.
+
+_T4 = (r"\.(?=\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d))"
+       r"(?:(?<=(?<![\w.])(\d{3})\.)|(?<=(?<![\w.])(\d{2})\.)|(?<=(?<![\w.])(\d)\.))"
+       r"(\d{1,3}\.\d{1,3}\.\d{1,3})(?::(\d{1,5})(?![\d.:])|\.(\d{1,5})(?![\w~]|\.\d))?")
+_T6 = (r":(?=[0-9A-Fa-f]{0,4}:)(?<!:[0-9A-Fa-f]:)(?<!:[0-9A-Fa-f]{2}:)(?<!:[0-9A-Fa-f]{3}:)"
+       r"(?<!:[0-9A-Fa-f]{4}:)"
+       # not a time ("13:15:11") nor a MAC address ("00:16:3e:5e:6c:00"), which find() rejects too
+       r"(?!\d\d:\d\d(?::\d\d)?(?![:0-9A-Fa-f]))"
+       r"(?![0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?![0-9A-Fa-f]))"
+       r"(?:(?<=(?<![\w.:%])([0-9A-Fa-f]{4}):)|(?<=(?<![\w.:%])([0-9A-Fa-f]{3}):)"
+       r"|(?<=(?<![\w.:%])([0-9A-Fa-f]{2}):)|(?<=(?<![\w.:%])([0-9A-Fa-f]):)|(?<=(?<![\w.:%]):)"
+       r"|(?<=[Ii][Pp][Vv]6:))"
+       r"([0-9A-Fa-f:]{1,44}(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})?(?:%\w[\w.\-]{0,30})?\]?)"
+       r"(?::(\d{1,5})(?![\d.:])|\.(\d{1,5})(?=\s+>\s|:(?:\s|$)))?")
+TOKENS4 = re.compile(_T4)
+TOKENS6 = re.compile(_T6)
+
+
+def token_text(groups: tuple[str, ...], v6: bool) -> str:
+    """The text of one token (its address part, without a port group) from its findall groups."""
+    head = groups[0] or groups[1] or groups[2] or (groups[3] if v6 else "") or ""
+    return head + (":" if v6 else ".") + (groups[-3] or "")
+
+
+def token_value(groups: tuple[str, ...], v6: bool) -> tuple[str, int | None] | None:
+    """(address, port) of one token from its findall (or Match.groups()) groups, or None."""
+    parsed = parse_token(token_text(groups, v6))
+    if parsed is None:
+        return None
+    port = groups[-2] or groups[-1]
+    return (parsed[0], int(port)) if port else parsed
+
+
+@lru_cache(maxsize=CACHE)
+def parse_token(text: str) -> tuple[str, int | None] | None:
+    """(address, port) written as ``text`` (a token of TOKENS4/TOKENS6), or None."""
+    port: int | None = None
+    s = text
+    if s[:1] == ":" and s[1:2] != ":":
+        s = s[1:]            # "IPv6:2001:db8::1": the colon was the prefix's
+    if ":" not in s or ("." in s and s.count(":") == 1 and s.index(":") > s.index(".")):
+        parts = s.split(":")[0].split(".")
+        if ":" in s:
+            tail = s.rsplit(":", 1)[1]
+            port = int(tail) if tail.isdigit() else None
+        if len(parts) == 5 and parts[4].isdigit():
+            port = int(parts[4])
+            parts = parts[:4]
+        ip = _v4(".".join(parts))
+        return (ip, port) if ip is not None else None
+    if "%" in s:
+        s, zone_part = s.split("%", 1)
+        zport = zone_part.rsplit(":", 1)
+        if len(zport) == 2 and zport[1].isdigit():
+            port = int(zport[1])
+    elif "]:" in s:
+        s, tail = s.split("]:", 1)
+        port = int(tail) if tail.isdigit() else None
+    elif s.endswith("]"):
+        s = s[:-1]
+    else:
+        dm = re.match(r"^(.*:.*)\.(\d{1,5})$", s)        # tcpdump's "2001:db8::1.443 >"
+        if dm and "." not in dm.group(1):
+            s, port = dm.group(1), int(dm.group(2))
+    ip = _v6(s)
+    if ip is None and port is None:
+        pm = _PORT_TAIL.match(s)
+        if pm is not None:
+            ip = _v6(pm.group("addr"))
+            port = int(pm.group("port")) if ip is not None else None
+    if ip is None:
+        return None
+    return ip, port

@@ -1,93 +1,100 @@
-"""The bulk path for big files: whole chunks at C speed instead of one line at a time.
+"""Big files: the same per-line rules (``engine``), counted without keeping lines, in two processes.
 
-Pass 1 runs one bytes regex over each chunk (``findall``) and counts (cue, address, arrow) tuples
-with ``Counter``: no Python work per line. The cue is what is written right before the address
-(``SRC=``, ``from ``, ``rhost=``, ``client ``, ``DST=``, ``to ``...), the arrow what follows it
-(``A:p -> B``, tcpdump's ``A.p > B``) or a Common Log Format tail. Counts are of mentions, not of
-lines, and the roles come from these cues only (the line path knows more rules).
-
-Pass 2 reads the input from the start until the top candidates have their evidence lines, and from
-the end until each has its last line: their first/last timestamps (input order is taken as time
-order; logs are chronological). Evidence for the other candidates, when someone needs it (a report
-of every address), comes from bot.scan.collect.collect_evidence: one more read for all of them.
+Pass 1 runs the scan engine over the input without keeping evidence lines or times; inputs of
+PARALLEL_MIN bytes and more are split in two at a line start and a forked worker process counts the
+second half while this one counts the first (a session or a mail header block cut by the split is
+read as two). Pass 2 reads the input from the start until the top candidates have their evidence
+lines, and from the end until each has its last line: their first/last timestamps (input order is
+taken as time order; logs are chronological). Evidence for the other candidates, when someone needs
+it (a report of every address), comes from bot.scan.collect.collect_evidence: one more read for all
+of them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections import Counter
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import ScanResult
-from bot.scan import addresses
-from bot.scan.bulk_count import (
-    MAX_PIECE,
-    Range,
-    count_parallel,
-    ctx_role,
-    iter_chunks,
-    own_names_pattern,
-    plain,
-    plan,
-)
+from bot.scan import batch
+from bot.scan.chunks import MAX_PIECE, Range, iter_chunks, plain, plan
 from bot.scan.collect import line_text, mentions, usable
-from bot.scan.ranking import OwnNetworks, Tally, rank, top_ips
+from bot.scan.engine import Engine
+from bot.scan.ranking import top_ips
+from bot.scan.tally import Counts
 from bot.scan.timestamps import Clock, zone
 
-__all__ = ["count_parallel", "evidence", "plan", "roles_by_ip", "scan_bulk"]
+__all__ = ["Counted", "count_parallel", "evidence", "plan", "scan_bulk"]
+
+PARALLEL_MIN = 48 << 20   # bytes; smaller inputs are counted in this process
+EVIDENCE_FOR = 10    # candidates that get evidence lines and first/last seen from the scan itself
+EVIDENCE_CHUNKS = 2  # chunks read for evidence lines once every candidate has its first line
 
 
-def roles_by_ip(tuples: Counter[tuple[bytes, bytes, bytes]]) -> tuple[dict[str, list[int]],
-                                                                     dict[str, set[bytes]]]:
-    """ip -> [mentions, source mentions, destination mentions], and ip -> its raw spellings."""
-    per_ip: dict[str, list[int]] = {}
-    raws: dict[str, set[bytes]] = {}
-    norm_cache: dict[bytes, str | None] = {}
-    ctx_cache: dict[bytes, int] = {}
-    for (ctx, raw, arrow), n in tuples.items():
-        ip = norm_cache.get(raw, "")
-        if ip == "":
-            ip = addresses.normalise(raw.decode("ascii", "replace"))
-            norm_cache[raw] = ip
-        if ip is None:
-            continue
-        if arrow and not arrow.startswith(b" - "):
-            role = 1
-        elif arrow:
-            role = 1         # Common Log Format: the client
-        else:
-            role = ctx_cache.get(ctx, 2)
-            if role == 2:
-                role = ctx_cache[ctx] = ctx_role(ctx)
-        slot = per_ip.get(ip)
-        if slot is None:
-            slot = per_ip[ip] = [0, 0, 0]
-            raws[ip] = set()
-        raws[ip].add(raw)
-        slot[0] += n
-        if role > 0:
-            slot[1] += n
-        elif role < 0:
-            slot[2] += n
-    return per_ip, raws
+@dataclass
+class Counted:
+    """Pass 1's result for a part of the input."""
+
+    counts: Counts
+    lines: int = 0
+    used: int = 0
+    received: int = 0
+    nonblank: bool = False
 
 
-def _drop_own_mentions(per_ip: dict[str, list[int]], own: Counter[bytes]) -> None:
-    """Take out the mentions written after an own host name ("fw1.mydomain.com[ADDR]"), as the line
-    path does; an address left with none is no candidate."""
-    for raw, n in own.items():
-        ip = addresses.normalise(raw.decode("ascii", "replace").rstrip(".:"))
-        slot = per_ip.get(ip) if ip is not None else None
-        if slot is None or ip is None:
-            continue
-        slot[0] -= n
-        if slot[0] <= 0:
-            del per_ip[ip]
-        else:
-            slot[1], slot[2] = min(slot[1], slot[0]), min(slot[2], slot[0])
+def count_ranges(ranges: list[Range], cfg: ScanConfig, size: int, keep_received: bool,
+                 now: datetime | None = None) -> Counted:
+    """Pass 1 over some ranges of the input."""
+    engine = Engine(cfg, keep_received=keep_received, now=now, keep_lines=False, times=False)
+    feed = engine.feed_chunk if keep_received else partial(batch.feed_chunk, engine)
+    for r in ranges:
+        pos = r.start
+        try:
+            for data in iter_chunks(r, size):
+                feed(data, pos)
+                pos += len(data)
+        except OSError as exc:
+            raise InputError(f"{r.path}: cannot read ({exc.strerror or exc})") from exc
+    engine.finish_chain(ranges[-1].end if ranges else 0)
+    return Counted(engine.counts, engine.lines_read, engine.lines_used, engine.skipped_received,
+                   engine.nonblank)
+
+
+def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: bool, workers: int,
+                   now: datetime | None = None) -> Counted:
+    """Pass 1, split over processes for big inputs: this one counts the first part while worker
+    processes count the others; the parts are merged in input order."""
+    total = sum(os.path.getsize(p) for p in paths)
+    if workers <= 0:
+        workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
+    parts = [p for p in plan(paths, workers) if p] if workers > 1 else []
+    if len(parts) <= 1:
+        return count_ranges([Range(p, 0, os.path.getsize(p)) for p in paths], cfg, size, keep_received, now)
+    # Imported here: multiprocessing pulls in socket, and the scanner imports no network module.
+    import multiprocessing
+
+    # fork is fast, but not safe once other threads run (the bot's servers): then spawn.
+    method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() \
+        else "spawn"
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(len(parts) - 1) as pool:
+        pending = [pool.apply_async(count_ranges, (p, cfg, size, keep_received, now)) for p in parts[1:]]
+        acc = count_ranges(parts[0], cfg, size, keep_received, now)
+        for job in pending:
+            more: Counted = job.get()
+            acc.counts.merge(more.counts, 0)
+            acc.lines += more.lines
+            acc.used += more.used
+            acc.received += more.received
+            acc.nonblank = acc.nonblank or more.nonblank
+    return acc
 
 
 def _line_at(data: bytes, pos: int) -> bytes:
@@ -175,25 +182,19 @@ def _backward(paths: list[str], size: int) -> Iterator[bytes]:
 
 def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_non_global: bool,
               now: datetime | None = None, chunk_size: int = 1 << 23, workers: int = 0) -> ScanResult:
-    """The scan of big files: same result type as scan_lines, counts are of mentions.
+    """The scan of big files: same rules and result type as scan_lines, lines kept for the top
+    candidates only. ``workers`` processes share pass 1 (0: one per CPU, up to 2, for inputs of
+    PARALLEL_MIN bytes)."""
+    from bot.scan.scanner import result_of
 
-    ``workers`` processes share pass 1 (0: one per CPU, up to 2, for inputs of PARALLEL_MIN bytes).
-    """
+    acc = count_parallel(paths, cfg, chunk_size, keep_received, workers, now)
+    engine = Engine(cfg, keep_received=keep_received, now=now, keep_lines=False, times=False)
+    engine.counts = acc.counts
+    engine.lines_read, engine.lines_used, engine.skipped_received = acc.lines, acc.used, acc.received
+    engine.nonblank = acc.nonblank
+    tallies = acc.counts.tallies
     keep = max(0, cfg.excerpt_lines)
-    names = tuple(h for h in cfg.own_hostnames if addresses.normalise(h) is None)
-    acc = count_parallel(paths, chunk_size, keep_received, workers, own_names_pattern(names))
-    if acc.lines == 0:
-        raise InputError("the input is empty")
-    per_ip, raws = roles_by_ip(acc.tuples)
-    _drop_own_mentions(per_ip, acc.own)
-    own = OwnNetworks(cfg.own_networks, cfg.own_hostnames)
-    tallies: dict[str, Tally] = {}
-    for order, (ip, (n, src, dst)) in enumerate(per_ip.items()):   # roughly first appearance
-        if ip in own:
-            continue
-        t = tallies[ip] = Tally(order)
-        t.count, t.source_count, t.dest_count = n, src, dst
-    top = {ip: (raws[ip], tallies[ip].count)
+    top = {ip: (_spellings(ip), tallies[ip].count)
            for ip in top_ips(tallies, EVIDENCE_FOR, allow_non_global=allow_non_global)}
     clock = Clock(zone(cfg.timezone), now)
 
@@ -206,13 +207,18 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
         else:
             if not t.lines:
                 t.first = when
+                t.lines = []
             t.lines.append(line)
 
     evidence(paths, top, keep, keep_received, on_line, chunk_size)
-    cands = rank(tallies, allow_non_global=allow_non_global)
-    return ScanResult(candidates=tuple(cands), lines_read=acc.lines, lines_used=acc.lines - acc.received,
-                      lines_skipped_received=acc.received)
+    return result_of(engine, allow_non_global)
 
 
-EVIDENCE_FOR = 10    # candidates that get evidence lines and first/last seen on the bulk path
-EVIDENCE_CHUNKS = 2  # chunks read for evidence lines once every candidate has its first line
+def _spellings(ip: str) -> set[bytes]:
+    """The usual written forms of ``ip``, to look for its lines (addresses.find confirms each)."""
+    if ":" not in ip:
+        return {ip.encode()}
+    addr = ipaddress.IPv6Address(ip)
+    full = ":".join(f"{int(g, 16):x}" for g in addr.exploded.split(":"))
+    forms = {addr.compressed, addr.exploded, full}
+    return {f.encode() for f in forms} | {f.upper().encode() for f in forms}

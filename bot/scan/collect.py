@@ -2,10 +2,10 @@
 
 The bulk path (bot.scan.bulk) gives evidence lines and first/last seen to its top candidates only;
 whoever reports more of them (``incident report -A``) asks here for the rest, once for all of them.
-The input is read in chunks with pass 1's bytes regexes (bulk_count.V4/V6); each address written is
-normalised (cached by its few surrounding bytes) and looked up in the wanted set: no per-address
-search and no per-line Python work for lines that mention none of them. Memory stays bounded: per
-address a counter, at most ``excerpt_lines`` lines and its latest line.
+The input is read in chunks with the scanner's token patterns (addresses.TOKENS4/TOKENS6); each
+address written is normalised (cached by its few surrounding bytes) and looked up in the wanted set:
+no per-address search and no per-line Python work for lines that mention none of them. Memory stays
+bounded: per address a counter, at most ``excerpt_lines`` lines and its latest line.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.models import Evidence
 from bot.scan import addresses
-from bot.scan.bulk_count import V4, V6, Range, iter_chunks, split_key
+from bot.scan.chunks import Range, iter_chunks
 from bot.scan.ranking import clip
 from bot.scan.timestamps import Clock, zone
 
@@ -55,16 +55,16 @@ class _Seen:
     last: bytes | None = None
 
 
-def _line_starts(data: bytes, wanted: Collection[str], keep_received: bool,
-                 cache: dict[bytes, str | None]) -> dict[str, list[int]]:
+def _line_starts(data: str, wanted: Collection[str], keep_received: bool,
+                 cache: dict[str, str | None]) -> dict[str, list[int]]:
     """For each wanted address in ``data`` (whole lines), the starts of the usable lines where the
     bytes regexes find it, in order, each line once."""
     out: dict[str, list[int]] = {}
-    check_received = not keep_received and b"Received:" in data
-    for pattern, v6 in ((V4, False), (V6, True)):
-        if v6 and b":" not in data:
+    check_received = not keep_received and "Received:" in data
+    for pattern, v6 in ((addresses.TOKENS4, False), (addresses.TOKENS6, True)):
+        if v6 and ":" not in data:
             continue
-        group = pattern.groups - 1          # the address's text after its first '.' or ':'
+        group = pattern.groups - 2          # the address's text after its first '.' or ':'
         before = _BEFORE[v6]
         for m in pattern.finditer(data):
             s = m.start()
@@ -78,29 +78,29 @@ def _line_starts(data: bytes, wanted: Collection[str], keep_received: bool,
                 ip = _normalise(m, v6)
             if ip is None or ip not in wanted:
                 continue
-            start = data.rfind(b"\n", 0, s) + 1
+            start = data.rfind("\n", 0, s) + 1
             starts = out.get(ip)
             if starts is None:
                 starts = out[ip] = []
             elif starts[-1] == start:
                 continue                    # this line is already counted
             if check_received:
-                end = data.find(b"\n", s)
-                if data.find(b"Received:", start, end if end >= 0 else len(data)) >= 0:
+                end = data.find("\n", s)
+                if data.find("Received:", start, end if end >= 0 else len(data)) >= 0:
                     continue
             starts.append(start)
     # IPv4 and IPv6 matches come in two runs (::ffff:a.b.c.d is an IPv4 address written by the second)
     return {ip: _dedupe(sorted(starts)) for ip, starts in out.items()}
 
 
-def _normalise(m: re.Match[bytes], v6: bool) -> str | None:
-    raw = split_key(tuple(g or b"" for g in m.groups()), v6)[1]
-    return addresses.normalise(raw.decode("ascii", "replace"))
+def _normalise(m: re.Match[str], v6: bool) -> str | None:
+    parsed = addresses.token_value(m.groups(), v6)
+    return parsed[0] if parsed is not None else None
 
 
-def _line(data: bytes, start: int) -> bytes:
-    end = data.find(b"\n", start)
-    return data[start:end if end >= 0 else len(data)]
+def _line(data: str, start: int) -> bytes:
+    end = data.find("\n", start)
+    return data[start:end if end >= 0 else len(data)].encode("utf-8", "surrogatepass")
 
 
 def _dedupe(starts: list[int]) -> list[int]:
@@ -122,13 +122,14 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
     keep_rec = cfg.keep_received if keep_received is None else keep_received
     wanted = frozenset(ips)
     seen: dict[str, _Seen] = {}
-    cache: dict[bytes, str | None] = {}
+    cache: dict[str, str | None] = {}
     if not wanted:
         return {}
     for p in paths:
         try:
             chunks = iter_chunks(Range(os.fspath(p), 0, os.path.getsize(p)), chunk_size)
-            for data in chunks:
+            for raw in chunks:
+                data = raw.decode("utf-8", "replace")
                 for ip, starts in _line_starts(data, wanted, keep_rec, cache).items():
                     s = seen.get(ip)
                     if s is None:

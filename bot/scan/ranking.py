@@ -1,8 +1,4 @@
-"""Counting what each address did over the whole input, and ordering the candidates.
-
-Memory stays bounded by the number of distinct addresses: per address a few counters and at most
-``excerpt_lines`` evidence lines are kept, never the input itself.
-"""
+"""Ordering the candidates: which addresses are global, which are ours, who ranks first."""
 
 from __future__ import annotations
 
@@ -10,12 +6,12 @@ import bisect
 import heapq
 import ipaddress
 from collections.abc import Callable
-from datetime import datetime
 from functools import lru_cache
 
 from bot.errors import ConfigError
 from bot.models import Candidate, Evidence, Role
 from bot.public_address import is_public
+from bot.scan.tally import Tally
 
 MAX_EVIDENCE_CHARS = 2000   # one evidence line is cut to this many characters
 
@@ -23,31 +19,6 @@ MAX_EVIDENCE_CHARS = 2000   # one evidence line is cut to this many characters
 def clip(line: str) -> str:
     """An evidence line, cut to MAX_EVIDENCE_CHARS."""
     return line if len(line) <= MAX_EVIDENCE_CHARS else line[:MAX_EVIDENCE_CHARS] + " [...]"
-
-
-class Tally:
-    """What one address did: lines mentioning it, on which side, when, and some of those lines."""
-
-    __slots__ = ("count", "dest_count", "first", "first_pos", "last", "lines", "source_count")
-
-    def __init__(self, pos: int) -> None:
-        self.count = 0
-        self.source_count = 0
-        self.dest_count = 0
-        self.first: datetime | None = None
-        self.last: datetime | None = None
-        self.lines: list[str] = []
-        self.first_pos = pos
-
-    def add(self, line: str, when: datetime | None, keep: int) -> None:
-        self.count += 1
-        if when is not None:
-            if self.first is None or when < self.first:
-                self.first = when
-            if self.last is None or when > self.last:
-                self.last = when
-        if len(self.lines) < keep:
-            self.lines.append(clip(line))
 
 
 def is_global(ip: str) -> bool:
@@ -139,8 +110,8 @@ def rank(tallies: dict[str, Tally], *, allow_non_global: bool, first: str | None
         out.append(Candidate(
             ip=ip, count=t.count, source_count=t.source_count, role=_dominant(t),
             reportable=is_global(ip),
-            evidence=Evidence(lines=tuple(t.lines), total_lines=t.count, first_seen=t.first,
+            evidence=Evidence(lines=tuple(t.lines or ()), total_lines=t.count, first_seen=t.first,
                               last_seen=t.last),
-            destination_count=t.dest_count,
+            destination_count=t.dest_count, approximate=t.approx,
         ))
     return out

@@ -1,84 +1,80 @@
 """Which side of the traffic each address on a line was: the one that initiated, or the one hit.
 
-Each address gets a score from general notation rules; the highest-scoring address of a line is its
-attacker side (ties go to the leftmost). The rules:
+A line is read in two steps, so that its structure is worked out once per line shape (the scanner
+caches ``plan_line`` by the line with its digits and addresses taken out) and only what depends on
+the addresses' values is done per line (``resolve``):
 
-- arrows: ``A:p -> B:p``, ``A->B``, tcpdump ``A.p > B.p``: A is the source, B the destination;
-- the key or word written before it: ``SRC=``/``DST=``, pf/json ``src``/``dst``, ``from X``,
-  ``rhost=``, ``client X``, ``remote_addr``, ``RemoteAddress=`` (SIP: the remote party is the client),
-  ``LocalAddress``/``server``/``upstream``/``to`` (the side that was hit);
-- proxy chains: the first address of ``X-Forwarded-For``/``X-Real-IP``/``client_ip`` beats the peer that
-  connected (a proxy), later addresses of a comma list are proxies;
-- a log line's own header: the host field of a syslog line and the address a server listens on are
-  the side that was hit; the first field of a Common Log Format line is the client;
-- ports: when a line holds two ``addr:port`` pairs, the ephemeral port is the client's;
-- ``sending ... from X to Y`` is our own message going out: Y is the remote side;
-- ``from X port N`` (sshd, pam) is the daemon's own record of the peer: the last one on a line beats
-  every cue before it, which may sit in text the client chose (a user name); likewise an address in
-  the request line, referer or user agent of a Common Log Format line is no role of its own.
+``plan_line`` (structure):
+- text the client chose (``fields.client_spans``: user names, URLs, request lines, headers, HELO
+  names, SIP URIs...) gives an address no role: it is never the attacker by its position;
+- the daemon's own fields score by notation: arrows (``A:p -> B:p``, tcpdump ``A.p > B.p``), the key
+  or word written before (``SRC=``/``DST=``, ``from``, ``rhost=``, ``client``, ``to``, ``lip=``...,
+  see ``cues``), the head of an access log (its first field is the client), the host field of a
+  syslog header (the reporting device), W3C/IIS columns, ``name[addr]``;
+- the daemon's record of its peer, ``from ADDR port N`` outside client text, beats other cues;
+- a key written twice at the same level (``rhost=A ... rhost=B``): the daemon wrote the last one,
+  the earlier one sits in a field the client filled;
+- our own traffic going out (``sending ... from us to them``, an ASA ``Built outbound``
+  connection) swaps the sides.
+
+``resolve`` (values):
+- ports: when a line holds two ``addr:port`` pairs with no better cue, the ephemeral one is the
+  client's;
+- forwarded-for lists (``X-Forwarded-For: a, b``, a comma list in the client field): each proxy
+  appends the peer it saw, so the entries left of the last one were written by whoever connected.
+  The client is the rightmost entry that is not a trusted proxy (own networks, private addresses);
+  when every entry is trusted, the leftmost. When the line also names the connecting peer and that
+  peer is not trusted, the list is text the client sent: the peer is the client.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from bot.models import Role
+from bot.scan import cues
 from bot.scan.addresses import Found
-
-STRONG = 6      # forwarded-for / real client of a proxy
-SOURCE = 5
-WEAK_SOURCE = 2
-UNKNOWN = 0
-PROXY = 1
-DEST = -3
-LOGGER = -4
-
-# Key words, compared without case and without "-", "_", "." (so X-Forwarded-For == xforwardedfor).
-# The peer of a connection is the remote side even when the packet it sent names another source.
-_STRONG_PARTS = ("forwardedfor", "realip", "clientip", "connectingip", "trueclient", "originalclient",
-                 "peer")
-_DEST_PARTS = ("local", "server", "dest", "dst", "upstream", "backend", "target", "daddr", "listen",
-               "nas", "gateway", "proxy", "origin", "interface", "bind", "vip", "router")
-_SOURCE_PARTS = ("source", "src", "client", "remote", "rhost", "peer", "attacker", "saddr", "caller",
-                 "sender", "requester", "clnt", "offender", "visitor", "banned", "blocked")
-_SOURCE_WORDS = frozenset({
-    "from", "ip", "ipaddr", "ipaddress", "addr", "address", "rip", "von", "de", "host", "hostaddr",
-    "connection", "connect", "by", "user", "rcpt", "for", "ban", "unban", "hit", "fromip", "srcip",
-    "sip", "ipv4", "ipv6", "clientaddress", "rhostaddr", "userip", "reqip", "login", "attempt",
-})
-_DEST_WORDS = frozenset({"to", "dst", "lip", "on", "at", "via", "dport", "towards", "into", "dstip",
-                         "daddr", "sport"})
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
-_LEFT_STRIP = " \t\"'[(<{=:,;|/@#"
-_PROTO_PREFIX = re.compile(r"(?i)ipv[46](?:[:/](?:udp|tcp|tls|wss?|sctp))?[:/]?$")
-_ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
-_ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
-# Common Log Format: "ADDR ident user [date] \"GET ...": also without the date ("ADDR - user \"POST").
-_CLF_AFTER = re.compile(r"\s+\S+\s+\S+\s+(?:\[\d{1,2}/[A-Za-z]{3}/\d{4}:|\"[A-Z]{3,7} )")
-# Its request line, referer and user agent: the first three quoted fields after the head.
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-# "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
-_NAME_BRACKET = re.compile(r"[\w.\-]\[$")
-_SYSLOG_HOST = re.compile(
-    r"^(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d(?:\.\d+)?\]?(?:\s+\d{4})?"
-    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+(?:\S+\s+)??"
+from bot.scan.cues import (
+    CLIENT_TEXT,
+    DEST,
+    ENDPOINT,
+    LOGGER,
+    PEER,
+    PROXY,
+    SOURCE,
+    STRONG,
+    UNKNOWN,
+    WEAK_SOURCE,
 )
-_SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
-# "from ADDR port N" (sshd, pam): the endpoint a daemon writes after the message text. Text before it
-# (a user name such as "x from 9.9.9.9") is the client's to choose: the last such address wins.
-_FROM_BEFORE = re.compile(r"(?i)\bfrom\s+\[?$")
+from bot.scan.fields import Span, client_spans, endpoint_indexes, inside, peer_indexes
+from bot.scan.ranking import is_global
+
+__all__ = ["Plan", "Scored", "attacker_index", "plan_line", "ranked", "resolve", "score_line"]
+
+# Common Log Format: "ADDR ident user [date] \"GET ...": also without the date ("ADDR - user \"POST"),
+# and HAProxy's "ADDR:PORT [06/Feb/2009:12:14:14.655]".
+# The user field (%u, $remote_user: from the client's Authorization header) is free text.
+_ACCESS_HEAD = re.compile(r"\s+\S+\s+(?P<user>[^\n]{0,200}?)\s*\[\d{1,2}/[A-Za-z]{3}/\d{4}:"
+                          r"|\s+\S+\s+\S+\s+\"[A-Z]{3,7} "
+                          r"|\s+\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\.\d+\]")
+# What may come before an access log's head: a syslog header, "prog[pid]:", a virtual host, a
+# container runtime's prefix, bracketed stamps; no quote or key (the head is never inside a field).
+_HEAD_PREFIX = re.compile(r"(?:<\d{1,3}>\d?\s*)?"
+                          r"(?:(?:[^\s\"'<>()\[\]{}=]+(?:\[\d+\])?:?|\[[^\[\]\"']*\])\s+){0,7}(?:\|\s+)?$")
+_SYSLOG_HOST = re.compile(
+    r"^(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d{4}\s+)?\d\d:\d\d:\d\d(?:\.\d+)?\]?"
+    r"(?:\s+\d{4})?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+(?:\S+\s+)??"
+)
 _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
-ENDPOINT = STRONG + 1
-# Ports that name a service: an address written with one of these is the server side.
-_SERVICE_PORTS = frozenset({
-    20, 21, 22, 23, 25, 53, 67, 68, 69, 80, 88, 110, 111, 119, 123, 135, 137, 138, 139, 143, 161, 162,
-    179, 389, 443, 445, 465, 500, 514, 515, 554, 587, 593, 631, 636, 873, 902, 989, 990, 993, 995,
-    1080, 1194, 1433, 1434, 1521, 1701, 1723, 1812, 1813, 1883, 1900, 2049, 2082, 2083, 2086, 2087,
-    2095, 2096, 2222, 2375, 2376, 2377, 3000, 3128, 3306, 3389, 4500, 5000, 5060, 5061, 5222, 5432,
-    5672, 5900, 5938, 5984, 6379, 6443, 6667, 7001, 8000, 8008, 8080, 8081, 8088, 8443, 8888, 9000,
-    9090, 9100, 9200, 9443, 10000, 10443, 11211, 27017, 51820,
-})
+_SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
+_OUTBOUND = re.compile(r"\bBuilt outbound\b")
+_KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|[\w.\-]+\s\[)?$")
+# IIS's default W3C layout without a #Fields header: date time [site host] s-ip method uri query
+# s-port username c-ip ...
+_W3C_DEFAULT = re.compile(r"\s+(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|PROPFIND|MKCOL|MOVE|COPY|LOCK)"
+                          r"\s+\S+\s+\S+\s+\d{1,5}\s+\S+\s+$")
 
 
 class Scored(NamedTuple):
@@ -87,119 +83,201 @@ class Scored(NamedTuple):
     role: Role
 
 
-def _norm_word(w: str) -> str:
-    return w.lower().replace("-", "").replace("_", "").replace(".", "")
+class Plan(NamedTuple):
+    """What a line's structure says about its addresses (same order as ``found``)."""
+
+    scores: tuple[int, ...]
+    port_rule: bool                         # two addr:port pairs: ports may decide
+    lists: tuple[tuple[int, ...], ...]      # forwarded-for lists, in written order
+    peer: int | None                        # the connecting peer a list is checked against
+    fixed: int | None                       # the attacker index when no value rule applies (-1: none)
 
 
-_W3C = {"c-ip": SOURCE, "s-ip": DEST}     # W3C/IIS field names, also as XML Name="c-ip"
-
-
-def _word_score(word: str) -> int | None:
-    named = _W3C.get(word.lower())
-    if named is not None:
-        return named
-    w = _norm_word(word)
-    if not w:
-        return None
-    if any(p in w for p in _STRONG_PARTS):
-        return STRONG
-    if w in _DEST_WORDS:
-        return DEST
-    if w in _SOURCE_WORDS:
-        return SOURCE
-    if len(w) > 3 and any(p in w for p in _DEST_PARTS):
-        return DEST
-    if any(p in w for p in _SOURCE_PARTS):
-        return SOURCE
-    return None
-
-
-def _left_score(line: str, f: Found) -> int | None:
-    left = line[max(0, f.start - 60):f.start]
-    if f.start > 0 and line[f.start - 1] == "[" and f.start > 1 and line[f.start - 2] == "(":
-        return -1    # exim/postfix "([1.2.3.4])": the name the client claimed in HELO, not its address
-    if _ARROW_BEFORE.search(left):
-        return DEST
-    left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
-    words = _WORD.findall(left[-40:])
-    if not words:
-        return None
-    score = _word_score(words[-1])
-    if score is None and len(words) > 1:
-        # "from unknown[1.2.3.4]", "client @0x7f.. ::1#53", "from peer 1 (10.0.0.1:51820)"
-        score = _word_score(words[-2])
-        if score is not None and score > 0:
-            score -= 1
-    return score
-
-
-def context_score(left: str) -> int | None:
-    """The score that the text written right before an address gives it (None: no cue)."""
-    if _ARROW_BEFORE.search(left):
-        return DEST
-    left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
-    words = _WORD.findall(left)
-    return _word_score(words[-1]) if words else None
-
-
-def score_line(line: str, found: list[Found]) -> list[Scored]:
-    """Scores and roles for the addresses ``found`` in ``line`` (same order)."""
-    scores: list[int] = []
-    with_port = sum(1 for f in found if f.port is not None)
+def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -> Plan:
+    """The structural scores of the addresses ``found`` in ``line``; ``fields`` is a W3C ``#Fields:``
+    header in force, if any."""
+    n = len(found)
+    scores = [UNKNOWN] * n
     header = _SYSLOG_HOST.match(line)
     header_end = header.end() if header else -1
+    head_client = -1
+    head_end = -1
+    m = None
+    for i, f in enumerate(found):
+        m = _ACCESS_HEAD.match(line, f.end)
+        first = found[0].start - (found[0].start > 0 and line[found[0].start - 1] == "[")   # "[v6]:port"
+        if m and (i == 0 or _comma_run(line, found, i)) and _HEAD_PREFIX.match(line, 0, first):
+            head_client, head_end = i, m.end()
+            break
+        m = None
+    spans = client_spans(line, found, head_end)
+    if head_client >= 0 and m is not None and m.group("user"):
+        spans.append(Span(m.start("user"), m.end("user"), "user"))
+    peers = [i for i in peer_indexes(line, found) if inside(spans, found[i]) is None]
+    if head_client >= 0 and inside(spans, found[head_client]) is None:
+        peers.append(head_client)
+    lists = tuple(lst for lst in _lists(line, found, spans, head_client)
+                  if not any(inside(spans, found[i]) is not None for i in lst))
+    in_list = {i for lst in lists for i in lst}
     prev_end = -10
-    for f in found:
+    for i, f in enumerate(found):
         score: int | None = None
-        after = _ARROW_AFTER.match(line, f.end)
-        if after:
+        if cues.ARROW_AFTER.match(line, f.end):
             score = SOURCE
         elif header_end >= 0 and f.start <= header_end and _is_header_host(line, f, header_end):
             score = LOGGER
+        elif i in in_list:
+            score = STRONG if i == lists[[i in lst for lst in lists].index(True)][0] else PROXY
         else:
             between = line[prev_end:f.start] if prev_end >= 0 else ""
-            if prev_end >= 0 and between.strip() in (",", "") and len(between) <= 3 and scores \
-                    and f.port is None:
-                # A later element of "a, b, c": a proxy the request went through, or in a CSV record
-                # (pf filterlog, Palo Alto) the destination that follows the source.
-                score = min(PROXY, scores[-1] - 1)
+            if prev_end >= 0 and between.strip() in (",", "") and len(between) <= 3 and i \
+                    and f.port is None and inside(spans, found[i - 1]) is None:
+                # the second field of a CSV record (pf filterlog, Palo Alto): the destination
+                score = min(PROXY, scores[i - 1] - 1)
             else:
-                score = _left_score(line, f)
-                if score is None and _CLF_AFTER.match(line, f.end):
+                # (cue words inside a field the client chose are not the daemon's)
+                floor = max([prev_end, 0, *(s.end for s in spans if s.end <= f.start)])
+                score = cues.left_score(line, f, floor)
+                if score is None and i == head_client:
                     score = SOURCE
-                elif score is None and _NAME_BRACKET.search(line, max(0, f.start - 2), f.start):
-                    score = WEAK_SOURCE + 1
-        if score is None:
-            score = UNKNOWN
-        if with_port >= 2 and f.port is not None and score in (UNKNOWN, SOURCE, WEAK_SOURCE, PROXY):
-            score += -2 if f.port in _SERVICE_PORTS or f.port < 1024 else 2
-        scores.append(score)
+        scores[i] = UNKNOWN if score is None else score
         prev_end = f.end
-    if len(found) >= 2:
-        client = next((i for i, f in enumerate(found)
-                       if scores[i] > 0 and _CLF_AFTER.match(line, f.end)), None)
-        if client is not None:
-            _cap_client_text(line, found, scores, client)
-    if len(found) >= 2:
-        endpoint = None
+    if fields:
+        _by_fields(line, found, scores, fields)
+    _w3c_default(line, found, scores)
+    _endpoint(line, found, scores, spans)
+    _duplicate_keys(line, found, scores, spans)
+    for i, f in enumerate(found):
+        if inside(spans, f) is not None and i not in in_list:
+            scores[i] = min(scores[i], CLIENT_TEXT)
+    for i in peers:
+        if i not in in_list:
+            scores[i] = PEER
+    if n >= 2 and _SENDING.search(line):
+        _swap_from_to(line, found, scores)
+    if n >= 2 and _OUTBOUND.search(line):
+        scores[:] = [-s if s in (SOURCE, DEST, WEAK_SOURCE + 1) else s for s in scores]
+    with_port = sum(1 for f in found if f.port is not None)
+    port_rule = with_port >= 2
+    peer = None
+    if lists:
+        peer = next((i for i in range(n) if i not in in_list and scores[i] >= SOURCE), None)
+        if peers and peers[0] not in in_list:
+            peer = peers[0]
+    fixed = None if (port_rule or lists) else _best(scores)
+    return Plan(tuple(scores), port_rule, lists, peer, fixed)
+
+
+def resolve(plan: Plan, found: Sequence[Found], trusted: Callable[[str], bool]) -> list[int]:
+    """The final scores of a line's addresses: ``plan`` with the rules that depend on values."""
+    scores = list(plan.scores)
+    if plan.port_rule:
         for i, f in enumerate(found):
-            if _PORT_AFTER.match(line, f.end) and _FROM_BEFORE.search(line, max(0, f.start - 8), f.start):
-                endpoint = i
-        if endpoint is not None:
-            scores[endpoint] = max(scores[endpoint], ENDPOINT)
-        if _SENDING.search(line):
-            _swap_from_to(line, found, scores)
+            if f.port is not None and scores[i] in (UNKNOWN, SOURCE, WEAK_SOURCE, WEAK_SOURCE + 1, PROXY):
+                scores[i] += -2 if f.port in cues.SERVICE_PORTS or f.port < 1024 else 2
+    if plan.lists:
+        peer_trusted = plan.peer is None or trusted(found[plan.peer].ip)
+        if plan.peer is not None and peer_trusted and scores[plan.peer] == PEER:
+            # the head of an access log written by our proxy: the forwarded list says who came
+            scores[plan.peer] = PROXY
+        for lst in plan.lists:
+            if not peer_trusted:
+                for i in lst:
+                    scores[i] = CLIENT_TEXT
+                continue
+            untrusted = [i for i in lst if not trusted(found[i].ip)]
+            client = untrusted[-1] if untrusted else lst[0]
+            for i in lst:
+                scores[i] = STRONG if i == client else PROXY
+    return scores
+
+
+def best(scores: Sequence[int]) -> int:
+    """Index of the attacker side among ``scores``: the best, then the leftmost; -1 if all are
+    negative."""
+    return _best(scores)
+
+
+def _best(scores: Sequence[int]) -> int:
+    best = -1
+    for i, s in enumerate(scores):
+        if s >= 0 and (best < 0 or s > scores[best]):
+            best = i
+    return best
+
+
+def _role(score: int) -> Role:
+    r = cues.role_score(score)
+    return Role.SOURCE if r > 0 else Role.DESTINATION if r < 0 else Role.UNKNOWN
+
+
+def score_line(line: str, found: Sequence[Found], *, fields: tuple[str, ...] = (),
+               trusted: Callable[[str], bool] | None = None) -> list[Scored]:
+    """Scores and roles for the addresses ``found`` in ``line`` (same order). ``trusted`` says which
+    addresses are proxies of ours (default: the non-global ones, as the scan without own networks)."""
+    plan = plan_line(line, found, fields)
+    scores = resolve(plan, found, trusted or (lambda ip: not is_global(ip)))
     return [Scored(f, s, _role(s)) for f, s in zip(found, scores, strict=True)]
 
 
-def _cap_client_text(line: str, found: list[Found], scores: list[int], client: int) -> None:
-    """A Common Log Format line: addresses in its request line, referer and user agent are text the
-    client chose ("GET /?X-Forwarded-For=9.9.9.9"), no cue of theirs beats the client field."""
-    quoted = _QUOTED.finditer(line, found[client].end)
-    spans = [(m.start(), m.end()) for _, m in zip(range(3), quoted, strict=False)]
-    for i in range(client + 1, len(found)):
-        if scores[i] > 0 and any(a < found[i].start < b for a, b in spans):
-            scores[i] = UNKNOWN
+def attacker_index(scored: Sequence[Scored]) -> int | None:
+    """Index of the line's attacker-side address: best score, then leftmost; None if all negative."""
+    best = _best([s.score for s in scored])
+    return None if best < 0 else best
+
+
+def ranked(scored: Sequence[Scored]) -> list[str]:
+    """The line's distinct addresses, attacker side first."""
+    order = sorted(range(len(scored)), key=lambda i: (-scored[i].score, i))
+    out: list[str] = []
+    for i in order:
+        ip = scored[i].found.ip
+        if ip not in out:
+            out.append(ip)
+    return out
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+def _comma_run(line: str, found: Sequence[Found], i: int) -> bool:
+    """Address ``i`` ends a comma list that starts the line's client field ("a, b, c - - [")."""
+    j = i
+    while j > 0 and line[found[j - 1].end:found[j].start].strip() == ",":
+        j -= 1
+    return j < i and (j == 0 or not line[:found[j].start].strip())
+
+
+def _lists(line: str, found: Sequence[Found], spans: Sequence[object], head_client: int) -> \
+        tuple[tuple[int, ...], ...]:
+    """Forwarded-for lists: runs of addresses joined by ", " (or inside one quoted value) under a
+    forwarded-for key, in an access-log head, or filling one quoted field."""
+    out: list[tuple[int, ...]] = []
+    i = 0
+    n = len(found)
+    while i < n:
+        j = i
+        while j + 1 < n and _joined(line, found[j], found[j + 1]):
+            j += 1
+        run = tuple(range(i, j + 1))
+        f = found[i]
+        key = cues.last_word(line, f, 24)
+        keyed = bool(key) and cues.is_forwarded_key(key)
+        if keyed or (len(run) > 1 and (head_client == j or _one_quoted(line, found[i], found[j])
+                                       or ", " in line[found[i].end:found[j].start])):
+            out.append(run)
+        i = j + 1
+    return tuple(out)
+
+
+def _joined(line: str, a: Found, b: Found) -> bool:
+    between = line[a.end:b.start]
+    return between.strip(" []") == "," and len(between) <= 4
+
+
+def _one_quoted(line: str, a: Found, b: Found) -> bool:
+    qa = line.rfind('"', 0, a.start)
+    return qa >= 0 and line.find('"', qa + 1) > b.start and line[qa + 1:a.start].strip(" [") == ""
 
 
 def _is_header_host(line: str, f: Found, header_end: int) -> bool:
@@ -209,14 +287,42 @@ def _is_header_host(line: str, f: Found, header_end: int) -> bool:
         f.end >= len(line) or line[f.end] in " \t")
 
 
-def _swap_from_to(line: str, found: list[Found], scores: list[int]) -> None:
-    """``sending packet: from <us> to <them>``: our own message, so the "to" side is the remote one.
+def _endpoint(line: str, found: Sequence[Found], scores: list[int], spans: Sequence[object]) -> None:
+    """sshd/pam "from ADDR port N": the daemon's record of its peer, written after any client text."""
+    if len(found) < 2:
+        return
+    ends = [i for i in endpoint_indexes(line, found) if inside(spans, found[i]) is None  # type: ignore[arg-type]
+            and scores[i] >= 0 and _PORT_AFTER.match(line, found[i].end)]
+    if ends:
+        last = ends[-1]
+        scores[last] = max(scores[last], ENDPOINT)
 
-    Only when a "from" address is followed by a "to" address on the line."""
+
+def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int], spans: Sequence[object]) -> None:
+    """``rhost=A ... rhost=B`` at the same nesting level: the earlier one is in client text."""
+    if len(found) < 2 or "=" not in line:
+        return
+    seen: dict[tuple[str, int], int] = {}
+    for i, f in enumerate(found):
+        m = _KEY_EQ.search(line, max(0, f.start - 64), f.start)
+        if m is None:
+            continue
+        key = (cues.norm_word(m.group(1)), _depth(line, f.start))
+        if key in seen:
+            scores[seen[key]] = min(scores[seen[key]], CLIENT_TEXT)
+        seen[key] = i
+
+
+def _depth(line: str, pos: int) -> int:
+    head = line[:pos]
+    return head.count("[") - head.count("]") + head.count("{") - head.count("}")
+
+
+def _swap_from_to(line: str, found: Sequence[Found], scores: list[int]) -> None:
+    """``sending packet: from <us> to <them>``: our own message, so the "to" side is the remote one."""
     i_from = i_to = None
     for i, f in enumerate(found):
-        words = _WORD.findall(line[max(0, f.start - 12):f.start])
-        w = words[-1].lower() if words else ""
+        w = cues.last_word(line, f, 12).lower()
         if w == "from" and i_from is None:
             i_from = i
         elif w == "to" and i_from is not None and i_to is None:
@@ -225,54 +331,29 @@ def _swap_from_to(line: str, found: list[Found], scores: list[int]) -> None:
         scores[i_from], scores[i_to] = DEST, SOURCE
 
 
-def _role(score: int) -> Role:
-    if score >= 3:
-        return Role.SOURCE
-    if score <= -2:
-        return Role.DESTINATION
-    return Role.UNKNOWN
+def _w3c_default(line: str, found: Sequence[Found], scores: list[int]) -> None:
+    """IIS's default columns without a #Fields header: s-ip before the method, c-ip after the port
+    and user name."""
+    for i in range(1, len(found)):
+        s, c = found[i - 1], found[i]
+        if _W3C_DEFAULT.match(line[s.end:c.start] + " "):
+            scores[i - 1], scores[i] = DEST, SOURCE
 
 
 _TOKEN = re.compile(r"\S+")
 
 
-def by_fields(line: str, scored: list[Scored], fields: tuple[str, ...]) -> list[Scored]:
+def _by_fields(line: str, found: Sequence[Found], scores: list[int], fields: tuple[str, ...]) -> None:
     """W3C extended logs (IIS...): the ``#Fields:`` header names each column; ``c-ip`` is the
     client, ``s-ip`` the server, ``X-Forwarded-For`` the client behind a proxy."""
     spans = [(m.start(), m.end()) for m in _TOKEN.finditer(line)]
     if len(spans) != len(fields):
-        return scored
-    out = []
-    for s in scored:
-        name = next((fields[i] for i, (a, b) in enumerate(spans) if a <= s.found.start < b), "").lower()
-        score = s.score
+        return
+    for i, f in enumerate(found):
+        name = next((fields[k] for k, (a, b) in enumerate(spans) if a <= f.start < b), "").lower()
         if "forwarded-for" in name:
-            score = STRONG
+            scores[i] = STRONG
         elif name in ("c-ip", "clientip", "client-ip", "cs-ip"):
-            score = SOURCE
+            scores[i] = SOURCE
         elif name in ("s-ip", "serverip", "server-ip", "s-computername"):
-            score = DEST
-        out.append(s._replace(score=score, role=_role(score)))
-    return out
-
-
-def attacker_index(scored: list[Scored]) -> int | None:
-    """Index of the line's attacker-side address: best score, then leftmost; None if all negative."""
-    best: int | None = None
-    for i, s in enumerate(scored):
-        if s.score < 0:
-            continue
-        if best is None or s.score > scored[best].score:
-            best = i
-    return best
-
-
-def ranked(scored: list[Scored]) -> list[str]:
-    """The line's distinct addresses, attacker side first."""
-    order = sorted(range(len(scored)), key=lambda i: (-scored[i].score, i))
-    out: list[str] = []
-    for i in order:
-        ip = scored[i].found.ip
-        if ip not in out:
-            out.append(ip)
-    return out
+            scores[i] = DEST

@@ -23,14 +23,22 @@ _MONTHS = {m: i for i, m in enumerate(
 _SYSLOG_YEAR = re.compile(
     r"(?:<\d{1,3}>)?\[?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{4})\s+(\d\d):(\d\d):(\d\d)(?!\d)")
 _SYSLOG = re.compile(r"(?:<\d{1,3}>)?\[?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)(?!\d)")
+# ... and with the year after the time: "Mar 03 10:00:00 2025"
+_SYSLOG_TIME_YEAR = re.compile(
+    r"(?:<\d{1,3}>)?\[?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)(?:\.\d+)?\s+(\d{4})(?![\d:])")
 _ISO = re.compile(
     r"(\d{4})[-/](\d\d)[-/](\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s?(Z|UTC|[+-]\d\d:?\d\d)?")
-_CLF = re.compile(r"\[(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.\d+)?\s+([+-]\d{4})\]")
+# (HAProxy writes it with milliseconds and no zone: "[06/Feb/2009:12:14:14.655]")
+_CLF = re.compile(r"\[(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:\s+([+-]\d{4}))?\]")
 _EPOCH = re.compile(r"(?:^|\"(?:ts|time|timestamp)\"\s*:\s*)(1\d{9})(?:\.(\d{1,9}))?(?![\d])")
 # ctime with a year, as the Apache error log writes it: "[Wed Mar 13 10:11:12.123456 2024]"
 _CTIME = re.compile(
     r"\[?[A-Z][a-z]{2} ([A-Z][a-z]{2})\s+(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? (\d{4})\b")
 _DMY = re.compile(r"(\d\d)-([A-Za-z]{3})-(\d{4})[ T:](\d\d):(\d\d):(\d\d)")
+
+# RFC 5322 (mail headers): "Tue, 3 Mar 2025 10:11:12 +0100 (CET)"
+_RFC5322 = re.compile(r"(?:[A-Z][a-z]{2},\s*)?(\d{1,2})\s+([A-Z][a-z]{2})\s+(\d{4})\s+"
+                      r"(\d\d):(\d\d)(?::(\d\d))?\s*([+-]\d{4}|UT|UTC|GMT|Z)?")
 
 _HEAD = 120   # timestamps are looked for near the start of a line only
 
@@ -54,7 +62,8 @@ class Clock:
         self._cache: dict[str, datetime | None] = {}
         # Formats that start a line (a date written later in the message is not the line's), and
         # the loose ones looked for anywhere in the head, after the CLF/ISO pair.
-        self._leading = ((_SYSLOG, self._syslog), (_SYSLOG_YEAR, self._syslog_year), (_CTIME, self._ctime))
+        self._leading = ((_SYSLOG_TIME_YEAR, self._syslog_time_year), (_SYSLOG, self._syslog),
+                         (_SYSLOG_YEAR, self._syslog_year), (_CTIME, self._ctime))
         self._loose = ((_EPOCH, self._epoch), (_DMY, self._dmy))
 
     def parse(self, line: str) -> datetime | None:
@@ -62,20 +71,56 @@ class Clock:
         for pattern, fn in self._leading:
             m = pattern.match(head)
             if m is not None:
-                return self._cached(m.group(0), fn, m)
+                value = self._cached(m.group(0), fn, m)
+                if fn == self._syslog and value is not None:
+                    # A year-less syslog header in front of a stamp that writes its year (an
+                    # application's own, "nginx: 1.2.3.4 - - [03/Mar/2025:..."): the year is used
+                    # as written, when the two agree on the day.
+                    written = self._dated(head, m.end())
+                    if written is not None and _same_day(written, value):
+                        return written
+                return value
+        return self._dated(head, 0)
+
+    def _dated(self, head: str, pos: int) -> datetime | None:
+        """The first stamp that writes its year in ``head`` from ``pos`` on."""
         # The first stamp written is the line's: a date later on may be in text the client chose
         # ("GET /?since=2019-01-01T00:00:00Z" after the CLF date).
-        iso = _ISO.search(head)
-        clf = _CLF.search(head)
+        iso = _ISO.search(head, pos)
+        clf = _CLF.search(head, pos)
         if clf is not None and (iso is None or clf.start() < iso.start()):
             return self._cached(clf.group(0), self._clf, clf)
         if iso is not None:
             return self._cached(iso.group(0), self._iso, iso)
+        if pos:
+            ctime = _CTIME.search(head, pos)
+            if ctime is not None:
+                return self._cached(ctime.group(0), self._ctime, ctime)
         for pattern, fn in self._loose:
-            m = pattern.search(head)
+            m = pattern.search(head, pos)
             if m is not None:
                 return self._cached(m.group(0), fn, m)
         return None
+
+    def parse_rfc5322(self, text: str) -> datetime | None:
+        """The date of a mail header (what follows a Received line's ";")."""
+        m = _RFC5322.search(text)
+        return self._cached(m.group(0), self._rfc5322, m) if m is not None else None
+
+    def _rfc5322(self, m: re.Match[str]) -> datetime | None:
+        mon = _MONTHS.get(m.group(2).lower())
+        if mon is None:
+            return None
+        z = m.group(7)
+        if z is None:
+            return self._local(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                               int(m.group(6) or 0))
+        tz: tzinfo = UTC
+        if z[0] in "+-":
+            sign = -1 if z[0] == "-" else 1
+            tz = timezone(sign * timedelta(hours=int(z[1:3]), minutes=int(z[3:5])))
+        return datetime(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                        int(m.group(6) or 0), tzinfo=tz).astimezone(UTC)
 
     def _cached(self, key: str, fn: object, m: re.Match[str]) -> datetime | None:
         try:
@@ -111,6 +156,13 @@ class Clock:
             if t <= self.now + timedelta(days=1):
                 return t
         return None
+
+    def _syslog_time_year(self, m: re.Match[str]) -> datetime | None:
+        mon = _MONTHS.get(m.group(1).lower())
+        if mon is None:
+            return None
+        return self._local(int(m.group(6)), mon, int(m.group(2)), int(m.group(3)), int(m.group(4)),
+                           int(m.group(5)))
 
     def _syslog_year(self, m: re.Match[str]) -> datetime | None:
         mon = _MONTHS.get(m.group(1).lower())
@@ -148,6 +200,9 @@ class Clock:
         if mon is None:
             return None
         z = m.group(7)
+        if z is None:
+            return self._local(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                               int(m.group(6)))
         sign = -1 if z[0] == "-" else 1
         tz = timezone(sign * timedelta(hours=int(z[1:3]), minutes=int(z[3:5])))
         return datetime(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
@@ -164,3 +219,15 @@ class Clock:
             return None
         return self._local(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
                            int(m.group(6)))
+
+
+def _same_day(written: datetime, inferred: datetime) -> bool:
+    """``written`` falls within a day of ``inferred`` in some year (time zones may differ)."""
+    for year in (inferred.year - 1, inferred.year, inferred.year + 1):
+        try:
+            moved = written.replace(year=year)
+        except ValueError:          # Feb 29
+            continue
+        if abs(moved - inferred) <= timedelta(days=1, hours=1):
+            return True
+    return False

@@ -9,8 +9,11 @@ and host names (config [scan]) are never listed; private, loopback, documentatio
 marked not reportable and come after the public ones unless --all-addresses is given. Times are
 shown in UTC.
 
-Inputs of 8 MB and more (without a selector) are counted in bulk, a few times faster: counts are
-then of mentions, and only the top 10 candidates get first/last seen and evidence lines.
+Inputs of 8 MB and more (without a selector) are counted shape by shape in two processes, with the
+same rules: only the top 10 candidates then get first/last seen and evidence lines. Counts are
+exact for the 100,000 busiest addresses; beyond that (an attacker rotating IPv6 addresses) the least
+active are summarised and the output says that counts became approximate. Standard input is kept in
+a temporary file (removed on exit, also on SIGTERM) up to 256 MB, and read as a stream beyond.
 
 The optional last argument works as in the old tool: an IP names the attacker (its lines are the
 evidence), any other string keeps only the lines that contain it. Rule: the last positional
@@ -25,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,8 @@ from typing import Any
 from bot.config import Config
 from bot.errors import UserError
 from bot.models import Candidate, ScanResult
-from bot.scan import scan_paths
+from bot.scan import scan_lines, scan_paths
+from bot.scan.reading import MAX_LINE, needs_decoding
 from bot.text import visible_line
 from handlers.cli.exits import Exit
 
@@ -93,7 +99,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
 def _nothing(result: ScanResult, guessed: bool) -> str:
     """Why no candidate came out: a selector that matched no line is named (it may be a mistyped file)."""
-    if result.select_string is not None and result.lines_used == 0:
+    if result.select_string is not None and result.unmatched_selector is not None:
         why = f"incident: no line contains {visible_line(result.select_string)!r}"
         if guessed:
             why += " (taken as the selector: there is no file of that name)"
@@ -101,17 +107,76 @@ def _nothing(result: ScanResult, guessed: bool) -> str:
     return "incident: no address found in the input"
 
 
+STDIN_SPOOL_MAX = 256 << 20     # bytes of standard input kept in a temporary file
+
+
 def _scan_stdin(cfg: Config, kwargs: dict[str, Any]) -> ScanResult:
-    """Standard input is copied to a temporary file first, so that a big one takes the bulk path."""
+    """Standard input is copied to a temporary file first (up to STDIN_SPOOL_MAX bytes), so that a big
+    one is counted in parallel; beyond that, the file and the rest of the input are read as one
+    stream (memory stays bounded either way). The file is removed on exit, also on SIGTERM/SIGHUP."""
     if sys.stdin is None:       # started with standard input closed ("<&-")
         raise UserError("standard input is closed: give a file, or pipe the log in")
-    with tempfile.NamedTemporaryFile(prefix="incident-scan-", suffix=".log") as tmp:
+    with _removed_on_signal(), tempfile.NamedTemporaryFile(prefix="incident-scan-", suffix=".log") as tmp:
+        source = sys.stdin.buffer
         try:
-            shutil.copyfileobj(sys.stdin.buffer, tmp, 1 << 20)
+            left = STDIN_SPOOL_MAX
+            while left > 0:
+                block = source.read(min(1 << 20, left))
+                if not block:
+                    break
+                tmp.write(block)
+                left -= len(block)
+            tmp.flush()
+            more = source.read(1) if left <= 0 else b""
         except OSError as exc:
             raise UserError(f"cannot read standard input ({exc.strerror or exc})") from exc
-        tmp.flush()
-        return scan_paths([tmp.name], cfg.scan, **kwargs)
+        if not more:
+            return scan_paths([tmp.name], cfg.scan, **kwargs)
+        if needs_decoding(tmp.name):
+            raise UserError(f"standard input of more than {STDIN_SPOOL_MAX >> 20} MB is read as plain text: "
+                            "give a compressed or UTF-16 log as a FILE")
+
+        def blocks() -> Iterator[bytes]:
+            with open(tmp.name, "rb") as spooled:
+                while block := spooled.read(1 << 20):
+                    yield block
+            yield more
+            while block := source.read(1 << 20):
+                yield block
+
+        return scan_lines(_lines(blocks()), cfg.scan, **kwargs)
+
+
+def _lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a stream of byte blocks (a line may run over several blocks)."""
+    rest = b""
+    for block in blocks:
+        parts = (rest + block).split(b"\n")
+        rest = parts.pop()
+        yield from parts
+        while len(rest) > MAX_LINE:     # a line without end is cut, as files' lines are
+            yield rest[:MAX_LINE]
+            rest = rest[MAX_LINE:]
+    if rest:
+        yield rest
+
+
+@contextmanager
+def _removed_on_signal() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the command like Ctrl-C does, so that `with` blocks (the temporary
+    file) are left and cleaned up; the handlers before are restored after."""
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with suppress(ValueError):          # not the main thread: nothing to install
+            previous[sig] = signal.signal(sig, leave)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _when(t: datetime | None) -> str:
@@ -127,6 +192,9 @@ def render(result: ScanResult, limit: int) -> str:
     if result.select_string is not None:
         used += f", isolated by {visible_line(result.select_string)!r}"
     out.append(used)
+    if result.approximate:
+        out.append(f"counts are approximate: more distinct addresses than are counted exactly; "
+                   f"{result.summarised} of the least active were summarised (~ marks an estimate)")
     if top is None:
         return "\n".join(out) + "\n"
     if result.selected:
@@ -150,8 +218,9 @@ def render(result: ScanResult, limit: int) -> str:
 
 
 def _row(c: Candidate) -> tuple[str, ...]:
-    return (c.ip, str(c.count), str(c.source_count), c.role.value, "yes" if c.reportable else "no",
-            _when(c.evidence.first_seen), _when(c.evidence.last_seen))
+    mark = "~" if c.approximate else ""
+    return (c.ip, mark + str(c.count), mark + str(c.source_count), c.role.value,
+            "yes" if c.reportable else "no", _when(c.evidence.first_seen), _when(c.evidence.last_seen))
 
 
 def to_json(result: ScanResult) -> dict[str, Any]:
@@ -165,9 +234,13 @@ def to_json(result: ScanResult) -> dict[str, Any]:
         "lines_read": result.lines_read,
         "lines_used": result.lines_used,
         "lines_skipped_received": result.lines_skipped_received,
+        "unmatched_selector": result.unmatched_selector,
+        "approximate": result.approximate,
+        "summarised": result.summarised,
         "candidates": [
             {"ip": c.ip, "count": c.count, "source_count": c.source_count,
              "destination_count": c.destination_count, "role": c.role.value, "reportable": c.reportable,
+             "approximate": c.approximate,
              "first_seen": iso(c.evidence.first_seen), "last_seen": iso(c.evidence.last_seen),
              "evidence": list(c.evidence.lines)}
             for c in result.candidates

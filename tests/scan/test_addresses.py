@@ -71,3 +71,26 @@ def test_look_alikes_are_not_addresses(line: str) -> None:
 ])
 def test_normalise(text: str, norm: str | None) -> None:
     assert normalise(text) == norm
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    # BSD and SOCKS servers write the port after a dot when the line writes its endpoints that way
+    ("danted[1]: info: block(1): tcp/accept ]: 203.0.113.120.51234 192.0.2.1.1080: error",
+     [("203.0.113.120", 51234), ("192.0.2.1", 1080)]),
+    ("ftp-proxy[55]: #1 client 203.0.113.127.50123 to server 198.51.100.30.21 via proxy 192.0.2.1.57001",
+     [("203.0.113.127", 50123), ("198.51.100.30", 21), ("192.0.2.1", 57001)]),
+    # a host name built from an address's octets is a name, the bracketed address the peer
+    ("connect from 7.100.51.198.dyn.example.net[203.0.113.9]", [("203.0.113.9", None)]),
+    ("connect from host-198.51.100.66.example.net[203.0.113.10]", [("203.0.113.10", None)]),
+    ("x 9.113.0.203.in-addr.arpa y", []),
+    # mail headers' IPv6 literal; mapped addresses after a key
+    ("Received: from x ([IPv6:2001:db8::7]) by mx", [("2001:db8::7", None)]),
+    ("rip=::ffff:203.0.113.30, lip=::ffff:192.0.2.5", [("203.0.113.30", None), ("192.0.2.5", None)]),
+    ("ip=[::ffff:203.0.113.30]:5060;", [("203.0.113.30", 5060)]),
+])
+def test_more_notations(line: str, expected: list[tuple[str, int | None]]) -> None:
+    assert ips(line) == expected
+
+
+def test_a_lone_fifth_dotted_part_is_a_version_not_a_port() -> None:
+    assert ips("firmware 1.2.3.4.5 installed") == []

@@ -102,3 +102,31 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     line = ('10.0.0.2 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 12 "-" "curl" '
             'x_forwarded_for="45.146.165.37"')
     assert first(line) == "45.146.165.37"
+
+
+@pytest.mark.parametrize(("line", "attacker"), [
+    # IIS's default W3C columns without a #Fields header: s-ip before the method, c-ip after
+    ("2021-11-28 00:00:04 W3SVC1 10.44.0.136 GET /cdgo SERVER-STATUS=200 443 - 67.43.156.13 HTTP/1.1 x - "
+     "example.com 200 0 0 1 2 3", "67.43.156.13"),
+    # a connection our side opened: the local address is the initiator
+    ("%ASA-6-302020: Built outbound ICMP connection for faddr 203.0.113.20/0 gaddr 198.51.100.10/0 "
+     "laddr 192.0.2.30/0 type 8 code 0", "192.0.2.30"),
+    ("%ASA-6-302020: Built inbound ICMP connection for faddr 203.0.113.20/0 gaddr 198.51.100.10/0 "
+     "laddr 192.0.2.30/0 type 8 code 0", "203.0.113.20"),
+    # a forwarded-for list: the rightmost entry that is not a trusted (private) proxy is the client
+    ('10.0.0.2, 10.0.0.1, 89.160.20.112 - - [29/May/2017:19:02:48 +0000] "GET / HTTP/1.1" 200 612 "-" "x"',
+     "89.160.20.112"),
+    # ... and a list that an untrusted peer sent is its own text: the peer is the client
+    ('45.1.2.3 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 12 "-" "curl" '
+     'x_forwarded_for="74.125.225.229"', "45.1.2.3"),
+    # a key written twice: the daemon wrote the last one
+    ("auth: relay=[74.125.225.229], relay=[45.1.2.3], reject=550", "45.1.2.3"),
+    # the CLF user field is free text up to the date
+    ('45.1.2.3 - x from 74.125.225.229 port 22 [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 401 1 "-" "x"',
+     "45.1.2.3"),
+    # SIP: the From header is the client's to write; the address Asterisk saw is in "failed for"
+    ("chan_sip.c: Registration from '\"74.125.225.229\"<sip:74.125.225.229@192.0.2.5>' failed for "
+     "'45.1.2.3:5060' - Wrong password", "45.1.2.3"),
+])
+def test_principles(line: str, attacker: str) -> None:
+    assert first(line) == attacker

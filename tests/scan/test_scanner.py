@@ -68,7 +68,8 @@ def test_received_lines_are_skipped_unless_kept() -> None:
     result = scan_lines(lines, CFG)
     assert result.lines_skipped_received == 3 and [c.ip for c in result.candidates] == ["5.5.5.5"]
     kept = scan_lines(lines, CFG, keep_received=True)
-    assert kept.attacker is not None and kept.attacker.ip == "9.9.9.9"
+    # three Received lines in a row are one message's chain: one hop handed it over, once
+    assert kept.attacker is not None and (kept.attacker.ip, kept.attacker.count) == ("9.9.9.9", 1)
     assert scan_lines(lines, ScanConfig(keep_received=True)).lines_skipped_received == 0
 
 
@@ -287,3 +288,17 @@ def test_reportable_means_what_the_gatherer_may_look_up() -> None:
     reportable = {c.ip: c.reportable for c in result.candidates}
     assert reportable == {"::2": False, "3fff::1": False, "2002:a00:1::1": False, "ff02::1": False,
                           "2001:4860:4860::8888": True}
+
+
+def test_a_selector_that_matches_no_usable_line_is_said_so() -> None:
+    # what `incident report` needs to refuse a report naming an address the log does not hold
+    assert scan_lines(WINGATE, CFG, select="192.0.2.99").unmatched_selector == \
+        "no usable line of the input names 192.0.2.99"
+    assert scan_lines(WINGATE, CFG, select="NoSuchThing").unmatched_selector == \
+        "no line of the input contains 'NoSuchThing'"
+    assert scan_lines(WINGATE, CFG, select="211.191.28.13").unmatched_selector is None
+    assert scan_lines(WINGATE, CFG, select="WinGate").unmatched_selector is None
+    assert scan_lines(WINGATE, CFG).unmatched_selector is None
+    # a line that names the address only in a mail header is not usable without -r
+    mail = ["Received: from x (x [198.51.100.7]) by mx; Tue, 3 Mar 2026 10:00:00 +0000"]
+    assert scan_lines(mail, CFG, select="198.51.100.7").unmatched_selector is not None

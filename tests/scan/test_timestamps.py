@@ -98,3 +98,24 @@ def test_no_timestamp() -> None:
 def test_unknown_zone_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"scan\.timezone"):
         zone("Mars/Olympus_Mons")
+
+
+@pytest.mark.parametrize(("line", "when"), [
+    # a year written in the line is used as written, even behind a year-less syslog header
+    ('Mar  3 10:00:00 web nginx: 1.2.3.4 - - [03/Mar/2025:10:00:00 +0000] "GET /"', (2025, 3, 3, 10)),
+    ("Mar  3 10:00:00 host app: 2025-03-03T10:00:00Z x", (2025, 3, 3, 10)),
+    ("Mar 03 10:00:00 2025 x", (2025, 3, 3, 10)),
+    ("Feb  6 12:14:14 lb haproxy[1]: 1.2.3.4:33317 [06/Feb/2009:12:14:14.655] http-in", (2009, 2, 6, 12)),
+    # ... but a date the client wrote later in the line does not move the line's own
+    ("Mar  3 10:00:00 web app: 1.2.3.4 GET /?since=2019-01-01T00:00:00Z", (2026, 3, 3, 10)),
+    ("Mar  3 10:00:00 host x", (2026, 3, 3, 10)),
+])
+def test_a_year_written_is_used_as_written(line: str, when: tuple[int, int, int, int]) -> None:
+    got = Clock(UTC, datetime(2026, 6, 1, tzinfo=UTC)).parse(line)
+    assert got is not None and (got.year, got.month, got.day, got.hour) == when
+
+
+def test_mail_header_dates() -> None:
+    clock = Clock(UTC, datetime(2026, 6, 1, tzinfo=UTC))
+    assert clock.parse_rfc5322("Tue, 3 Mar 2026 10:11:12 +0100 (CET)") == datetime(2026, 3, 3, 9, 11, 12,
+                                                                                   tzinfo=UTC)

@@ -1,0 +1,363 @@
+"""Big chunks of a log, counted shape by shape: the engine's rules, applied to many lines at once.
+
+A chunk's lines are grouped by shape (``engine.Shape``: the line without its digits). For a known
+shape every line of the group is checked as the engine checks one line (the same tokens, the same
+ones valid) and its addresses are read from its tokens; the lines that pass are counted together,
+per column of the shape, with ``Counter`` (the counting in C). A line that does not pass, and the
+lines of a shape not seen yet, go through the engine one by one. Which address is the attacker side
+is the shape's plan (``roles.plan_line``); where it depends on values (ports, trusted proxies), the
+lines are sub-grouped by those values and ``roles.resolve`` decides once per sub-group.
+
+Session events (``program[pid]``) are collected and applied in input order at the chunk's end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import chain, combinations, repeat
+from operator import add, eq, itemgetter
+
+from bot.scan import addresses, cues, roles
+from bot.scan.addresses import Found
+from bot.scan.engine import RECEIVED, Engine
+from bot.scan.sessions import SessionEvents
+from bot.scan.sessions import tag as session_tag
+from bot.scan.shapes import _DIGITS, _SLOW, Shape, shape_keys, undated
+
+_PARSE = addresses.parse_token
+_VALUES_MAX = 50_000
+_UNREAD = -1       # (a value no token has: not read yet)
+_TAIL3 = itemgetter(slice(-3, None))
+_RARE = 8        # lines of a shape in a chunk below which its IPv6 tokens are masked in its key
+
+
+def feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
+    """Count ``data`` (whole lines, terminal colours removed; input position ``pos``) into
+    ``engine``: the same counts as Engine.feed_chunk, without evidence lines and times."""
+    keys = data.translate(None, _DIGITS).split(b"\n")
+    lines = data.decode("utf-8", "replace").split("\n")
+    if data.endswith(b"\n"):
+        keys.pop()
+        lines.pop()
+    engine.lines_read += len(lines)
+    if not engine.nonblank and data.strip():
+        engine.nonblank = True
+    by_key: defaultdict[bytes, list[int]] = defaultdict(list)
+    for i, key in enumerate(keys):
+        by_key[key].append(i)
+    # Lines of rare keys with a colon are keyed again with their IPv6 tokens masked (each IPv6
+    # address would otherwise be a shape of its own); lines of one shape on other dates are one
+    # group (engine.shape_keys, plain_keys).
+    groups: dict[bytes, list[int]] = {}
+    rare: list[int] = []
+    for key, idxs in by_key.items():
+        if len(idxs) < _RARE and b":" in key:
+            rare += idxs
+            continue
+        shape_key = undated(key)
+        if shape_key in groups:
+            groups[shape_key] = sorted(groups[shape_key] + idxs)
+        else:
+            groups[shape_key] = idxs
+    if rare:
+        rare.sort()
+        masked = shape_keys("\n".join([lines[i] for i in rare]).encode("utf-8", "surrogatepass"))
+        for i, key in zip(rare, masked, strict=True):
+            groups.setdefault(key, []).append(i)
+    engine.events = SessionEvents()
+    shapes = engine.shapes
+    work: list[tuple[bytes, list[int]]] = []
+    acc = _Chunk(values=engine.token_values)
+    for key, idxs in groups.items():
+        if b"Received:" in key:
+            keep = [i for i in idxs if RECEIVED not in lines[i]]
+            engine.skipped_received += len(idxs) - len(keep)
+            idxs = keep
+            if not idxs:
+                continue
+        if key not in shapes:       # a new shape: its first line teaches it (and is counted)
+            engine._full(lines[idxs[0]], key, pos + idxs[0], True)
+            idxs = idxs[1:]
+        if idxs:
+            work.append((key, idxs))
+    # Session correlation costs a tag per line: it is done for the programs whose address-less
+    # lines this chunk holds (and kept up from chunk to chunk while they write such lines).
+    programs = set()
+    for key, _ in work:
+        shape = shapes.get(key)
+        if shape is not None and shape.plan is None and shape.session:
+            programs.add(shape.session[0])
+    engine.session_programs = programs
+    for key, idxs in work:
+        shape = shapes.get(key)
+        if shape is None or shape is _SLOW:     # (None: the shape cache was full and cleared)
+            for i in idxs:
+                engine._full(lines[i], key, pos + i, False)
+        else:
+            _group(engine, acc, shape, key, lines, idxs, pos)
+    _add(engine, acc, pos)
+    engine.replay_sessions()
+
+
+def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, lines: list[str], idxs: list[int],
+           pos: int) -> None:
+    """Count the lines ``idxs`` of one known shape, all at once: their text joined, each token
+    pattern run once over it, and each line checked to hold exactly the shape's tokens."""
+    n4, n6 = shape.n4, shape.n6
+    if n4 == 0 and n6 == 0:
+        _one_by_one(engine, shape, key, lines, idxs, pos)
+        return
+    joined = "\n".join(map(lines.__getitem__, idxs))
+    t4 = _split(addresses.TOKENS4, joined, len(idxs), n4, 6) if n4 else None
+    t6 = _split(addresses.TOKENS6, joined, len(idxs), n6, 7) if n6 else None
+    if (n4 and t4 is None) or (n6 and t6 is None):
+        _one_by_one(engine, shape, key, lines, idxs, pos)
+        return
+    bad: set[int] = set()
+    for k in shape.invalid:
+        vals = _values(acc.values, t4, t6, n4, k)
+        if vals.count(None) != len(vals):
+            bad.update(j for j, v in enumerate(vals) if v is not None)
+    cols: list[list[tuple[str, int | None] | None]] = []
+    for k in shape.picks:
+        vals = _values(acc.values, t4, t6, n4, k)
+        if None in vals:
+            bad.update(j for j, v in enumerate(vals) if v is None)
+        cols.append(vals)
+    plan = shape.plan
+    values_rule = plan is not None and plan.fixed is None
+    ports = [_ports(t4, t6, n4, k) for k in shape.picks] if values_rule else []
+    if bad:
+        _one_by_one(engine, shape, key, lines, [idxs[j] for j in sorted(bad)], pos)
+        good = [j for j in range(len(idxs)) if j not in bad]
+        idxs = [idxs[j] for j in good]
+        cols = [[col[j] for j in good] for col in cols]
+        ports = [[p[j] for j in good] for p in ports]
+        if not idxs:
+            return
+    engine.lines_used += len(idxs)
+    if plan is None:
+        if shape.session:
+            for i in idxs:
+                engine._session_line(lines[i], shape.session, pos + i)
+        return
+    ips: list[list[str]] = [[v[0] for v in col] for col in cols]  # type: ignore[index]
+    tags = None
+    if shape.session and shape.session[0] in engine.session_programs:
+        tags = _tags(None if bad else joined, lines, idxs, shape.session)
+    if plan.fixed is not None:
+        _count(engine, acc, shape, idxs, ips, tags, plan.scores, plan.fixed, pos)
+        return
+    # The attacker side depends on values: sub-group the lines by what the plan's value rules read.
+    trusted = engine.trusted
+    listed = sorted({i for lst in plan.lists for i in lst}
+                    | ({plan.peer} if plan.peer is not None else set()))
+    keyed = [list(map(_port_class, p)) for p in ports] if plan.port_rule else []
+    keyed += [list(map(trusted, ips[k])) for k in listed]
+    by_values: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
+    for j, values in enumerate(zip(*keyed, strict=True)):
+        by_values[values].append(j)
+    for js in by_values.values():
+        j0 = js[0]
+        found = [Found(ips[k][j0], 0, 0, _port_of(ports[k][j0]) or cols[k][j0][1])  # type: ignore[index]
+                 for k in range(len(cols))]
+        scores = roles.resolve(plan, found, trusted)
+        if len(js) == len(idxs):
+            _count(engine, acc, shape, idxs, ips, tags, scores, roles.best(scores), pos)
+        else:
+            sub = [[col[j] for j in js] for col in ips]
+            _count(engine, acc, shape, [idxs[j] for j in js], sub, [tags[j] for j in js] if tags else None,
+                   scores, roles.best(scores), pos)
+
+
+def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: list[str], idxs: list[int],
+                pos: int) -> None:
+    for i in idxs:
+        if not engine._known(lines[i], shape, pos + i):
+            engine._full(lines[i], key, pos + i, False)
+
+
+
+
+class _Split:
+    """The tokens of a group of lines, from one ``re.split`` over their joined text."""
+
+    def __init__(self, parts: list[str | None], per_line: int, step: int) -> None:
+        self.parts = parts
+        self.stride = per_line * step
+        self.step = step
+
+    def group(self, k: int, g: int) -> list[str | None]:
+        """Group ``g`` (1-based) of token ``k`` of every line."""
+        return self.parts[k * self.step + g::self.stride]
+
+
+def _split(pattern: re.Pattern[str], joined: str, n_lines: int, per_line: int, groups: int) -> _Split | None:
+    """Split ``joined`` at the tokens of ``pattern``; None unless every line has ``per_line``."""
+    parts: list[str | None] = pattern.split(joined)
+    step = groups + 1
+    tokens = (len(parts) - 1) // step
+    if tokens != n_lines * per_line:
+        return None
+    # The text between tokens holds the line ends: exactly one after every per_line-th token.
+    newlines = list(map(str.count, parts[0::step], repeat("\n")))  # type: ignore[arg-type]
+    expected = ([1] + [0] * (per_line - 1)) * n_lines
+    expected[0] = 0
+    expected.append(0)
+    return _Split(parts, per_line, step) if newlines == expected else None
+
+
+def _values(read: dict[object, tuple[str, int | None] | None], t4: _Split | None, t6: _Split | None,
+            n4: int, k: int) -> list[tuple[str, int | None] | None]:
+    """The (address, port written in the address text) of token ``k`` of every line, None where
+    it is no address. ``read``: what distinct tokens were read as (kept from chunk to chunk)."""
+    col: list[object]
+    if k < n4:
+        assert t4 is not None
+        # An IPv4 token's first octet (1-3 digits after a separator) ends the text before it: its
+        # last 3 characters and the rest of the token say the address, as one string.
+        col = list(map(add, map(add, map(_TAIL3, t4.group(k, 0)), repeat(".")),  # type: ignore[arg-type]
+                       t4.group(k, 4)))
+    else:
+        assert t6 is not None
+        col = list(zip(t6.group(k - n4, 1), t6.group(k - n4, 2), t6.group(k - n4, 3), t6.group(k - n4, 4),
+                       t6.group(k - n4, 5), strict=True))
+    values = list(map(read.get, col, repeat(_UNREAD)))
+    if _UNREAD in values:
+        if len(read) > _VALUES_MAX:
+            read.clear()
+        for j, v in enumerate(values):
+            if v is _UNREAD:
+                t = col[j]
+                v = read.get(t, _UNREAD)
+                if v is _UNREAD:
+                    if isinstance(t, str):
+                        head, _, rest = t.partition(".")
+                        text = head[len(head.rstrip("0123456789")):] + "." + rest
+                    else:
+                        text = f"{t[0] or t[1] or t[2] or t[3] or ''}:{t[4]}"  # type: ignore[index]
+                    v = read[t] = _PARSE(text)
+                values[j] = v
+    return values  # type: ignore[return-value]  # (no _UNREAD left)
+
+
+def _ports(t4: _Split | None, t6: _Split | None, n4: int, k: int) -> list[str]:
+    """The port group of token ``k`` of every line ("" when none is written)."""
+    if k < n4:
+        assert t4 is not None
+        return list(map(_either, t4.group(k, 5), t4.group(k, 6)))
+    assert t6 is not None
+    return list(map(_either, t6.group(k - n4, 6), t6.group(k - n4, 7)))
+
+
+def _either(a: str | None, b: str | None) -> str:
+    return a or b or ""
+
+
+def _port_of(text: str) -> int | None:
+    return int(text) if text else None
+
+
+@lru_cache(maxsize=1 << 16)
+def _port_class(text: str) -> int:
+    """What the port rule reads of a port: none, a service port, an ephemeral one."""
+    if not text:
+        return 0
+    port = int(text)
+    return 1 if port in cues.SERVICE_PORTS or port < 1024 else 2
+
+
+@dataclass
+class _Chunk:
+    """What the groups of a chunk counted, added to the tallies once at the chunk's end."""
+
+    mentions: list[Iterable[str]] = field(default_factory=list)
+    source: list[list[str]] = field(default_factory=list)
+    dest: list[Iterable[str]] = field(default_factory=list)
+    places: list[tuple[list[str], list[int]]] = field(default_factory=list)   # (column, its lines)
+    values: dict[object, tuple[str, int | None] | None] = field(default_factory=dict)
+
+
+def _count(engine: Engine, acc: _Chunk, shape: Shape, idxs: list[int], ips: list[list[str]],
+           tags: list[str | None] | None, scores: Sequence[int], top: int, pos: int) -> None:
+    """Add lines ``idxs`` of one shape, whose addresses per column are ``ips``, with the attacker
+    side in column ``top`` (-1: none)."""
+    skip = [k for k in range(len(ips)) if shape.own_named[k]]
+    cols = [col for k, col in enumerate(ips) if k not in skip]
+    if not cols:
+        return
+    if len(cols) == 1 or not any(any(map(eq, a, b)) for a, b in combinations(cols, 2)):
+        acc.mentions.extend(cols)
+    else:       # an address written twice on a line counts once
+        acc.mentions.append(list(chain.from_iterable(set(row) for row in zip(*cols, strict=True))))
+    acc.places.extend((col, idxs) for col in cols)
+    top_col = ips[top] if top >= 0 and top not in skip else None
+    if top_col is not None:
+        acc.source.append(top_col)
+    for k, col in enumerate(ips):
+        if k != top and k not in skip and scores[k] <= -2:
+            if top_col is not None and any(map(eq, col, top_col)):
+                acc.dest.append([a for a, b in zip(col, top_col, strict=True) if a != b])
+            else:
+                acc.dest.append(col)
+    if tags is not None and top_col is not None:
+        assert engine.events is not None
+        positions = list(map(add, idxs, repeat(pos)))
+        own = engine.own if engine.own_any else None
+        if own is not None or None in tags:
+            keep = [j for j, (t, ip) in enumerate(zip(tags, top_col, strict=True))
+                    if t is not None and (own is None or ip not in own)]
+            positions, tags, top_col = ([c[j] for j in keep] for c in (positions, tags, top_col))  # type: ignore[assignment]
+        engine.events.columns.append((positions, tags, top_col))  # type: ignore[arg-type]
+
+
+def _add(engine: Engine, acc: _Chunk, pos: int) -> None:
+    """Add a chunk's counts to the tallies: one update per address."""
+    mentions = Counter(chain.from_iterable(acc.mentions))
+    if not mentions:
+        return
+    source = Counter(chain.from_iterable(acc.source))
+    dest = Counter(chain.from_iterable(acc.dest))
+    own = engine.own if engine.own_any else None
+    counts = engine.counts
+    tallies = counts.tallies
+    # new addresses, and those the engine met first in this chunk (groups are not in input order)
+    fresh = [ip for ip in mentions if (ip not in tallies and (own is None or ip not in own))
+             or (ip in tallies and tallies[ip].first_pos >= pos)]
+    first: dict[str, int] = {}
+    if fresh:
+        wanted = set(fresh)
+        for col, idxs in acc.places:
+            for ip, i in dict(zip(reversed(col), reversed(idxs), strict=True)).items():
+                if ip in wanted and i < first.get(ip, 1 << 62):
+                    first[ip] = i
+    for ip, n in mentions.items():
+        t = tallies.get(ip)
+        if t is None:
+            if own is not None and ip in own:
+                continue
+            t = counts.get(ip, pos + first[ip])
+        elif ip in first and t.first_pos > pos + first[ip]:
+            t.first_pos = pos + first[ip]
+        t.count += n
+        t.source_count += source.get(ip, 0)
+        t.dest_count += dest.get(ip, 0)
+
+
+_BRACKET_END = re.compile(r"\[([^\[\n]*)\]:")
+
+
+def _tags(joined: str | None, lines: list[str], idxs: list[int],
+          session: tuple[str, int]) -> list[str | None]:
+    """The session tag ("sshd[4242") of each line; ``joined``: the lines joined, if at hand."""
+    prog, nth = session
+    if joined is not None:
+        per_line = lines[idxs[0]].count("]:")
+        found = _BRACKET_END.findall(joined)
+        if per_line and len(found) == per_line * len(idxs) and joined.count("]:") == len(found):
+            return list(map(add, repeat(prog + "["), found[nth::per_line]))
+    return [session_tag(lines[i], session) for i in idxs]

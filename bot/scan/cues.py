@@ -1,0 +1,124 @@
+"""The words and notations written next to an address that say which side of the traffic it was.
+
+Scores: positive is the side that initiated (the attacker side), negative the side that was hit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.scan.addresses import Found
+
+PEER = 8            # a daemon's own peer field, in its fixed place ("[client ADDR]", "rip=ADDR")
+ENDPOINT = 7        # the daemon's own record of its peer: "from ADDR port N"
+STRONG = 6          # the client behind a proxy, as the daemon resolved it
+SOURCE = 5
+WEAK_SOURCE = 2
+UNKNOWN = 0
+PROXY = 1
+CLIENT_TEXT = -1    # inside text the client chose: never the attacker by its position
+DEST = -3
+LOGGER = -4
+
+# Key words, compared without case and without "-", "_", "." (so X-Forwarded-For == xforwardedfor).
+# Headers a proxy adds (and a client can send): their value is resolved against the connecting peer.
+FORWARDED_PARTS = ("forwardedfor", "realip", "connectingip", "trueclient", "xclientip", "forwarded")
+# The client as the daemon resolved it, and the peer of a connection (the remote side even when the
+# packet it sent names another source).
+_STRONG_PARTS = ("clientip", "originalclient", "peer")
+_DEST_PARTS = ("local", "server", "dest", "dst", "upstream", "backend", "target", "daddr", "listen",
+               "nas", "gateway", "proxy", "origin", "interface", "bind", "vip", "router")
+_SOURCE_PARTS = ("source", "src", "client", "remote", "rhost", "peer", "attacker", "saddr", "caller",
+                 "sender", "requester", "clnt", "offender", "visitor", "banned", "blocked")
+_SOURCE_WORDS = frozenset({
+    "from", "ip", "ipaddr", "ipaddress", "addr", "address", "rip", "von", "de", "host", "hostaddr",
+    "connection", "connect", "by", "user", "rcpt", "for", "ban", "unban", "hit", "fromip", "srcip",
+    "sip", "ipv4", "ipv6", "clientaddress", "rhostaddr", "userip", "reqip", "login", "attempt", "faddr",
+    "with",
+})
+_DEST_WORDS = frozenset({"to", "dst", "lip", "on", "at", "via", "dport", "towards", "into", "dstip",
+                         "daddr", "sport", "laddr"})
+_W3C = {"c-ip": SOURCE, "s-ip": DEST}     # W3C/IIS field names, also as XML Name="c-ip"
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
+_LEFT_STRIP = " \t\"'[(<{=:,;|/@#"
+_PROTO_PREFIX = re.compile(r"(?i)(?:\[?AF_INET6?\]|ipv[46](?:[:/](?:udp|tcp|tls|wss?|sctp))?[:/]?)$")
+ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
+_ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
+# "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
+_NAME_BRACKET = re.compile(r"[\w.\-]\[$")
+# Ports that name a service: an address written with one of these is the server side.
+SERVICE_PORTS = frozenset({
+    20, 21, 22, 23, 25, 53, 67, 68, 69, 80, 88, 110, 111, 119, 123, 135, 137, 138, 139, 143, 161, 162,
+    179, 389, 443, 445, 465, 500, 514, 515, 554, 587, 593, 631, 636, 873, 902, 989, 990, 993, 995,
+    1080, 1194, 1433, 1434, 1521, 1701, 1723, 1812, 1813, 1883, 1900, 2049, 2082, 2083, 2086, 2087,
+    2095, 2096, 2222, 2375, 2376, 2377, 3000, 3128, 3306, 3389, 4500, 5000, 5060, 5061, 5222, 5432,
+    5672, 5900, 5938, 5984, 6379, 6443, 6667, 7001, 8000, 8008, 8080, 8081, 8088, 8443, 8888, 9000,
+    9090, 9100, 9200, 9443, 10000, 10443, 11211, 27017, 51820,
+})
+
+
+def norm_word(w: str) -> str:
+    return w.lower().replace("-", "").replace("_", "").replace(".", "")
+
+
+def word_score(word: str) -> int | None:
+    """The score a key or word written right before an address gives it (None: no cue)."""
+    named = _W3C.get(word.lower())
+    if named is not None:
+        return named
+    w = norm_word(word)
+    if not w or w.startswith("localhost"):      # a host name ("from localhost (127.0.0.1)"), not a key
+        return None
+    if any(p in w for p in FORWARDED_PARTS) or any(p in w for p in _STRONG_PARTS):
+        return STRONG
+    if w in _DEST_WORDS:
+        return DEST
+    if w in _SOURCE_WORDS:
+        return SOURCE
+    if len(w) > 3 and any(p in w for p in _DEST_PARTS):
+        return DEST
+    if any(p in w for p in _SOURCE_PARTS):
+        return SOURCE
+    return None
+
+
+def is_forwarded_key(word: str) -> bool:
+    w = norm_word(word)
+    return any(p in w for p in FORWARDED_PARTS)
+
+
+def last_word(line: str, f: Found, reach: int = 40) -> str:
+    """The word written before address ``f`` (its key), or ""."""
+    left = _PROTO_PREFIX.sub("", line[max(0, f.start - 60):f.start].rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
+    words = _WORD.findall(left[-reach:])
+    return words[-1] if words else ""
+
+
+def left_score(line: str, f: Found, floor: int = 0) -> int | None:
+    """The score the text right before address ``f`` (and after ``floor``, the end of the address
+    before it) gives it."""
+    if f.start > 1 and line[f.start - 1] == "[" and line[f.start - 2] == "(":
+        return CLIENT_TEXT   # exim/postfix "([1.2.3.4])": the name the client claimed in HELO
+    left = line[max(0, floor, f.start - 60):f.start]
+    if _ARROW_BEFORE.search(left):
+        return DEST
+    left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
+    words = _WORD.findall(left[-40:])
+    score = word_score(words[-1]) if words else None
+    if score is None and len(words) > 1:
+        # "from unknown[1.2.3.4]", "client @0x7f.. ::1#53", "from peer 1 (10.0.0.1:51820)"
+        score = word_score(words[-2])
+        if score is not None and score > 0:
+            score -= 1
+    if score is None and _NAME_BRACKET.search(line, max(0, f.start - 2), f.start):
+        score = WEAK_SOURCE + 1
+    return score
+
+
+def role_score(score: int) -> int:
+    """+1 (source), -1 (destination) or 0."""
+    if score >= 3:
+        return 1
+    if score <= -2:
+        return -1
+    return 0

@@ -1,0 +1,273 @@
+"""Which parts of a log line the client chose: the principle behind the scanner's anti-framing rules.
+
+A daemon writes its own fields (the peer it accepted a connection from, the key it names) in fixed
+places; some of its fields hold text the client sent (a user name, a requested URL, a header, a SIP
+URI, an HELO name). An address inside such a field is data, never the attacker by its position: an
+attacker writes a third party's address there to have it reported. ``client_spans`` returns those
+fields' character spans. What makes a field client-chosen is format knowledge, kept here as one
+small table of kinds:
+
+- URLs and URIs (``scheme://...``, ``sip:user@host``), request lines (``GET target``), and the
+  quoted fields and ``{captures}`` written after an access-log head (request, referer, user agent,
+  captured headers);
+- values of keys that carry request data: ``request``, ``url``, ``uri``, ``path``, ``query``,
+  ``referer``, ``user-agent``, ``headers``, and ``host`` next to a request (the Host header);
+- user names: ``user=``/``username=``/``login=``... values, quoted names after ``user``/``for``,
+  and the free-text name sshd writes between ``user`` and its own ``[from] ADDR port N``;
+- mail: HELO/EHLO names (``helo=<...>``, ``(name) [addr]``, an echoed ``EHLO x``), envelope
+  addresses (``<x@[addr]>``, ``F=<...>``) and ``user@host`` forms;
+- Windows workstation names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from bot.scan.addresses import Found
+
+
+class Span(NamedTuple):
+    start: int
+    end: int
+    kind: str
+
+
+# --- kinds found by pattern -------------------------------------------------------------------
+
+# A URL or URI: "http://x/...", "tcp://[v6]:80"; SIP URIs with a user part or in <...>.
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,15}://[^\s\"'<>{}|\\^`]*")
+_SIP = re.compile(r"<sips?:[^<>\s]*>|\bsips?:[^\s\"'<>;,@]+@[^\s\"'<>;,]*")
+# A request line: the method and its target (and a query string on a path).
+_METHODS = ("GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|"
+            "LOCK|UNLOCK|SEARCH|REPORT|MKCALENDAR")
+_REQUEST = re.compile(r"(?<![\w-])(?:" + _METHODS + r")\s+(\S+)")
+_QUERY = re.compile(r"(?<=[\w/])\?[^\s\"']+")
+# A path (quoted, it may hold spaces): a file a request named ("open() \"/srv/www/...\" failed").
+_PATH = re.compile(r"\"/[^\"]*\"|'/[^']*'|(?<=[\s:=(])/[^\s\"'<>]+")
+# "user@ADDR", "x@[ADDR]": the host part of a user@host form (SIP, mail, scp targets).
+_AT_HOST = re.compile(r"(?<=[\w\-.+%!])@\[?(?=[0-9A-Fa-f:]{2})")
+# Mail: an HELO name, an envelope address, a parameter echoed after a reply code.
+_HELO_KEY = re.compile(r"(?i)\b(?:helo|ehlo)\s*=\s*(<[^<>]*>|\S+)")
+_HELO_CMD = re.compile(r"(?<![\w=])(?:EHLO|HELO|ehlo|helo)\s+([^\s\\,;]+)")
+_HELO_PAREN = re.compile(r"\(([^()]*)\)\s*\[(?=[0-9A-Fa-f:.]+\])")      # exim/sendmail "(name) [addr]"
+_ENVELOPE = re.compile(r"(?i)(?<![\w])(?:F|from|to|orig_to|sender|recipient|rcpt|arg1)=<[^<>]*>"
+                       r"|<[^<>\s]*@[^<>\s]*>|\b\d\.\d\.\d{1,3}\s+<[^<>]*>")
+# HAProxy's captured request/response headers: "{h1|h2}" after its head.
+_CAPTURE = re.compile(r"\{[^{}]*\}")
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"")
+# A single-quoted SIP header value: "Registration from '\"100\" <sip:...>' failed for '...'".
+_SIP_QUOTED = re.compile(r"'[^']*sips?:[^']*'")
+
+# --- kinds found by key ------------------------------------------------------------------------
+
+# Keys whose value the client wrote (compared without case and without "-", "_", ".", "(", ")").
+_REQUEST_KEYS = frozenset({
+    "request", "req", "requestline", "requesturi", "requestpath", "url", "uri", "path", "query",
+    "querystring", "args", "referer", "referrer", "httpreferer", "httpreferrer", "csreferer",
+    "useragent", "httpuseragent", "agent", "csuseragent", "csuristem", "csuriquery", "headers",
+    "requestheaders", "data", "matcheddata", "requestaddr", "requesthost",
+})
+_HOST_KEYS = frozenset({"host", "hostname", "httphost", "authority", "servername", "vhost", "cshost"})
+_USER_KEYS = frozenset({
+    "user", "username", "usr", "login", "loginname", "uname", "ruser", "logname", "account", "accountname",
+    "setid", "saslusername", "authid", "userid", "targetusername", "subjectusername", "clientusername",
+    "workstation", "workstationname", "email", "mail", "sender", "recipient", "helo", "ehlo",
+})
+# key=value, key: value, "key":"value", [key "value"], <Data Name="key">value</Data>
+_KEY = re.compile(
+    r"(?:(?<=[\s,;{\[(|\"'])|^)\"?(?P<key>[A-Za-z][A-Za-z0-9_.\-()]{0,40}?)\"?"
+    r"(?:\s*[=:]\s*|\s+(?=\")|\">)"
+)
+_VALUE_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'|<[^<>]*>|\[[^\[\]]*\]|\{(?:[^{}]|\{[^{}]*\})*\}")
+_VALUE_BARE = re.compile(r"[^\s,;\"'<>\[\]{}]*")
+# "user 'name'", "for \"name\"", "User 'x' failed"
+_QUOTED_NAME = re.compile(r"(?i)\b(?:user(?:name)?|login|account|(?:request|attempt|password|authentication|"
+                          r"failure|login)\s+for)\s+(\"(?:[^\"\\]|\\.)*\"|'[^']*'|\[[^\]]*\])")
+# sshd and friends: "invalid user NAME [from] ADDR port N", "for NAME from ADDR port N": the name
+# runs from the key word to the daemon's own endpoint, the last one on the line.
+_USER_WORD = re.compile(r"(?i)\b(?:for(?:\s+invalid\s+user)?|invalid\s+user|authenticating\s+user|user|"
+                        r"login\s+as|as\s+user)\s+")
+_ENDPOINT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
+_FROM_BEFORE = re.compile(r"(?i)\bfrom\s+\[?$")
+# Format knowledge: free-text fields whose end the format marks.
+_FREE_TEXT = re.compile("|".join((
+    r"\(set_id=(?P<exim>[^)]*)\)",                                  # Exim authenticators
+    r"\[pid \d+\] \[(?P<vsftpd>[^\]]*)\] (?:FAIL|OK) ",               # vsftpd
+    r"Workstation Name:\s*(?P<win>.*?)\s+Source Network Address:",  # Windows security event text
+    r"\]\\\[(?P<smb>[^\]]*)\]",                                      # Samba "[DOMAIN]\[user]"
+)))
+# pam_unix writes "user=" last: "authentication failure; logname= uid=0 ... rhost=A  user=NAME"
+_PAM_USER = re.compile(r"(?i)\bauthentication failure;.*?\s(user=.*)$")
+# A line with a request in it (for the Host header rule)
+_HAS_REQUEST = re.compile(r"(?<![\w-])(?:" + _METHODS + r")\s+\S"
+                          r"|(?i:\"?(?:request|method|uri|url)\"?\s*[=:])")
+
+
+def _norm_key(key: str) -> str:
+    return re.sub(r"[-_.()\s]", "", key).lower()
+
+
+def endpoint_indexes(line: str, found: Sequence[Found]) -> list[int]:
+    """Indexes of the addresses a daemon wrote as its peer's endpoint: "from ADDR" (its last word
+    before the address) or "ADDR port N"."""
+    out = []
+    for i, f in enumerate(found):
+        if _ENDPOINT_AFTER.match(line, f.end) or _FROM_BEFORE.search(line, max(0, f.start - 7), f.start):
+            out.append(i)
+    return out
+
+
+def client_spans(line: str, found: Sequence[Found], access_head_end: int = -1) -> list[Span]:
+    """Spans of ``line`` holding text the client chose. ``access_head_end``: where the client field
+    of an access-log head ends (the quoted fields and captures after it are the client's), or -1."""
+    spans: list[Span] = []
+    add = spans.append
+    for m in _URL.finditer(line):
+        add(Span(m.start(), m.end(), "url"))
+    if "sip" in line:
+        for m in _SIP.finditer(line):
+            add(Span(m.start(), m.end(), "sip"))
+        for m in _SIP_QUOTED.finditer(line):
+            add(Span(m.start(), m.end(), "sip"))
+    for m in _REQUEST.finditer(line):
+        add(Span(m.start(1), m.end(1), "request"))
+    for m in _QUERY.finditer(line):
+        add(Span(m.start(), m.end(), "query"))
+    if "/" in line:
+        for m in _PATH.finditer(line):
+            add(Span(m.start(), m.end(), "path"))
+    if "@" in line:
+        for m in _AT_HOST.finditer(line):
+            # the host part runs to the end of the address that follows
+            end = next((f.end for f in found if f.start >= m.end() - 1 and f.start <= m.end() + 1), m.end())
+            if not _quoted_host(line, m.start()):
+                add(Span(m.start(), end, "user@host"))
+    _mail(line, spans)
+    _keyed(line, spans)
+    if access_head_end >= 0:
+        for m in _QUOTED.finditer(line, access_head_end):
+            if not _labelled_forwarded(line, m.start()):
+                add(Span(m.start(), m.end(), "access-field"))
+        for m in _CAPTURE.finditer(line, access_head_end):
+            add(Span(m.start(), m.end(), "capture"))
+    _user_names(line, found, spans)
+    return spans
+
+
+def _quoted_host(line: str, at: int) -> bool:
+    # MySQL's account form 'user'@'host': the host part is the daemon's record of the peer.
+    return at > 0 and line[at - 1] in "'\"" and line[at + 1:at + 2] in ("'", "\"")
+
+
+def _labelled_forwarded(line: str, start: int) -> bool:
+    """A quoted field named by a forwarded-for key (x_forwarded_for="...") is the log format's own."""
+    left = line[max(0, start - 24):start].rstrip("=: ").lower().replace("-", "_")
+    return left.endswith(("forwarded_for", "real_ip", "client_ip"))
+
+
+def _mail(line: str, spans: list[Span]) -> None:
+    emit = spans.append
+    if "elo" in line or "ELO" in line:
+        for m in _HELO_KEY.finditer(line):
+            emit(Span(m.start(1), m.end(1), "helo"))
+        for m in _HELO_CMD.finditer(line):
+            emit(Span(m.start(1), m.end(1), "helo"))
+    if "(" in line:
+        for m in _HELO_PAREN.finditer(line):
+            emit(Span(m.start(1), m.end(1), "helo"))
+    if "<" in line:
+        for m in _ENVELOPE.finditer(line):
+            emit(Span(m.start(), m.end(), "envelope"))
+
+
+def _keyed(line: str, spans: list[Span]) -> None:
+    emit = spans.append
+    request_context: bool | None = None
+    for m in _KEY.finditer(line):
+        key = _norm_key(m.group("key"))
+        if key in _REQUEST_KEYS or key in _USER_KEYS:
+            kind = "user" if key in _USER_KEYS else "request"
+        elif key in _HOST_KEYS:
+            if request_context is None:
+                request_context = bool(_HAS_REQUEST.search(line))
+            if not request_context:
+                continue
+            kind = "host-header"
+        else:
+            continue
+        start = m.end()
+        if line[start:start + 1] == "{" and key not in ("headers", "requestheaders"):
+            continue        # a structured record ("request":{...}): its own keys say what they hold
+        if m.group(0).endswith("\">"):          # <Data Name="key">value</Data>
+            end = line.find("<", start)
+            end = len(line) if end < 0 else end
+        else:
+            v = _VALUE_QUOTED.match(line, start) or _VALUE_BARE.match(line, start)
+            end = v.end() if v else start
+        if end > start:
+            emit(Span(start, end, kind))
+    if "user=" in line and "authentication failure;" in line:
+        pam = _PAM_USER.search(line)
+        if pam:
+            emit(Span(pam.start(1), len(line), "user"))
+    for m in _QUOTED_NAME.finditer(line):
+        emit(Span(m.start(1), m.end(1), "user"))
+    for m in _FREE_TEXT.finditer(line):
+        name = m.lastgroup
+        if name is not None:
+            emit(Span(m.start(name), m.end(name), "user"))
+
+
+def _user_names(line: str, found: Sequence[Found], spans: list[Span]) -> None:
+    """sshd-style free-text user names: from the key word to the daemon's last endpoint."""
+    emit = spans.append
+    # (an endpoint written inside another field the client chose is not the daemon's)
+    ends = [i for i in endpoint_indexes(line, found) if inside(spans, found[i]) is None]
+    if not ends:
+        return
+    last = found[ends[-1]]
+    # "from" belongs to the endpoint: the name ends before it
+    stop = last.start
+    fm = _FROM_BEFORE.search(line, max(0, last.start - 7), last.start)
+    if fm:
+        stop = fm.start()
+    m = _USER_WORD.search(line, 0, stop)
+    if m and m.end() < stop:
+        emit(Span(m.end(), stop, "user"))
+
+
+# A daemon's own peer field, in the fixed place its format writes it: the text right before the
+# address (the format table). An address written there is the peer whatever else the line holds.
+_PEER_BEFORE = re.compile("|".join((
+    r"\[client $",                                        # Apache error log
+    r"(?:^|[,:] )client: $",                               # nginx error log
+    r"\bClient \"$",                                       # vsftpd
+    r"\bfailed for '$", r"\bCall from '[^']*' \($",        # Asterisk chan_sip / PJSIP
+    r"\(\?@$",                                             # pure-ftpd
+    r"\brip=$",                                             # Dovecot
+    r"\b(?:connect|disconnect|lost connection after \w+|RCPT|CONNECT|PREGREET \d+ after [\d.]+) "
+    r"from [\w.\-]*\[$", r"\bwarning: [\w.\-]+\[$",          # Postfix smtpd, postscreen
+    r"\bH=(?:[\w.\-]+ )?(?:\([^()]*\) )?\[$",                 # Exim
+    r"\bauthenticator failed for (?:[\w.\-]+ )?(?:\([^()]*\) )?\[$",
+    r"\bproftpd\[\d+\]:? \S+ \([\w.\-:]*\[$",                 # ProFTPD "server (name[ADDR])"
+    r"\bSource Network Address:\s*$", r"Name=\"IpAddress\">$",  # Windows security events
+    r"\binvalid authentication from (?:\S+ \()?$",           # Home Assistant
+    r"'@'$",                                                # MySQL/MariaDB 'user'@'ADDR'
+    r"\bremote host \[ipv[46]:\[?$",                          # Samba
+    r"\[(?:NOTICE|INFO|WARN|ERROR|DEBUG)\] \[\d+\] \[$",      # LiteSpeed "[ADDR:PORT:PROTO-ID#vhost]"
+)))
+
+
+def peer_indexes(line: str, found: Sequence[Found]) -> list[int]:
+    """Indexes of the addresses written in a daemon's own peer field (the format table above)."""
+    return [i for i, f in enumerate(found) if _PEER_BEFORE.search(line, max(0, f.start - 80), f.start)]
+
+
+def inside(spans: Sequence[Span], f: Found) -> Span | None:
+    """The client-chosen span holding address ``f``, if any."""
+    for s in spans:
+        if s.start <= f.start < s.end:
+            return s
+    return None

@@ -1,0 +1,135 @@
+"""Framing: text a client chooses must never decide who is reported.
+
+tests/data/scan/framing.jsonl holds real-looking lines of each daemon family the scanner reads, with
+the address the daemon recorded ({A}) and a field the client fills ({X}: a user name, a path, a
+header, an HELO name, a SIP URI...). A third party's address is written into every such field, in
+every notation and with every cue the scanner knows (from ... port, SRC=, rhost=, client:,
+[client ...], X-Forwarded-For:, arrows, the head of an access log...), escaped as the daemon writes
+that field: the attacker must stay the daemon's address, alone, in a file, and on the bulk path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.config import ScanConfig
+from bot.scan import scan_lines, scan_paths, scanner
+
+CORPUS = [json.loads(line) for line in
+          (Path(__file__).resolve().parents[1] / "data" / "scan" / "framing.jsonl").read_text().splitlines()]
+ATTACKERS = ("45.1.2.3", "2a02:c7f:1234::5")
+VICTIMS = ("74.125.225.229", "2001:4860:4860::8888")
+CFG = ScanConfig()
+
+# What a framer writes: the victim's address with each cue that names a source or a peer.
+PAYLOADS = (
+    "{V}", "from {V}", "from {V} port 22", "x from {V} port 4444", "{V} port 22", "SRC={V}", "rhost={V}",
+    "client {V}", "client: {V}, server: x", "[client {V}]", "X-Forwarded-For: {V}", "{V}:5555 -> 10.0.0.1:22",
+    'Client "{V}"', "rip={V}", "failed for '{V}:5060'", "unknown[{V}]", "Source Network Address: {V}",
+    "(?@{V})", '{V} - - [10/Mar/2026:10:00:01 +0000] "GET / HTTP/1.1"', "[{V}]:443",
+    "user=<x>, rip={V}, lip=1.2.3.4",
+    "remote_addr={V}", '"client_ip":"{V}"', "Connection from {V} port 22 on 10.0.0.1 port 22",
+)
+
+
+def escape(payload: str, quoting: str) -> str:
+    """The payload as the daemon writes it in a field of that kind (its own escaping)."""
+    if quoting == "url":
+        return quote(payload, safe="/:=?&[]@")
+    if quoting in ("quoted", "json"):
+        return payload.replace("\\", "\\\\").replace('"', '\\"')
+    if quoting == "capture":
+        return payload.translate(str.maketrans("|{}", "###"))
+    if quoting == "angle":
+        return payload.translate(str.maketrans("<>", "__"))
+    if quoting == "paren":
+        return payload.translate(str.maketrans("()", "__"))
+    if quoting == "sip":
+        return payload.replace('"', '\\"').replace("'", "_")
+    if quoting == "sipuser":
+        return quote(payload, safe="=:[]")
+    if quoting == "bracket":
+        return payload.translate(str.maketrans("[]", "__"))
+    if quoting == "xml":
+        return payload.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    if quoting == "squote":
+        return payload.replace("'", "\\'")
+    return payload
+
+
+def render(case: dict[str, str], attacker: str, chosen: str) -> str:
+    line = case["line"]
+    if ":" in attacker:     # IPv6 with a port is written in brackets, as the daemons write it
+        line = line.replace("ipv4:{A}:", "ipv6:[{A}]:").replace("{A}:", "[{A}]:")
+    return line.format(A=attacker, X=escape(chosen, case["quoting"]))
+
+
+def attacker_of(lines: list[str]) -> str | None:
+    result = scan_lines(lines, CFG)
+    return result.attacker.ip if result.attacker else None
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[f"{c['family']}: {c['field']}" for c in CORPUS])
+@pytest.mark.parametrize("attacker", ATTACKERS)
+def test_no_field_the_client_fills_can_frame_a_third_party(case: dict[str, str], attacker: str) -> None:
+    for victim in VICTIMS:
+        for payload in PAYLOADS:
+            line = render(case, attacker, payload.format(V=victim))
+            assert attacker_of([line]) == attacker, line
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[f"{c['family']}: {c['field']}" for c in CORPUS])
+def test_the_framed_lines_read_without_framing_name_the_daemons_peer(case: dict[str, str]) -> None:
+    # (the corpus is only worth something if its lines are read as their daemon means them)
+    assert attacker_of([render(case, "45.1.2.3", "admin")]) == "45.1.2.3"
+
+
+def test_a_file_of_framed_lines_names_the_attacker_on_both_paths(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [render(case, "45.1.2.3", payload.format(V=victim))
+             for case in CORPUS for payload in PAYLOADS for victim in VICTIMS]
+    log = tmp_path / "framed.log"
+    log.write_text("\n".join(lines) + "\n")
+    for bulk_from in (scanner.BULK_MIN_BYTES, 1000):         # line by line, then shape by shape
+        monkeypatch.setattr(scanner, "BULK_MIN_BYTES", bulk_from)
+        result = scan_paths([log], CFG)
+        assert result.attacker is not None and result.attacker.ip == "45.1.2.3"
+        by_ip = {c.ip: c for c in result.candidates}
+        for victim in VICTIMS:
+            assert by_ip[victim].source_count == 0, (bulk_from, victim)
+
+
+def _global(a: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return a.is_global and not a.is_multicast and str(a) not in ATTACKERS
+
+
+CUE = st.sampled_from(["", "from ", "SRC=", "rhost=", "client ", "client: ", "[client ", "X-Forwarded-For: ",
+                       "remote_ip=", "ip=", "peer ", "source ", "Client \"", "rip=", "failed for '", "via ",
+                       "(?@", "unknown[", "connect from unknown["])
+AFTER = st.sampled_from(["", " port 22", ":4444", " port 4444 ssh2", "]", "\"", "]:443", " -> 10.0.0.1:22",
+                         ", server: x", " - - [10/Mar/2026:10:00:01 +0000] \"GET / HTTP/1.1\"", "'", ")"])
+FILLER = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+
+
+@st.composite
+def third_party(draw: st.DrawFn) -> str:
+    addr = draw(st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).filter(_global))
+    text = str(addr) if addr.version == 4 else draw(st.sampled_from(
+        [addr.compressed, addr.exploded, f"[{addr.compressed}]"]))
+    return draw(FILLER) + draw(CUE) + text + draw(AFTER) + draw(FILLER)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(CORPUS), st.sampled_from(ATTACKERS), st.lists(third_party(), min_size=1, max_size=3))
+def test_a_third_party_injected_anywhere_the_client_writes_never_becomes_the_attacker(
+        case: dict[str, str], attacker: str, injected: list[str]) -> None:
+    # several framed lines, each with another injected address, and one plain line of the attack
+    lines = [render(case, attacker, chosen) for chosen in injected] + [render(case, attacker, "admin")]
+    assert attacker_of(lines) == attacker, lines
