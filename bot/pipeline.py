@@ -26,7 +26,7 @@ from bot import compose as compose_mod
 from bot import evidence as evidence_mod
 from bot.config import Config
 from bot.contacts import choose_recipients, rank_contacts
-from bot.errors import LookupFailed, NothingToDo, StoreError
+from bot.errors import LookupFailed, NothingToDo, StoreError, UserError
 from bot.lifecycle import Action, Actor, Conflict
 from bot.models import (
     AttachmentRef,
@@ -155,6 +155,9 @@ class Drafting:
         if scanned is None:
             with timings.step("scan"):
                 scanned = self.scan(intake, select=opts.select, keep_received=opts.keep_received)
+        if scanned.unmatched_selector and not opts.force:
+            # a mistyped address would accuse an innocent network with a report of no evidence
+            raise UserError(f"{scanned.unmatched_selector}: nothing reported (--force to report anyway)")
         candidates = [c for c in scanned.candidates if c.reportable]
         if not candidates:
             raise NothingToDo("no reportable (global, not own) address found in the input")

@@ -175,6 +175,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             scanned = app.scan(intake, select=args.select, keep_received=args.keep_received)
         ui.progress(f"Analyzing input... {scanned.lines_read} lines read, "
                     f"{len(scanned.candidates)} addresses.")
+        if scanned.unmatched_selector and not args.force:
+            raise UserError(f"{scanned.unmatched_selector}: nothing reported (--force to report anyway)")
         reportable = [c for c in scanned.candidates if c.reportable]
         try:
             if not reportable:

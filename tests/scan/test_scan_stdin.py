@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.config import Config
-from handlers import cmd_scan
+from handlers.cli import scan as cmd_scan
 
 ATTACK = "".join(f"Mar  1 04:00:{i % 60:02d} h sshd[{i}]: Failed password for root from 211.191.28.13 port "
                  f"{20000 + i} ssh2\n" for i in range(400))

@@ -283,3 +283,16 @@ def test_keeping_a_draft_for_later(tmp_path: Path, sandbox: Sandbox, smtp: SmtpS
     assert smtp.messages == []
     (inc,) = Store(tmp_path / "incident").incidents([State.DRAFT])
     assert run(config, "send", inc.id).returncode == 0 and len(smtp.messages) == 1
+
+
+@pytest.mark.parametrize("select", ["211.191.28.99", "NO-SUCH-SIGNATURE"])
+def test_a_selector_matching_no_line_reports_nothing_unless_forced(tmp_path: Path, sandbox: Sandbox,
+                                                                   smtp: SmtpServer, case: Path,
+                                                                   select: str) -> None:
+    # a mistyped address must not mail the abuse desk of whoever holds it a report with no evidence
+    config = write_config(tmp_path, sandbox, smtp)
+    proc = run(config, "report", str(case), select, "-b")
+    assert proc.returncode == 2 and "nothing reported (--force to report anyway)" in proc.stderr
+    assert smtp.messages == [] and not (tmp_path / "incident").exists()
+    forced = run(config, "report", str(case), select, "-b", "--force")
+    assert forced.returncode in (0, 1), forced.stdout + forced.stderr
