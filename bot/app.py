@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from bot.config import Config
 from bot.contacts import rank_contacts
 from bot.errors import StoreError, UserError
+from bot.flow import DraftOptions, DraftRun, Gatherer, Intake, Outcome, Progress, Timings
 from bot.lifecycle import Action, Actor, Event
 from bot.mail import message as message_mod
 from bot.mail import replies as replies_mod
@@ -44,7 +45,7 @@ from bot.models import (
     State,
     StoredDraft,
 )
-from bot.pipeline import Drafting, DraftOptions, DraftRun, Gatherer, Intake, Outcome, Progress, Timings
+from bot.pipeline import Drafting
 from bot.sending import Pause, Sender
 from bot.store import StaleDraft, Store
 from bot.store import followups as followups_mod

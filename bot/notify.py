@@ -13,8 +13,8 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.flow import Outcome
 from bot.models import Incident
-from bot.pipeline import Outcome
 
 log = logging.getLogger(__name__)
 

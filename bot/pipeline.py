@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from bot import compose as compose_mod
 from bot import evidence as evidence_mod
 from bot.config import Config
 from bot.contacts import choose_recipients, rank_contacts
 from bot.errors import LookupFailed, NothingToDo, StoreError, UserError
+from bot.flow import DraftOptions, DraftRun, Gatherer, Intake, Outcome, Progress, Timings
 from bot.lifecycle import Action, Actor, Conflict
 from bot.models import (
     AttachmentRef,
@@ -44,79 +41,7 @@ from bot.models import (
 from bot.store import OpenDraftExists, StaleDraft, Store
 
 log = logging.getLogger(__name__)
-STEPS = ("scan", "gather", "contacts", "compose", "store", "send")
-Progress = Callable[[str], None]
 _RACE_RETRIES = 5
-
-
-class Gatherer(Protocol):
-    def gather(self, ip: str, *, probe: bool | None = None, progress: Progress | None = None) -> Findings: ...
-
-    def gather_many(self, ips: Sequence[str], *, probe: bool | None = None,
-                    progress: Progress | None = None) -> Iterator[tuple[str, Findings]]: ...
-
-
-@dataclass(frozen=True)
-class Intake:
-    """What to look at: log text (a paste, a mail body) or files, and where it came from."""
-
-    origin: Origin
-    text: str | None = None
-    paths: tuple[str, ...] = ()
-
-    @classmethod
-    def from_text(cls, text: str, origin: Origin) -> Intake:
-        return cls(origin=origin, text=text)
-
-    @classmethod
-    def from_files(cls, paths: Sequence[str], origin: Origin | None = None) -> Intake:
-        return cls(origin=origin or Origin("file", ", ".join(paths)[:300]), paths=tuple(paths))
-
-
-@dataclass(frozen=True)
-class DraftOptions:
-    select: str | None = None          # the old second argument: an IP or an isolating string
-    every: bool = False                # every reportable address by count (-a/-A), not only the top one
-    only: tuple[str, ...] | None = None  # exactly these addresses (a person chose them one by one)
-    description: str = ""
-    keep_received: bool | None = None  # -r
-    probe: bool | None = None
-    group: bool = False                # one draft per contact (with -A/-b and report.group_by_contact)
-    force: bool = False                # report even when suppressed, interrupted or already open
-    dry_run: bool = False              # compose only: nothing written
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one address or group: ``drafted``, ``merged``, ``suppressed``, ``dry-run``,
-    then (after bot/sending.py) ``sent``, ``failed``, ``skipped``, ``kept``."""
-
-    status: str
-    ips: tuple[str, ...]
-    incident_id: str = ""
-    detail: str = ""
-    folder: str = ""
-    recipients: tuple[str, ...] = ()
-    draft: StoredDraft | None = None
-
-
-@dataclass
-class Timings:
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-
-@dataclass(frozen=True)
-class DraftRun:
-    outcomes: tuple[Outcome, ...]
-    scan: ScanResult
 
 
 class Drafting:

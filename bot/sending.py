@@ -19,11 +19,11 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.errors import SendError, StoreError, UserError
+from bot.flow import Outcome
 from bot.lifecycle import Action, Actor, Suppressed
 from bot.mail import message as message_mod
 from bot.mail.outbox import Outbox, UncertainDelivery
 from bot.models import Attachment, Draft, State
-from bot.pipeline import Outcome
 from bot.store import Guard, StaleDraft, Store
 
 # Where a test may stop a send to prove what a crash there leaves behind (injected, never read from

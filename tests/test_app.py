@@ -16,9 +16,9 @@ import pytest
 from bot.app import App
 from bot.contacts import choose_recipients
 from bot.errors import NothingToDo, UserError
+from bot.flow import DraftOptions, Intake
 from bot.lifecycle import Action, Actor, AlreadySent, Conflict, Suppressed
 from bot.models import Confidence, Contact, Findings, Origin, State
-from bot.pipeline import DraftOptions, Intake
 from bot.store import MESSAGE_EML
 from tests.compose.helpers import NOW
 from tests.support.fakes import FakeGatherer, make_app, snort_log

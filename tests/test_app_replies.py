@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
+from bot.flow import DraftOptions, Intake
 from bot.lifecycle import Actor
 from bot.models import Findings, RegistryEntity, State
-from bot.pipeline import DraftOptions, Intake
 from tests.support.fakes import FakeGatherer, make_app, snort_log
 from tests.support.smtp import SmtpServer
 

@@ -36,9 +36,9 @@ from pathlib import Path
 from bot.app import App
 from bot.config import Config
 from bot.errors import NothingToDo, UserError
+from bot.flow import STEPS, DraftOptions, Intake, Outcome, Timings
 from bot.lifecycle import Actor
 from bot.models import Origin
-from bot.pipeline import STEPS, DraftOptions, Intake, Outcome, Timings
 from bot.store import ORIG_EMAIL
 from bot.text import visible_text
 from handlers.cli.common import actor as cli_actor

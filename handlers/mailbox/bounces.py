@@ -15,11 +15,11 @@ import logging
 
 from bot.app import App
 from bot.errors import UserError
+from bot.flow import Outcome
 from bot.lifecycle import MAILBOX
 from bot.mail.classify import Kind, classify
 from bot.mail.reading import Mail, read_mail
 from bot.models import Incident
-from bot.pipeline import Outcome
 from bot.text import single_line
 
 log = logging.getLogger("incident.mailbox")

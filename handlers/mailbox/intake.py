@@ -23,10 +23,10 @@ import logging
 
 from bot.app import App, ReplyOutcome
 from bot.errors import NothingToDo
+from bot.flow import DraftOptions, Intake, Outcome
 from bot.lifecycle import MAILBOX
 from bot.models import Origin
 from bot.notify import Notifier
-from bot.pipeline import DraftOptions, Intake, Outcome
 from bot.store import followups
 from bot.text import single_line
 from handlers.mailbox import bounces, reading

@@ -26,9 +26,9 @@ from email.utils import format_datetime
 
 from bot.app import App
 from bot.errors import IncidentError
+from bot.flow import Outcome
 from bot.mail import message as message_mod
 from bot.models import Incident, StoredDraft
-from bot.pipeline import Outcome
 from bot.text import log_line, single_line
 from handlers.mailbox.ledger import Ledger
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from bot.app import App
 from bot.config import SlackConfig
 from bot.errors import NothingToDo, UserError
+from bot.flow import DraftOptions, Intake, Outcome
 from bot.lifecycle import Actor
 from bot.models import Origin
-from bot.pipeline import DraftOptions, Intake, Outcome
 from bot.text import mrkdwn_line
 from handlers.slack import blocks
 from handlers.slack.errors import ErrorReporter, Where

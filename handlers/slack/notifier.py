@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from bot.app import App
+from bot.flow import Outcome
 from bot.models import Incident
-from bot.pipeline import Outcome
 from bot.text import mrkdwn_line
 from handlers.slack import blocks, ids
 from handlers.slack.messages import Messages, split

@@ -10,10 +10,10 @@ from typing import Any
 
 from bot.app import App
 from bot.config import from_dict
+from bot.flow import DraftOptions, Intake, Outcome
 from bot.lifecycle import SCHEDULER, Actor
 from bot.mail.outbox import Outbox
 from bot.models import Incident, Origin, State
-from bot.pipeline import DraftOptions, Intake, Outcome
 from bot.store import followups
 from handlers import jobs
 from handlers.serve import Serve

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from bot.app import App
+from bot.flow import Outcome
 from bot.models import State
 from bot.notify import Notifier
-from bot.pipeline import Outcome
 from handlers.serve import Serve
 from tests.mailbox.conftest import ServeOnce, mailbox_config, make_app, sample
 from tests.support.dovecot import Account

@@ -8,9 +8,9 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from bot.flow import DraftOptions, Intake
 from bot.lifecycle import MAILBOX
 from bot.models import Findings, Origin
-from bot.pipeline import DraftOptions, Intake
 from tests.handlers.slack.helpers import Harness, make_harness
 from tests.support.fakes import FakeGatherer
 

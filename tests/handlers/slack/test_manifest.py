@@ -8,9 +8,9 @@ import json
 import re
 from pathlib import Path
 
+from bot.flow import DraftOptions, Intake
 from bot.lifecycle import MAILBOX
 from bot.models import Origin
-from bot.pipeline import DraftOptions, Intake
 from handlers.slack import blocks, ids
 from tests.handlers.slack.helpers import CHANNEL, Harness
 from tests.support.slack_api import TEAM, form, interactive

@@ -3,10 +3,10 @@ bounce's next contact offered with a Send button, reminders."""
 
 from __future__ import annotations
 
+from bot.flow import DraftOptions, Intake
 from bot.lifecycle import MAILBOX
 from bot.models import Origin
 from bot.notify import Notifier
-from bot.pipeline import DraftOptions, Intake
 from handlers.slack import ids
 from tests.handlers.slack.helpers import CHANNEL, Harness, action_ids, texts
 from tests.support.smtp import SmtpServer
