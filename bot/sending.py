@@ -74,7 +74,8 @@ class Sender:
             why = f" ({'; '.join(bad.values())})" if bad else ""
             raise UserError(f"{inc.id} has no usable recipient{why}: add one with 'incident edit {inc.id}' "
                             f"or 'incident send {inc.id} --to ADDRESS'")
-        attachments = tuple(self._attachment(store, inc.id, Path(inc.folder), ref.filename, ref.content_type)
+        kept = store.attachments(inc.id)
+        attachments = tuple(self._attachment(kept, Path(inc.folder), ref.filename, ref.content_type)
                             for ref in draft.attachments)
         from_addr, rcpts = message_mod.envelope(self.cfg, good)
         mid = message_mod.new_message_id(inc.id, from_addr)
@@ -134,11 +135,10 @@ class Sender:
         raise StoreError(f"{incident_id} kept changing while its recipients were set")
 
     @staticmethod
-    def _attachment(store: Store, inc_id: str, folder: Path, name: str, content_type: str) -> Attachment:
+    def _attachment(kept: dict[str, bytes], folder: Path, name: str, content_type: str) -> Attachment:
         """From the index; an incident written before the index kept attachments has them in its folder."""
-        data = store.attachment(inc_id, name)
-        if data is not None:
-            return Attachment(name, content_type, data)
+        if name in kept:
+            return Attachment(name, content_type, kept[name])
         try:
             return Attachment(name, content_type, (folder / name).read_bytes())
         except OSError as exc:

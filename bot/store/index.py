@@ -209,28 +209,26 @@ class IndexReader:
             targets=from_data(tuple[Target, ...], _load(row[7])), description=row[2], edited=bool(row[3]),
             version=row[4])
 
-    def attachment(self, incident_id: str, filename: str) -> bytes | None:
-        """An attachment's bytes as the index keeps them (None for an incident written before it did:
-        its folder has the file)."""
+    def attachments(self, incident_id: str) -> dict[str, bytes]:
+        """The attachments' bytes as the index keeps them, by file name (none for an incident written
+        before it did: its folder has the files)."""
         with self.tx() as db:
-            row = db.execute("SELECT data FROM attachments WHERE incident = ? AND filename = ?",
-                             (incident_id, filename)).fetchone()
-        return bytes(row[0]) if row else None
+            rows = db.execute("SELECT filename, data FROM attachments WHERE incident = ?", (incident_id,))
+            return {name: bytes(data) for name, data in rows}
 
     def sendable(self, incident_id: str) -> Sendable:
         """What a send reads (recipients, subject, body, attachments, why the findings are incomplete),
         without rebuilding every address's findings: a batch sends a thousand of them."""
         with self.tx() as db:
             inc_id, _ = self._state(db, incident_id)
-            row = db.execute("SELECT subject, body, attachments, targets FROM drafts WHERE incident = ?",
+            row = db.execute("SELECT subject, body, attachments, incomplete FROM drafts WHERE incident = ?",
                              (inc_id,)).fetchone()
             rcpts = tuple(r[0] for r in db.execute(
                 "SELECT address FROM recipients WHERE incident = ? ORDER BY rowid", (inc_id,)))
         if row is None:
             old = self.draft(inc_id)
             return Sendable(inc_id, old.subject, old.body, old.recipients, old.attachments, ())
-        incomplete = tuple(f"{t['candidate']['ip']}: {why}" for t in _load(row[3])
-                           for why in t["findings"].get("incomplete", ()))
+        incomplete = tuple(str(why) for why in _load(row[3]))
         return Sendable(inc_id, row[0], row[1], rcpts, from_data(tuple[AttachmentRef, ...], _load(row[2])),
                         incomplete)
 

@@ -87,12 +87,14 @@ CREATE TABLE notices (
 """
 
 # A draft's attachments kept in the index with it: a send reads the index only, and the folder's
-# copies need no fsync of their own.
+# copies need no fsync of their own. Why its findings are incomplete, kept beside them: a send checks
+# it without decoding every address's findings.
 _V4 = """
 CREATE TABLE attachments (
     incident TEXT NOT NULL, filename TEXT NOT NULL, content_type TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (incident, filename)
 );
+ALTER TABLE drafts ADD COLUMN incomplete TEXT NOT NULL DEFAULT '[]';
 """
 
 MIGRATIONS = (_V1, _V2, _V3, _V4)

@@ -159,9 +159,10 @@ class Store(IndexReader):
     def _put_draft(self, db: sqlite3.Connection, draft: StoredDraft, files: dict[str, bytes],
                    targets: list[Any]) -> None:
         db.execute("INSERT OR REPLACE INTO drafts (incident, subject, body, description, edited, version, "
-                   "contacts, attachments, targets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "contacts, attachments, targets, incomplete) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (draft.incident_id, draft.subject, draft.body, draft.description, int(draft.edited),
-                    draft.version, _json(draft.contacts), _json(draft.attachments), _dumps(targets)))
+                    draft.version, _json(draft.contacts), _json(draft.attachments), _dumps(targets),
+                    _dumps(list(draft.incomplete))))
         types = {a.filename: a.content_type for a in draft.attachments}
         db.executemany("INSERT OR REPLACE INTO attachments (incident, filename, content_type, data) "
                        "VALUES (?, ?, ?, ?)",
