@@ -9,7 +9,8 @@ attacker addresses (10 in each synthetic network, a few lines each, plus our own
 - the time spent in each step as the command reports it (`--timings`; when the command does not report
   a step, only the total is known and this says so),
 - the mails the SMTP server received and the requests the sandbox served,
-- the command's peak memory (maximum resident set size of the child process, from getrusage),
+- the command's peak memory (maximum resident set size of the child process, from getrusage) and its
+  CPU time (steadier than the wall time on a shared machine),
 - as the last line, ``seconds=<total>`` (wall time of the whole command, start-up included).
 
 NOTE: the default per-registry rate limits (LACNIC 10 requests a minute) would make any run over
@@ -66,6 +67,8 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.05, help="seconds added to every HTTP answer")
     ap.add_argument("--dns-latency", type=float, default=0.02, help="seconds added to every DNS answer")
     ap.add_argument("--workers", type=int, default=32, help="gather.workers for the run")
+    ap.add_argument("--verbose", action="store_true",
+                    help="run the command with -v and print its bulk lookup's phase timings")
     args = ap.parse_args()
     networks = -(-args.addresses // PER_NETWORK)
     if not 1 <= networks <= MAX_NETWORKS:
@@ -97,12 +100,16 @@ def main() -> int:
                   f"registry; gather.workers = {args.workers}")
             script = Path(sys.executable).parent / "incident"
             cmd = [str(script)] if script.exists() else [sys.executable, "-m", "handlers.cli"]
-            argv = [*cmd, "--config", str(config), "report", str(log), "-A", "-b", "--timings"]
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            argv = [*cmd, *(["-v"] if args.verbose else []), "--config", str(config), "report", str(log),
+                    "-A", "-b", "--timings"]
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            before = usage.ru_maxrss
             start = time.perf_counter()
             proc = subprocess.run(argv, capture_output=True, text=True, cwd=str(tmp), check=False)
             total = time.perf_counter() - start
-            peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            peak_kb = after.ru_maxrss
+            cpu = (after.ru_utime - usage.ru_utime, after.ru_stime - usage.ru_stime)
             requests = len(sb.http.requests)
             dns_queries = len(sb.dns.queries)
             mails = len(smtp.messages)
@@ -110,6 +117,10 @@ def main() -> int:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         print(f"incident exited {proc.returncode}")
         return 1
+    if args.verbose:
+        for line in proc.stderr.splitlines():
+            if "bulk:" in line:
+                print(f"  | {line.strip()}")
     timing = next((line for line in proc.stderr.splitlines() if line.startswith("timings:")), "")
     if timing:
         for part in timing.split()[1:]:
@@ -121,7 +132,8 @@ def main() -> int:
     print(f"{summary}; mails received {mails}; HTTP requests {requests}; DNS queries {dns_queries} "
           f"({dns_queries / max(1, len(ips)):.2f} per address)")
     peak_note = "" if peak_kb > before else " (an earlier child of this process was larger)"
-    print(f"peak memory of the command: {peak_kb / 1024:.0f} MB{peak_note}")
+    print(f"peak memory of the command: {peak_kb / 1024:.0f} MB{peak_note}; "
+          f"its CPU time: {cpu[0]:.1f} s user, {cpu[1]:.1f} s system")
     print(f"seconds={total:.2f}")
     return 0
 

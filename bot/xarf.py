@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import uuid
 from collections import Counter
@@ -36,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.jsonfmt import indented
 from bot.models import Candidate
 from bot.scan.addresses import find
 from bot.text import single_line
@@ -293,5 +293,5 @@ def build_xarf(
         doc["tags"] = [tag]
     if description:
         doc["description"] = description[:1000]
-    return Built(kind, json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
+    return Built(kind, indented(doc).encode("utf-8") + b"\n")
 

@@ -21,6 +21,7 @@ from bot.errors import StoreError
 T = TypeVar("T")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
 
 
@@ -34,13 +35,18 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 def to_data(value: Any) -> Any:
     """A dataclass (or anything made of them) as plain JSON data."""
-    if isinstance(value, str | int | float | bool) or value is None:
+    cls = type(value)
+    if cls in _PLAIN:  # most of a draft's leaves: one set lookup, no isinstance chain
         return value
-    names = _field_names(type(value))
+    names = _FIELDS[cls] if cls in _FIELDS else _field_names(cls)
     if names is not None:
         return {name: to_data(getattr(value, name)) for name in names}
+    if cls is tuple or cls is list:
+        return [to_data(v) for v in value]
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, str | int | float | bool):  # a subclass of one
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, tuple | list):

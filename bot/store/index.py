@@ -77,6 +77,9 @@ class IndexReader:
         self.root = Path(root)
         self.index_path = self.root / INDEX_NAME
         self._local = threading.local()
+        # Writers of this process queue here rather than in sqlite's busy handler, which polls with
+        # sleeps of up to 100 ms: a bulk run's drafting and its sending threads write all the time.
+        self._writing = threading.RLock()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
@@ -110,16 +113,17 @@ class IndexReader:
         """One transaction; IMMEDIATE takes the write lock at once (every read-check-write needs it).
         Transactions do not nest: a call made inside one opens no second one on this thread."""
         db = self._connection()
-        try:
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        with self._writing if immediate else contextlib.nullcontext():
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"incident index {self.index_path}: {exc}") from exc
+                db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"incident index {self.index_path}: {exc}") from exc
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""

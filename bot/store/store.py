@@ -21,7 +21,7 @@ from bot.errors import StoreError
 from bot.lifecycle import REPORTED, Action, Actor, Suppressed, next_state, refusal
 from bot.models import Incident, Origin, State, StoredDraft
 from bot.store.codec import to_data
-from bot.store.files import atomic_write, json_bytes, orig_email_text, safe_segment
+from bot.store.files import atomic_write, json_bytes, orig_email_text, safe_segment, write_fresh
 from bot.store.index import COLUMNS, ORIG_EMAIL, IndexReader, iso, marks, now_utc
 
 MESSAGE_EML = "message.eml"
@@ -99,29 +99,39 @@ class Store(IndexReader):
         raise StoreError(f"too many incidents in {parent} at {stamp}")
 
     def _write_files(self, folder: Path, draft: StoredDraft, files: dict[str, bytes],
-                     targets: list[Any]) -> None:
-        """The human-readable copy of the draft and its attachments, each written atomically. The
-        index holds all of it (and is what a send reads): these copies are not synced one by one."""
+                     targets: list[Any], *, fresh: bool = False) -> None:
+        """The human-readable copy of the draft and its attachments, each written atomically (or, in
+        a ``fresh`` folder just made, written once in place). The index holds all of it (and is what
+        a send reads): these copies are not synced one by one."""
+        def put(path: Path, data: bytes) -> None:
+            if fresh:
+                write_fresh(path, data)
+            else:
+                atomic_write(path, data, sync=False)
+
         for name, data in files.items():
-            atomic_write(folder / safe_segment(name, "file"), data, sync=False)
+            put(folder / safe_segment(name, "file"), data)
         if targets:  # an incident kept from before drafts were stored whole has its own file
             contacts = [to_data(c) for c in draft.contacts]
-            atomic_write(folder / FINDINGS_JSON, json_bytes([{
+            put(folder / FINDINGS_JSON, json_bytes([{
                 "ip": t["candidate"]["ip"], "count": t["candidate"]["count"],
                 "first_seen": t["candidate"]["evidence"]["first_seen"],
                 "last_seen": t["candidate"]["evidence"]["last_seen"],
                 "findings": t["findings"], "contacts": contacts,
-            } for t in targets]), sync=False)
+            } for t in targets]))
         written = orig_email_text(draft.subject, draft.body, draft.recipients)
-        atomic_write(folder / ORIG_EMAIL, written.encode(), sync=False)
+        put(folder / ORIG_EMAIL, written.encode())
 
     # --- drafts ------------------------------------------------------------------------------
 
     def create_draft(self, draft: StoredDraft, *, domain: str, files: dict[str, bytes], origin: Origin,
                      actor: Actor, forced: bool = False, merge_since: datetime | None = None,
                      now: datetime | None = None) -> Incident:
-        """A new incident in state draft: folder, files and index rows in one transaction.
+        """A new incident in state draft: its folder and files, then its index rows in one transaction.
 
+        The folder is written before the index's write lock is taken (other writers, a batch's sending
+        threads, need not wait for the files); it is removed again if the transaction fails, and until
+        the index row exists nothing lists it.
         With ``merge_since``, raises OpenDraftExists when an open draft created since then already
         holds one of its addresses (checked under the write lock: two intakes of one attacker at once
         never open two drafts)."""
@@ -129,14 +139,14 @@ class Store(IndexReader):
         ips = [t.candidate.ip for t in draft.targets]
         folder: Path | None = None
         try:
+            targets = to_data(draft.targets)
+            folder = self._make_folder(domain, when)
+            self._write_files(folder, draft, files, targets, fresh=True)
             with self.tx(immediate=True) as db:
                 if merge_since is not None:
                     other = self._open_draft(db, ips, merge_since)
                     if other is not None:
                         raise OpenDraftExists(other)
-                folder = self._make_folder(domain, when)
-                targets = to_data(draft.targets)
-                self._write_files(folder, draft, files, targets)
                 db.execute(f"INSERT INTO incidents ({COLUMNS}, ip) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
                            (draft.incident_id, State.DRAFT.value, safe_segment(domain), str(folder),
                             iso(when), iso(when), draft.subject, int(forced), ips[0]))
