@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -75,7 +76,11 @@ class Outcome:
 
 @dataclass
 class Timings:
+    """Seconds spent in each step, added up; a step on several threads at once (a batch's sends, beside
+    drafting) adds up to more than the run's wall time."""
+
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -83,7 +88,9 @@ class Timings:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            spent = time.perf_counter() - start
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + spent
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ time of the attack. See docs/reporting.md.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import uuid
@@ -108,16 +109,24 @@ class Built:
 
 def destinations(lines: Sequence[str]) -> Counter[tuple[str, int]]:
     """(destination address, port) pairs the lines show ("" when a line names only the port)."""
+    return Counter(_destinations(tuple(lines)))
+
+
+@functools.lru_cache(maxsize=256)
+def _destinations(lines: tuple[str, ...]) -> Counter[tuple[str, int]]:
+    """(Asked twice an address: to classify its lines, then for its report's ports.) Each pattern
+    is tried only on a line holding its fixed text."""
     seen: Counter[tuple[str, int]] = Counter()
     for line in lines:
-        for host, port in _ARROW.findall(line):
-            seen[(host, int(port))] += 1
-        for port_re, host_re in ((_DPT, _DST), (_DSTPORT, _DSTIP)):
-            port = port_re.search(line)
+        if ">" in line:
+            for host, port in _ARROW.findall(line):
+                seen[(host, int(port))] += 1
+        for mark, port_re, host_re in (("DPT=", _DPT, _DST), ("port=", _DSTPORT, _DSTIP)):
+            port = port_re.search(line) if mark in line else None
             if port:
                 host = host_re.search(line)
                 seen[(host.group(1) if host else "", int(port.group(1)))] += 1
-        to_port = _TO_PORT.search(line)
+        to_port = _TO_PORT.search(line) if " port" in line else None
         if to_port:
             seen[("", int(to_port.group(1)))] += 1
     return seen

@@ -407,3 +407,40 @@ def test_a_log_file_that_grew_adds_its_new_lines(tmp_path: Path) -> None:
     (grown,) = _draft(app, str(log))
     assert grown.status == "merged" and grown.incident_id == first.incident_id
     assert "added 1 new" in grown.detail
+
+
+def test_a_batch_makes_one_draft_each_told_as_stored_in_order(tmp_path: Path) -> None:
+    app = make_app(tmp_path, group_by_contact=False)
+    ips = [f"211.191.28.{n}" for n in range(10, 16)]
+    log = snort_log(tmp_path, ips)
+    told: list[str] = []
+    run = app.draft(Intake.from_files([log]), ALICE, DraftOptions(every=True),
+                    on_outcome=lambda o: told.append(o.incident_id))
+    ids = [o.incident_id for o in run.outcomes]
+    assert [o.status for o in run.outcomes] == ["drafted"] * 6
+    assert told == ids == sorted(ids) and len(set(ids)) == 6       # told as stored, in order
+    assert sorted(o.ips[0] for o in run.outcomes) == sorted(ips)
+    assert all(app.store().get(i).state is State.DRAFT for i in ids)
+
+
+def test_a_draft_that_cannot_be_stored_stops_the_batch_there(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.errors import StoreError
+
+    app = make_app(tmp_path, group_by_contact=False)
+    store = app.store()
+    real = store.create_draft
+    calls: list[str] = []
+
+    def failing_second(draft: Any, **kw: Any) -> Any:
+        calls.append(draft.incident_id)
+        if len(calls) == 2:
+            raise StoreError("disk full")
+        return real(draft, **kw)
+
+    monkeypatch.setattr(store, "create_draft", failing_second)
+    log = snort_log(tmp_path, [f"211.191.28.{n}" for n in range(10, 14)])
+    with pytest.raises(StoreError, match="disk full"):
+        app.draft(Intake.from_files([log]), ALICE, DraftOptions(every=True))
+    assert len(calls) == 2                                            # nothing stored after the failure
+    assert [i.id for i in store.incidents()] == calls[:1]

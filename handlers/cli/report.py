@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -88,7 +86,6 @@ class _Session:
         self.description: str | None = args.description if args.description is not None else (
             "" if args.batch else None)
         self.can_send = bool(app.cfg.smtp.host)
-        self._lock = threading.Lock()
 
     def settle(self, out: Outcome) -> Outcome:
         """Ask about a new (or grown) draft and act on the answer; other outcomes pass through."""
@@ -117,13 +114,9 @@ class _Session:
                 f"(send it later with 'incident send {inc_id}')"))
         if answer.decision == "later":
             return dataclasses.replace(out, status="draft", detail=f"kept as a draft: incident send {inc_id}")
-        start = time.perf_counter()
-        try:
+        with self.timings.step("send"):  # batch sends run side by side: their times add up
             return self.app.send(inc_id, self.actor, to=answer.to if answer.to != draft.recipients else None,
                                  unattended=self.args.batch, notice=self.ui.progress)
-        finally:
-            with self._lock:  # batch sends run side by side: their times add up
-                self.timings.seconds["send"] += time.perf_counter() - start
 
 
 def _print_outcome(out: Outcome, *, show_draft: bool) -> None:
