@@ -88,13 +88,18 @@ class Store(IndexReader):
     def _make_folder(self, domain: str, now: datetime) -> Path:
         parent = self.root / safe_segment(domain)
         stamp = now.astimezone(UTC).strftime("%Y%m%d%H%M%S")
-        parent.mkdir(parents=True, exist_ok=True)
         for n in range(1, 10_000):
             folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
             try:
                 folder.mkdir()  # exclusive: two processes never share a folder
             except FileExistsError:
                 continue
+            except FileNotFoundError:  # the domain's first incident (a directory change fewer for the rest)
+                parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    folder.mkdir()
+                except FileExistsError:
+                    continue
             return folder
         raise StoreError(f"too many incidents in {parent} at {stamp}")
 
