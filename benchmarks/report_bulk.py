@@ -19,7 +19,10 @@ configuration (printed below) because the sandbox is local, and sets gather.work
 Targets: under 60 s and under 500 MB for 10,000 addresses.
 
     python benchmarks/report_bulk.py [--addresses 10000] [--latency 0.05] [--dns-latency 0.02]
-                                     [--workers 32]
+                                     [--workers 32] [--verbose]
+
+``--verbose`` runs the command with ``-v`` and prints its bulk lookup's phases (first address of each
+/24 or /48, the others' reverse names, all) as it logs them.
 """
 
 from __future__ import annotations
