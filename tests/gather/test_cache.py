@@ -8,14 +8,7 @@ import threading
 from pathlib import Path
 
 from bot.gather.cache import LookupCache
-from bot.models import Network, RegistryEntity
-
-
-def _net(start: str, end: str, handle: str) -> Network:
-    return Network(registry="ripencc", handle=handle, name=handle, cidrs=(), start=start, end=end,
-                   country="NL", org="", asn=None, as_name="",
-                   entities=(RegistryEntity("AB", "", "", ("abuse",), ("abuse@example.net",)),),
-                   source="rdap")
+from tests.gather.test_units import _net
 
 
 def _rows(path: Path) -> int:
