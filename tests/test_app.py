@@ -105,6 +105,8 @@ def test_suppression_is_checked_when_sending_too(tmp_path: Path, smtp: SmtpServe
     with pytest.raises(Suppressed, match=f"reported as {a.incident_id}"):
         app.send(b.incident_id, ALICE)
     assert app.store().get(b.incident_id).state is State.DRAFT   # a person can still force it
+    left = {p.name for p in Path(app.store().get(b.incident_id).folder).iterdir()}
+    assert MESSAGE_EML not in left and not [n for n in left if n.startswith(".tmp")]  # nothing staged stays
     unattended = app.send(b.incident_id, Actor("scheduler"), unattended=True)
     assert unattended.status == "suppressed" and app.store().get(b.incident_id).state is State.SKIPPED
     assert len(smtp.messages) == 1

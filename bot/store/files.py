@@ -46,18 +46,33 @@ def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename: a reader sees
     the old file or the new one, never half of one. ``sync=False`` for a copy of what the index holds
     (no fsync: after a power cut it may be missing, never torn, and the index still has it)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
+    tmp = staged(path.parent, data, sync=sync)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+
+
+def staged(folder: Path, data: bytes, *, sync: bool = True) -> Path:
+    """`data` in a new hidden temporary file of `folder` (synced unless ``sync=False``), to be renamed
+    into place (``os.replace``) when the time comes, or ``discard``-ed."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(folder))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        discard(Path(tmp))
         raise
+    return Path(tmp)
+
+
+def discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def write_fresh(path: Path, data: bytes) -> None:

@@ -9,6 +9,7 @@ with another process) leaves nothing on disk that looks as if it had happened.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -21,7 +22,15 @@ from bot.errors import StoreError
 from bot.lifecycle import REPORTED, Action, Actor, Suppressed, next_state, refusal
 from bot.models import Incident, Origin, State, StoredDraft
 from bot.store.codec import to_data
-from bot.store.files import atomic_write, json_bytes, orig_email_text, safe_segment, write_fresh
+from bot.store.files import (
+    atomic_write,
+    discard,
+    json_bytes,
+    orig_email_text,
+    safe_segment,
+    staged,
+    write_fresh,
+)
 from bot.store.index import COLUMNS, ORIG_EMAIL, IndexReader, iso, marks, now_utc
 
 MESSAGE_EML = "message.eml"
@@ -238,27 +247,43 @@ class Store(IndexReader):
         went out for the same address or contact within its window: both checked in this very
         transaction, so two processes sending at once never both send."""
         when = now or now_utc()
-        with self.tx(immediate=True) as db:
-            inc_id, state, after = self._check(db, incident_id, Action.SEND)
-            if guard is not None and guard.days > 0:
-                other = self._reported_meanwhile(db, inc_id, guard, when)
-                if other is not None:
-                    what = "its address" if guard.by == "ip" else "its contact"
-                    raise Suppressed(f"{inc_id}: {what} was reported as {other} within {guard.days} days; "
-                                     f"not sending (force it to send anyway)",
-                                     incident_id=inc_id, state=state, other=other)
-            self._set_state(db, inc_id, after, when)
-            db.execute("UPDATE incidents SET sent = ? WHERE id = ?", (iso(when), inc_id))
-            db.execute("INSERT OR REPLACE INTO message_ids (message_id, incident) VALUES (?, ?)",
-                       (message_id.strip(), inc_id))
-            rcpts = [r[0] for r in db.execute("SELECT address FROM recipients WHERE incident = ?", (inc_id,))]
-            self._event(db, inc_id, actor, Action.SEND, f"to {', '.join(rcpts)} as {message_id.strip()}",
-                        when)
-            folder = db.execute("SELECT folder FROM incidents WHERE id = ?", (inc_id,)).fetchone()[0]
-            try:  # inside the transaction: written only once this process owns the send
-                atomic_write(Path(folder) / MESSAGE_EML, eml)
-            except OSError as exc:
-                raise StoreError(f"cannot write incident {inc_id}: {exc.strerror}") from exc
+        # The message is written and synced before the index's write lock is taken (other writers,
+        # a batch drafting, need not wait for the disk), and renamed into place inside the transaction:
+        # there only once this process owns the send.
+        row = self._connection().execute("SELECT folder FROM incidents WHERE id = ? COLLATE NOCASE",
+                                         (incident_id,)).fetchone()
+        ready: Path | None = None
+        try:
+            if row is not None:
+                ready = staged(Path(row[0]), eml)
+            with self.tx(immediate=True) as db:
+                inc_id, state, after = self._check(db, incident_id, Action.SEND)
+                if guard is not None and guard.days > 0:
+                    other = self._reported_meanwhile(db, inc_id, guard, when)
+                    if other is not None:
+                        what = "its address" if guard.by == "ip" else "its contact"
+                        raise Suppressed(f"{inc_id}: {what} was reported as {other} within {guard.days} "
+                                         f"days; not sending (force it to send anyway)",
+                                         incident_id=inc_id, state=state, other=other)
+                self._set_state(db, inc_id, after, when)
+                db.execute("UPDATE incidents SET sent = ? WHERE id = ?", (iso(when), inc_id))
+                db.execute("INSERT OR REPLACE INTO message_ids (message_id, incident) VALUES (?, ?)",
+                           (message_id.strip(), inc_id))
+                rcpts = [r[0] for r in db.execute("SELECT address FROM recipients WHERE incident = ?",
+                                                  (inc_id,))]
+                self._event(db, inc_id, actor, Action.SEND, f"to {', '.join(rcpts)} as {message_id.strip()}",
+                            when)
+                (where,) = db.execute("SELECT folder FROM incidents WHERE id = ?", (inc_id,)).fetchone()
+                folder = Path(where)
+                if ready is None or ready.parent != folder:  # (its folder was read before the lock)
+                    ready = staged(folder, eml)
+                os.replace(ready, folder / MESSAGE_EML)
+                ready = None
+        except OSError as exc:
+            raise StoreError(f"cannot write incident {incident_id}: {exc.strerror}") from exc
+        finally:
+            if ready is not None:
+                discard(ready)
 
     @staticmethod
     def _reported_meanwhile(db: sqlite3.Connection, inc_id: str, guard: Guard, now: datetime) -> str | None:
