@@ -26,7 +26,7 @@ from bot.scan.addresses import Found
 from bot.scan.engine import RECEIVED, Engine
 from bot.scan.sessions import SessionEvents
 from bot.scan.sessions import tag as session_tag
-from bot.scan.shapes import _DIGITS, _SLOW, Shape, shape_keys, undated
+from bot.scan.shapes import _DIGITS, _SLOW, _V6_BODY, Shape, undated
 
 _PARSE = addresses.parse_token
 _VALUES_MAX = 50_000
@@ -64,9 +64,10 @@ def feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
             groups[shape_key] = idxs
     if rare:
         rare.sort()
-        masked = shape_keys("\n".join([lines[i] for i in rare]).encode("utf-8", "surrogatepass"))
-        for i, key in zip(rare, masked, strict=True):
-            groups.setdefault(key, []).append(i)
+        masked = _masked_keys("\n".join([lines[i] for i in rare]).encode("utf-8", "surrogatepass"))
+        for key, js in _indexes_by(masked).items():
+            got = groups.setdefault(key, [])
+            got += map(rare.__getitem__, js)
     engine.events = SessionEvents()
     shapes = engine.shapes
     work: list[tuple[bytes, list[int]]] = []
@@ -271,6 +272,16 @@ class _PortClasses(dict[str | None, int]):
 
 
 _PORT_CLASS = _PortClasses()
+
+
+def _masked_keys(data: bytes) -> list[bytes]:
+    """shapes.shape_keys of the lines ``data``, month names taken out once per distinct key (after
+    the IPv6 bodies are masked, a few keys stand for many lines)."""
+    if b":" in data:
+        data = _V6_BODY.sub(b":~", data)
+    keys = data.translate(None, _DIGITS).split(b"\n")
+    plain = {k: undated(k) for k in dict.fromkeys(keys)}
+    return list(map(plain.__getitem__, keys))
 
 
 def _indexes_by(keys: Sequence[Hashable]) -> dict[Any, list[int]]:
