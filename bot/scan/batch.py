@@ -176,7 +176,10 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, lines: list[st
     keyed: list[list[object]] = [list(map(or_, map(classes, a), map(classes, b)))
                                  for a, b in ports] if plan.port_rule else []
     keyed += [list(map(trusted, ips[k])) for k in listed]
-    by_values = _indexes_by(list(zip(*keyed, strict=True)))
+    if keyed and all(col.count(col[0]) == len(col) for col in keyed):
+        by_values = {(): list(range(len(idxs)))}     # (the usual case: one sub-group)
+    else:
+        by_values = _indexes_by(list(zip(*keyed, strict=True)))
     for js in by_values.values():
         j0 = js[0]
         found = [Found(ips[k][j0], 0, 0, _port_of(ports[k][0][j0] or ports[k][1][j0])
