@@ -172,9 +172,7 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, lines: list[st
     trusted = engine.trusted
     listed = sorted({i for lst in plan.lists for i in lst}
                     | ({plan.peer} if plan.peer is not None else set()))
-    classes = _PORT_CLASS.__getitem__
-    keyed: list[list[object]] = [list(map(or_, map(classes, a), map(classes, b)))
-                                 for a, b in ports] if plan.port_rule else []
+    keyed: list[list[object]] = [_port_classes(a, b) for a, b in ports] if plan.port_rule else []
     keyed += [list(map(trusted, ips[k])) for k in listed]
     if keyed and all(col.count(col[0]) == len(col) for col in keyed):
         by_values = {(): list(range(len(idxs)))}     # (the usual case: one sub-group)
@@ -301,6 +299,16 @@ def _masked_keys(data: bytes) -> list[bytes]:
     keys = data.translate(None, _DIGITS).split(b"\n")
     plain = {k: undated(k) for k in dict.fromkeys(keys)}
     return list(map(plain.__getitem__, keys))
+
+
+def _port_classes(colon: list[str | None], dot: list[str | None]) -> list[object]:
+    """The port class of each line of a column from its two port groups (at most one written)."""
+    classes = _PORT_CLASS.__getitem__
+    if dot.count(None) == len(dot):         # (the usual case: one notation in a column)
+        return list(map(classes, colon))
+    if colon.count(None) == len(colon):
+        return list(map(classes, dot))
+    return list(map(or_, map(classes, colon), map(classes, dot)))
 
 
 def _indexes_by(keys: Sequence[Hashable]) -> dict[Any, list[int]]:
