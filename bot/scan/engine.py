@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from bot.config import ScanConfig
 from bot.errors import InputError
@@ -57,7 +58,9 @@ class Engine:
         self.own_names = re.compile(r"(?i)(?<![\w-])(?:" + alts + r")\s*[\[(]\s*$") if names else None
         own = self.own
         self.own_any = bool(cfg.own_networks or cfg.own_hostnames)
-        self.trusted: Callable[[str], bool] = lambda ip: ip in own or not is_global(ip)
+        # (asked per line of a shape whose roles depend on values: remembered per address)
+        self.trusted: Callable[[str], bool] = lru_cache(maxsize=1 << 16)(
+            lambda ip: ip in own or not is_global(ip))
         self.clock = Clock(zone(cfg.timezone), now)
         self.counts = Counts(capacity)     # (None: tally.DEFAULT_CAPACITY)
         self.lines_read = 0

