@@ -109,12 +109,16 @@ class IndexReader:
         return db
 
     @contextlib.contextmanager
-    def tx(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    def tx(self, immediate: bool = False, *, synced: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction; IMMEDIATE takes the write lock at once (every read-check-write needs it).
-        Transactions do not nest: a call made inside one opens no second one on this thread."""
+        Transactions do not nest: a call made inside one opens no second one on this thread.
+        ``synced=False``: its commit is not synced to disk by itself, but by the next synced one (the
+        write-ahead log is synced whole): for a change worth nothing until that one is made."""
         db = self._connection()
         with self._writing if immediate else contextlib.nullcontext():
             try:
+                if not synced:
+                    db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
                 try:
                     yield db
@@ -124,6 +128,10 @@ class IndexReader:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"incident index {self.index_path}: {exc}") from exc
+            finally:
+                if not synced:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""

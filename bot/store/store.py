@@ -86,9 +86,10 @@ class Store(IndexReader):
     # --- ids and folders ---------------------------------------------------------------------
 
     def new_id(self, now: datetime | None = None) -> str:
-        """The next free INC-YYYYMMDD-NNNN for the day of ``now`` (UTC)."""
+        """The next free INC-YYYYMMDD-NNNN for the day of ``now`` (UTC). Not synced by itself: a number
+        lost in a power cut was given to no stored incident (creating one syncs it)."""
         day = (now or now_utc()).astimezone(UTC).strftime("%Y%m%d")
-        with self.tx(immediate=True) as db:
+        with self.tx(immediate=True, synced=False) as db:
             db.execute("INSERT INTO counters (day, n) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET n = n + 1",
                        (day,))
             (n,) = db.execute("SELECT n FROM counters WHERE day = ?", (day,)).fetchone()
