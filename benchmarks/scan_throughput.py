@@ -16,8 +16,9 @@ getrusage). Prints both times and peak memory; the last line is ``ratio=<pipelin
 With ``--distinct N`` the log is instead N lines, each from another address (an attacker rotating
 through an IPv6 /64, and IPv4 scanners), among which three heavy hitters: the scanner's memory must
 stay bounded (exact counts for the busiest, a bounded sketch for the rest) and the heavy hitters
-must still come first with their exact counts. It prints the peak memory and whether the counts
-were reported approximate.
+must still come first with their exact counts (the IPv6 one, in the documentation range 2001:db8::/32,
+after every global address: nobody can be told about it, so the scanner ranks it last by design). It
+prints the peak memory and whether the counts were reported approximate.
 """
 
 from __future__ import annotations
