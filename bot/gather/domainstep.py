@@ -7,6 +7,7 @@ Everything here but the choice of domain depends on the domain alone, so it is a
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 Beside = Callable[[bool, Callable[[], Any]], Callable[[], Any]]
 
 
+@functools.lru_cache(maxsize=4096)
 def block_of(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) holding ``ip``: the longest prefixes routed on the Internet, so what
     is announced, delegated (reverse zone) or asked about it holds for all of the block."""

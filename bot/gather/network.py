@@ -7,6 +7,7 @@ learns (progress lines, problems, registries found down) lives in the :class:`Tr
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import threading
@@ -31,11 +32,13 @@ log = logging.getLogger(__name__)
 _INFLIGHT_WAIT = 60.0
 
 
+@functools.lru_cache(maxsize=4096)
 def _block(ip: str) -> str:
     addr = ipaddress.ip_address(ip)
     return f"{int(addr) >> (8 if addr.version == 4 else 80):x}/{addr.version}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _neighbourhood(ip: str) -> str:
     addr = ipaddress.ip_address(ip)
     prefix = 24 if addr.version == 4 else 48
