@@ -112,10 +112,11 @@ def destinations(lines: Sequence[str]) -> Counter[tuple[str, int]]:
     return Counter(_destinations(tuple(lines)))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=16)
 def _destinations(lines: tuple[str, ...]) -> Counter[tuple[str, int]]:
-    """(Asked twice an address: to classify its lines, then for its report's ports.) Each pattern
-    is tried only on a line holding its fixed text."""
+    """(Asked twice an address, one call after the other: to classify its lines, then for its
+    report's ports; a few are kept, not more: they hold their lines.) Each pattern is tried only on
+    a line holding its fixed text."""
     seen: Counter[tuple[str, int]] = Counter()
     for line in lines:
         if ">" in line:
