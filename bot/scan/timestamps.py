@@ -89,7 +89,7 @@ class Clock:
         iso = _ISO.search(head, pos)
         clf = _CLF.search(head, pos)
         if clf is not None and (iso is None or clf.start() < iso.start()):
-            return self._cached(clf.group(0), self._clf, clf)
+            return self._cached(clf.group(0), self._day_month_year, clf)
         if iso is not None:
             return self._cached(iso.group(0), self._iso, iso)
         if pos:
@@ -105,9 +105,11 @@ class Clock:
     def parse_rfc5322(self, text: str) -> datetime | None:
         """The date of a mail header (what follows a Received line's ";")."""
         m = _RFC5322.search(text)
-        return self._cached(m.group(0), self._rfc5322, m) if m is not None else None
+        return self._cached(m.group(0), self._day_month_year, m) if m is not None else None
 
-    def _rfc5322(self, m: re.Match[str]) -> datetime | None:
+    def _day_month_year(self, m: re.Match[str]) -> datetime | None:
+        """A match of _RFC5322 or _CLF (the same groups: day, month name, year, hours, minutes,
+        seconds, zone): a mail header's date, or a web server's ``[03/Mar/2025:10:11:12 +0100]``."""
         mon = _MONTHS.get(m.group(2).lower())
         if mon is None:
             return None
@@ -194,19 +196,6 @@ class Clock:
             digits = z[1:].replace(":", "")
             tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
         return datetime(y, mo, d, h, mi, s, us, tzinfo=tz).astimezone(UTC)
-
-    def _clf(self, m: re.Match[str]) -> datetime | None:
-        mon = _MONTHS.get(m.group(2).lower())
-        if mon is None:
-            return None
-        z = m.group(7)
-        if z is None:
-            return self._local(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
-                               int(m.group(6)))
-        sign = -1 if z[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(z[1:3]), minutes=int(z[3:5])))
-        return datetime(int(m.group(3)), mon, int(m.group(1)), int(m.group(4)), int(m.group(5)),
-                        int(m.group(6)), tzinfo=tz).astimezone(UTC)
 
     def _epoch(self, m: re.Match[str]) -> datetime:
         frac = m.group(2) or ""
