@@ -12,7 +12,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,21 +54,6 @@ class Sendable:
     incomplete: tuple[str, ...]
 
 
-def _write_ahead_log(db: sqlite3.Connection) -> None:
-    """Switch the index to write-ahead logging: one fsync per commit instead of several, and readers
-    never wait for a writer (the bot's front ends read while a batch writes). The mode is kept in the
-    file; switching needs the index to itself for a moment, which sqlite's busy timeout does not wait
-    for, so another process opening it at the same time is waited out here."""
-    deadline = time.monotonic() + 30.0
-    while db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 class IndexReader:
     """The incident index under ``root`` (``root/index.sqlite``), read-only questions."""
 
@@ -85,7 +69,7 @@ class IndexReader:
             db = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
             try:
                 db.execute("PRAGMA busy_timeout = 30000")
-                _write_ahead_log(db)
+                schema.write_ahead_log(db)
                 schema.migrate(db)
             finally:
                 db.close()

@@ -8,6 +8,7 @@ newer index opened by an older program keeps working for what it knew.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS counters (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
@@ -119,3 +120,18 @@ def migrate(db: sqlite3.Connection) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def write_ahead_log(db: sqlite3.Connection) -> None:
+    """Switch the index to write-ahead logging: one fsync per commit instead of several, and readers
+    never wait for a writer (the bot's front ends read while a batch writes). The mode is kept in the
+    file; switching needs the index to itself for a moment, which sqlite's busy timeout does not wait
+    for, so another process opening it at the same time is waited out here."""
+    deadline = time.monotonic() + 30.0
+    while db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
