@@ -33,6 +33,9 @@ _PARSE = addresses.parse_token
 _VALUES_MAX = 50_000
 _UNREAD = -1       # (a value no token has: not read yet)
 _TAIL3 = itemgetter(slice(-3, None))
+_V4_AT_END = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
+_RECEIVED = RECEIVED.encode()
+_SIX_COLONS = re.compile(rb"(?:[A-Fa-f]*:){6}")
 _FIRST = itemgetter(0)
 _RARE = 8        # lines of a shape in a chunk below which its IPv6 tokens are masked in its key
 
@@ -56,11 +59,12 @@ def feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
 
 def _feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
     keys = data.translate(None, _DIGITS).split(b"\n")
-    lines = data.decode("utf-8", "replace").split("\n")
+    raw = data.split(b"\n")
     if data.endswith(b"\n"):
         keys.pop()
-        lines.pop()
-    engine.lines_read += len(lines)
+        raw.pop()
+    lines = _Lines(raw)
+    engine.lines_read += len(raw)
     if not engine.nonblank and data.strip():
         engine.nonblank = True
     by_key = _indexes_by(keys)
@@ -80,7 +84,7 @@ def _feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
             groups[shape_key] = idxs
     if rare:
         rare.sort()
-        masked = _masked_keys("\n".join([lines[i] for i in rare]).encode("utf-8", "surrogatepass"))
+        masked = _masked_keys(b"\n".join([raw[i] for i in rare]))
         for key, js in _indexes_by(masked).items():
             got = groups.setdefault(key, [])
             got += map(rare.__getitem__, js)
@@ -90,7 +94,7 @@ def _feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
     acc = _Chunk(values=engine.token_values)
     for key, idxs in groups.items():
         if b"Received:" in key:
-            keep = [i for i in idxs if RECEIVED not in lines[i]]
+            keep = [i for i in idxs if _RECEIVED not in raw[i]]
             engine.skipped_received += len(idxs) - len(keep)
             idxs = keep
             if not idxs:
@@ -114,27 +118,37 @@ def _feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
             for i in idxs:
                 engine._full(lines[i], key, pos + i, False)
         else:
-            _group(engine, acc, shape, key, lines, idxs, pos)
+            _group(engine, acc, shape, key, raw, idxs, pos)
     _add(engine, acc, pos)
     engine.replay_sessions()
 
 
-def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, lines: list[str], idxs: list[int],
+def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[bytes], idxs: list[int],
            pos: int) -> None:
     """Count the lines ``idxs`` of one known shape, all at once: their text joined, each token
     pattern run once over it, and each line checked to hold exactly the shape's tokens."""
     n4, n6 = shape.n4, shape.n6
+    lines = _Lines(raw)
     if n4 == 0 and n6 == 0:
         _one_by_one(engine, shape, key, lines, idxs, pos)
         return
-    joined = "\n".join(map(lines.__getitem__, idxs))
-    t4 = _split(addresses.TOKENS4, joined, len(idxs), n4, 6) if n4 else None
-    t6 = _split(addresses.TOKENS6, joined, len(idxs), n6, 7) if n6 else None
+    joined_bytes = b"\n".join(map(raw.__getitem__, idxs))
+    # ASCII text is split as bytes (the same tokens, found faster); other text is decoded first.
+    ascii_only = joined_bytes.isascii()
+    joined: str | bytes = joined_bytes if ascii_only else joined_bytes.decode("utf-8", "replace")
+    if n6 and not _may_hold_v6(shape, key, joined):
+        n6 = 0     # (its IPv6 tokens were no address, and none of these lines can hold one)
+    split4, split6 = (addresses.SPLIT4_ASCII, addresses.TOKENS6_ASCII) if ascii_only \
+        else (addresses.SPLIT4, addresses.TOKENS6)
+    t4 = _split(split4, joined, len(idxs), n4, 3) if n4 else None
+    t6 = _split(split6, joined, len(idxs), n6, 7) if n6 else None
     if (n4 and t4 is None) or (n6 and t6 is None):
         _one_by_one(engine, shape, key, lines, idxs, pos)
         return
     bad: set[int] = set()
     for k in shape.invalid:
+        if k >= n4 + n6:
+            continue
         vals = _values(acc.values, t4, t6, n4, k)
         if vals.count(None) != len(vals):
             bad.update(j for j, v in enumerate(vals) if v is not None)
@@ -164,7 +178,8 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, lines: list[st
     ips: list[list[str]] = [list(map(_FIRST, col)) for col in cols]  # type: ignore[arg-type]
     tags = None
     if shape.session and shape.session[0] in engine.session_programs:
-        tags = _tags(None if bad else joined, lines, idxs, shape.session)
+        text = joined.decode("ascii") if isinstance(joined, bytes) else joined
+        tags = _tags(None if bad else text, lines, idxs, shape.session)
     if plan.fixed is not None:
         _count(engine, acc, shape, idxs, ips, tags, plan.scores, plan.fixed, pos)
         return
@@ -192,7 +207,17 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, lines: list[st
                    scores, roles.best(scores), pos)
 
 
-def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: list[str], idxs: list[int],
+def _may_hold_v6(shape: Shape, key: bytes, joined: str | bytes) -> bool:
+    """Whether the lines of ``shape`` (group key ``key``, text ``joined``) may hold an IPv6 address:
+    the shape reads one, or the text has what every IPv6 address has, a "::" or six colons between
+    hex digits (eight groups, or six and an IPv4 tail). A key with masked IPv6 bodies may."""
+    if any(k >= shape.n4 for k in shape.picks):
+        return True
+    compressed = b"::" in joined if isinstance(joined, bytes) else "::" in joined
+    return compressed or b":~" in key or _SIX_COLONS.search(key) is not None
+
+
+def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: _Lines, idxs: list[int],
                 pos: int) -> None:
     for i in idxs:
         if not engine._known(lines[i], shape, pos + i):
@@ -201,22 +226,36 @@ def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: list[str], idxs
 
 
 
-class _Split:
-    """The tokens of a group of lines, from one ``re.split`` over their joined text."""
+class _Lines:
+    """The lines of a chunk as text, each decoded when asked for: most are only read as bytes."""
 
-    def __init__(self, parts: list[str | None], per_line: int, step: int) -> None:
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[bytes]) -> None:
+        self.raw = raw
+
+    def __getitem__(self, i: int) -> str:
+        return self.raw[i].decode("utf-8", "replace")
+
+
+class _Split:
+    """The tokens of a group of lines, from one ``re.split`` over their joined text (str, or
+    bytes for ASCII text)."""
+
+    def __init__(self, parts: list[Any], per_line: int, step: int) -> None:
         self.parts = parts
         self.stride = per_line * step
         self.step = step
 
-    def group(self, k: int, g: int) -> list[str | None]:
-        """Group ``g`` (1-based) of token ``k`` of every line."""
+    def group(self, k: int, g: int) -> list[Any]:
+        """Group ``g`` (1-based; 0: the text before the token) of token ``k`` of every line."""
         return self.parts[k * self.step + g::self.stride]
 
 
-def _split(pattern: re.Pattern[str], joined: str, n_lines: int, per_line: int, groups: int) -> _Split | None:
+def _split(pattern: re.Pattern[Any], joined: str | bytes, n_lines: int, per_line: int,
+           groups: int) -> _Split | None:
     """Split ``joined`` at the tokens of ``pattern``; None unless every line has ``per_line``."""
-    parts: list[str | None] = pattern.split(joined)
+    parts: list[Any] = pattern.split(joined)
     step = groups + 1
     tokens = (len(parts) - 1) // step
     if tokens != n_lines * per_line:
@@ -225,8 +264,12 @@ def _split(pattern: re.Pattern[str], joined: str, n_lines: int, per_line: int, g
     # joined text has n_lines - 1 of them, and there are as many such places: if each holds one,
     # no other text between tokens holds any.
     stride = per_line * step
-    if n_lines > 1 and not all(map(str.__contains__, parts[stride:-1:stride], repeat("\n"))):  # type: ignore[arg-type]
-        return None
+    if n_lines > 1:
+        between = parts[stride:-1:stride]
+        # (bytes: "10 in part", the byte value; a bytes needle is tried as a number first)
+        if not all(map(bytes.__contains__, between, repeat(10)) if isinstance(joined, bytes)
+                   else map(str.__contains__, between, repeat("\n"))):
+            return None
     return _Split(parts, per_line, step)
 
 
@@ -238,9 +281,8 @@ def _values(read: dict[object, tuple[str, int | None] | None], t4: _Split | None
     if k < n4:
         assert t4 is not None
         # An IPv4 token's first octet (1-3 digits after a separator) ends the text before it: its
-        # last 3 characters and the rest of the token say the address, as one string.
-        col = list(map(add, map(add, map(_TAIL3, t4.group(k, 0)), repeat(".")),  # type: ignore[arg-type]
-                       t4.group(k, 4)))
+        # last 3 characters and the rest of the token (".2.3.4") say the address, as one string.
+        col = list(map(add, map(_TAIL3, t4.group(k, 0)), t4.group(k, 1)))
     else:
         assert t6 is not None
         col = list(zip(t6.group(k - n4, 1), t6.group(k - n4, 2), t6.group(k - n4, 3), t6.group(k - n4, 4),
@@ -254,35 +296,40 @@ def _values(read: dict[object, tuple[str, int | None] | None], t4: _Split | None
                 t = col[j]
                 v = read.get(t, _UNREAD)
                 if v is _UNREAD:
-                    if isinstance(t, str):
-                        head, _, rest = t.partition(".")
-                        text = head[len(head.rstrip("0123456789")):] + "." + rest
-                    else:
-                        text = f"{t[0] or t[1] or t[2] or t[3] or ''}:{t[4]}"  # type: ignore[index]
-                    v = read[t] = _PARSE(text)
+                    v = read[t] = _PARSE(_token_text(t))
                 values[j] = v
     return values  # type: ignore[return-value]  # (no _UNREAD left)
 
 
+def _token_text(token: object) -> str:
+    """The address text of a token as _values keys it: str or bytes (IPv4), or IPv6's groups."""
+    if isinstance(token, tuple):
+        groups = [g.decode("ascii") if isinstance(g, bytes) else g for g in token]
+        return f"{groups[0] or groups[1] or groups[2] or groups[3] or ''}:{groups[4]}"
+    text = token.decode("ascii") if isinstance(token, bytes) else str(token)
+    found = _V4_AT_END.search(text)
+    return found.group() if found else text
+
+
 def _ports(t4: _Split | None, t6: _Split | None, n4: int,
-           k: int) -> tuple[list[str | None], list[str | None]]:
+           k: int) -> tuple[list[str | bytes | None], list[str | bytes | None]]:
     """The two port groups (":port", ".port") of token ``k`` of every line (None when not written)."""
     if k < n4:
         assert t4 is not None
-        return t4.group(k, 5), t4.group(k, 6)
+        return t4.group(k, 2), t4.group(k, 3)
     assert t6 is not None
     return t6.group(k - n4, 6), t6.group(k - n4, 7)
 
 
-def _port_of(text: str | None) -> int | None:
+def _port_of(text: str | bytes | None) -> int | None:
     return int(text) if text else None
 
 
-class _PortClasses(dict[str | None, int]):
+class _PortClasses(dict[str | bytes | None, int]):
     """What the port rule reads of a port's text: 0 none, 1 a service port, 2 an ephemeral one (a
     table filled as ports are met: there are at most 111,110 texts of 1 to 5 digits)."""
 
-    def __missing__(self, text: str | None) -> int:
+    def __missing__(self, text: str | bytes | None) -> int:
         port = int(text) if text else -1
         value = self[text] = 0 if port < 0 else 1 if port in cues.SERVICE_PORTS or port < 1024 else 2
         return value
@@ -301,7 +348,7 @@ def _masked_keys(data: bytes) -> list[bytes]:
     return list(map(plain.__getitem__, keys))
 
 
-def _port_classes(colon: list[str | None], dot: list[str | None]) -> list[object]:
+def _port_classes(colon: list[str | bytes | None], dot: list[str | bytes | None]) -> list[object]:
     """The port class of each line of a column from its two port groups (at most one written)."""
     classes = _PORT_CLASS.__getitem__
     if dot.count(None) == len(dot):         # (the usual case: one notation in a column)
@@ -399,7 +446,7 @@ def _add(engine: Engine, acc: _Chunk, pos: int) -> None:
 _BRACKET_END = re.compile(r"\[([^\[\n]*)\]:")
 
 
-def _tags(joined: str | None, lines: list[str], idxs: list[int],
+def _tags(joined: str | None, lines: _Lines, idxs: list[int],
           session: tuple[str, int]) -> list[str | None]:
     """The session tag ("sshd[4242") of each line; ``joined``: the lines joined, if at hand."""
     prog, nth = session

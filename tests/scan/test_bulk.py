@@ -76,6 +76,11 @@ MIXED = [
     "Mar  1 04:00:{s:02d} mx sshd[{pid}]: Disconnecting: Too many authentication failures [preauth]",
     "Mar  1 04:00:{s:02d} mx sshd[{pid}]: Received disconnect from {a} port {p}:11: Bye [preauth]",
     "Mar  1 04:00:{s:02d} host x: version 1.2.3.4.5 build {n}.{n}.{n}.{n}999",
+    # a token that is no address on most lines and one on a few ("1::8" where "1:2:3" was)
+    "Mar  1 04:00:{s:02d} ids snort[9]: [{sid}] SCAN {{TCP}} {a}:{p} -> 198.51.100.7:{q}",
+    # text that is not ASCII (read as text, not bytes); tcpdump's ".port >" around other spaces
+    "Mar  1 04:00:{s:02d} www app: échec de connexion de {a} (utilisateur «{n}.1.2.3»)",
+    "Mar  1 04:00:{s:02d} gw tcpdump: IP {a}.{p}{sp}>{sp}198.51.100.7.22: Flags [S]",
 ]
 
 
@@ -90,7 +95,9 @@ def test_batched_chunks_count_what_the_engine_counts_line_by_line() -> None:
     for i in range(4000):
         a = rng.choice(crowd)
         out.append(rng.choice(MIXED).format(s=i % 60, a=a, p=rng.choice((22, 80, 40000 + i % 999)),
-                                            q=rng.choice((22, 51515)), n=i % 250, pid=100 + i // 3))
+                                            q=rng.choice((22, 51515)), n=i % 250, pid=100 + i // 3,
+                                            sid=rng.choice(("1:2003:8", "1:2003:8", "1::8")),
+                                            sp=rng.choice((" ", "\t", "\x1c"))))
     data = ("\n".join(out) + "\n").encode()
     line_by_line = Engine(ScanConfig(), keep_lines=False, times=False)
     batched = Engine(ScanConfig(), keep_lines=False, times=False)

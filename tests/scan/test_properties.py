@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.scan.addresses import find
+from bot.scan.addresses import SPLIT4_ASCII, TOKENS4, TOKENS6, TOKENS6_ASCII, find
 
 # Text around the address: anything, as long as the address stays a token of its own (the
 # separator next to it is not part of an address).
@@ -80,3 +80,22 @@ def test_mac_addresses_are_not_addresses(octets: list[int], sep: str) -> None:
 @given(st.binary(min_size=16, max_size=32))
 def test_hex_hashes_are_not_addresses(raw: bytes) -> None:
     assert find(f"sha {raw.hex()} md5:{raw[:16].hex()}") == []
+
+
+# Text made of what address tokens are made of, and the characters around them in logs.
+_TOKENISH = st.text(st.sampled_from(list("0123456789abcdefABCDEF.:[]%> \t\x1c\nIPvx/-~_")), max_size=80)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TOKENISH)
+@example("IP fe80::1.5353\x1c>\x1cff02::fb.5353: UDP, 10.1.2.3.22 > 10.0.0.1.4444: Flags")
+def test_big_inputs_split_ascii_text_into_the_tokens_the_line_path_finds(text: str) -> None:
+    # The bulk path splits ASCII lines as bytes: its patterns must find exactly the tokens (and
+    # their address and port text) that the line path's str patterns find.
+    data = text.encode("ascii")
+    assert [(m.start(), m.end()) for m in SPLIT4_ASCII.finditer(data)] == \
+        [(m.start(), m.end()) for m in TOKENS4.finditer(text)]
+    assert [m.group(2, 3) for m in SPLIT4_ASCII.finditer(data)] == \
+        [tuple(g.encode() if g else g for g in m.group(5, 6)) for m in TOKENS4.finditer(text)]
+    assert [m.groups() for m in TOKENS6_ASCII.finditer(data)] == \
+        [tuple(g.encode() if g is not None else g for g in m.groups()) for m in TOKENS6.finditer(text)]
