@@ -2,11 +2,12 @@
 
 A chunk's lines are grouped by shape (``engine.Shape``: the line without its digits). For a known
 shape every line of the group is checked as the engine checks one line (the same tokens, the same
-ones valid) and its addresses are read from its tokens; the lines that pass are counted together,
-per column of the shape, with ``Counter`` (the counting in C). A line that does not pass, and the
-lines of a shape not seen yet, go through the engine one by one. Which address is the attacker side
-is the shape's plan (``roles.plan_line``); where it depends on values (ports, trusted proxies), the
-lines are sub-grouped by those values and ``roles.resolve`` decides once per sub-group.
+ones valid) and its addresses are read from its tokens (``columns``: all lines' k-th tokens at
+once); the lines that pass are counted together, per column, with ``Counter`` (the counting in C).
+A line that does not pass, and the lines of a shape not seen yet, go through the engine one by one.
+Which address is the attacker side is the shape's plan (``roles.plan_line``); where it depends on
+values (ports, trusted proxies), the lines are sub-grouped by those values and ``roles.resolve``
+decides once per sub-group. ASCII lines are read as bytes; the others are decoded.
 
 Session events (``program[pid]``) are collected and applied in input order at the chunk's end.
 """
@@ -19,21 +20,16 @@ from collections import Counter, deque
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, combinations, count, repeat
-from operator import add, eq, itemgetter, or_
+from operator import add, eq, itemgetter
 from typing import Any
 
-from bot.scan import addresses, cues, roles
+from bot.scan import addresses, columns, roles
 from bot.scan.addresses import Found
 from bot.scan.engine import RECEIVED, Engine
 from bot.scan.sessions import SessionEvents
 from bot.scan.sessions import tag as session_tag
 from bot.scan.shapes import _DIGITS, _SLOW, _V6_BODY, Shape, undated
 
-_PARSE = addresses.parse_token
-_VALUES_MAX = 50_000
-_UNREAD = -1       # (a value no token has: not read yet)
-_TAIL3 = itemgetter(slice(-3, None))
-_V4_AT_END = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
 _RECEIVED = RECEIVED.encode()
 _SIX_COLONS = re.compile(rb"(?:[A-Fa-f]*:){6}")
 _FIRST = itemgetter(0)
@@ -63,7 +59,7 @@ def _feed_chunk(engine: Engine, data: bytes, pos: int) -> None:
     if data.endswith(b"\n"):
         keys.pop()
         raw.pop()
-    lines = _Lines(raw)
+    lines = columns.Lines(raw)
     engine.lines_read += len(raw)
     if not engine.nonblank and data.strip():
         engine.nonblank = True
@@ -128,7 +124,7 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[byte
     """Count the lines ``idxs`` of one known shape, all at once: their text joined, each token
     pattern run once over it, and each line checked to hold exactly the shape's tokens."""
     n4, n6 = shape.n4, shape.n6
-    lines = _Lines(raw)
+    lines = columns.Lines(raw)
     if n4 == 0 and n6 == 0:
         _one_by_one(engine, shape, key, lines, idxs, pos)
         return
@@ -140,8 +136,8 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[byte
         n6 = 0     # (its IPv6 tokens were no address, and none of these lines can hold one)
     split4, split6 = (addresses.SPLIT4_ASCII, addresses.TOKENS6_ASCII) if ascii_only \
         else (addresses.SPLIT4, addresses.TOKENS6)
-    t4 = _split(split4, joined, len(idxs), n4, 3) if n4 else None
-    t6 = _split(split6, joined, len(idxs), n6, 7) if n6 else None
+    t4 = columns.split(split4, joined, len(idxs), n4, 3) if n4 else None
+    t6 = columns.split(split6, joined, len(idxs), n6, 7) if n6 else None
     if (n4 and t4 is None) or (n6 and t6 is None):
         _one_by_one(engine, shape, key, lines, idxs, pos)
         return
@@ -149,18 +145,18 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[byte
     for k in shape.invalid:
         if k >= n4 + n6:
             continue
-        vals = _values(acc.values, t4, t6, n4, k)
+        vals = columns.values(acc.values, t4, t6, n4, k)
         if vals.count(None) != len(vals):
             bad.update(j for j, v in enumerate(vals) if v is not None)
     cols: list[list[tuple[str, int | None] | None]] = []
     for k in shape.picks:
-        vals = _values(acc.values, t4, t6, n4, k)
+        vals = columns.values(acc.values, t4, t6, n4, k)
         if None in vals:
             bad.update(j for j, v in enumerate(vals) if v is None)
         cols.append(vals)
     plan = shape.plan
     values_rule = plan is not None and plan.fixed is None
-    ports = [_ports(t4, t6, n4, k) for k in shape.picks] if values_rule else []   # (colon, dot) groups
+    ports = [columns.ports(t4, t6, n4, k) for k in shape.picks] if values_rule else []   # (colon, dot) groups
     if bad:
         _one_by_one(engine, shape, key, lines, [idxs[j] for j in sorted(bad)], pos)
         good = [j for j in range(len(idxs)) if j not in bad]
@@ -187,7 +183,7 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[byte
     trusted = engine.trusted
     listed = sorted({i for lst in plan.lists for i in lst}
                     | ({plan.peer} if plan.peer is not None else set()))
-    keyed: list[list[object]] = [_port_classes(a, b) for a, b in ports] if plan.port_rule else []
+    keyed: list[list[object]] = [columns.port_classes(a, b) for a, b in ports] if plan.port_rule else []
     keyed += [list(map(trusted, ips[k])) for k in listed]
     if keyed and all(col.count(col[0]) == len(col) for col in keyed):
         by_values = {(): list(range(len(idxs)))}     # (the usual case: one sub-group)
@@ -195,7 +191,7 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[byte
         by_values = _indexes_by(list(zip(*keyed, strict=True)))
     for js in by_values.values():
         j0 = js[0]
-        found = [Found(ips[k][j0], 0, 0, _port_of(ports[k][0][j0] or ports[k][1][j0])
+        found = [Found(ips[k][j0], 0, 0, columns.port_of(ports[k][0][j0] or ports[k][1][j0])
                        or cols[k][j0][1])  # type: ignore[index]
                  for k in range(len(cols))]
         scores = roles.resolve(plan, found, trusted)
@@ -217,125 +213,13 @@ def _may_hold_v6(shape: Shape, key: bytes, joined: str | bytes) -> bool:
     return compressed or b":~" in key or _SIX_COLONS.search(key) is not None
 
 
-def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: _Lines, idxs: list[int],
+def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: columns.Lines, idxs: list[int],
                 pos: int) -> None:
     for i in idxs:
         if not engine._known(lines[i], shape, pos + i):
             engine._full(lines[i], key, pos + i, False)
 
 
-
-
-class _Lines:
-    """The lines of a chunk as text, each decoded when asked for: most are only read as bytes."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: list[bytes]) -> None:
-        self.raw = raw
-
-    def __getitem__(self, i: int) -> str:
-        return self.raw[i].decode("utf-8", "replace")
-
-
-class _Split:
-    """The tokens of a group of lines, from one ``re.split`` over their joined text (str, or
-    bytes for ASCII text)."""
-
-    def __init__(self, parts: list[Any], per_line: int, step: int) -> None:
-        self.parts = parts
-        self.stride = per_line * step
-        self.step = step
-
-    def group(self, k: int, g: int) -> list[Any]:
-        """Group ``g`` (1-based; 0: the text before the token) of token ``k`` of every line."""
-        return self.parts[k * self.step + g::self.stride]
-
-
-def _split(pattern: re.Pattern[Any], joined: str | bytes, n_lines: int, per_line: int,
-           groups: int) -> _Split | None:
-    """Split ``joined`` at the tokens of ``pattern``; None unless every line has ``per_line``."""
-    parts: list[Any] = pattern.split(joined)
-    step = groups + 1
-    tokens = (len(parts) - 1) // step
-    if tokens != n_lines * per_line:
-        return None
-    # The text between tokens holds the line ends: exactly one after every per_line-th token. The
-    # joined text has n_lines - 1 of them, and there are as many such places: if each holds one,
-    # no other text between tokens holds any.
-    stride = per_line * step
-    if n_lines > 1:
-        between = parts[stride:-1:stride]
-        # (bytes: "10 in part", the byte value; a bytes needle is tried as a number first)
-        if not all(map(bytes.__contains__, between, repeat(10)) if isinstance(joined, bytes)
-                   else map(str.__contains__, between, repeat("\n"))):
-            return None
-    return _Split(parts, per_line, step)
-
-
-def _values(read: dict[object, tuple[str, int | None] | None], t4: _Split | None, t6: _Split | None,
-            n4: int, k: int) -> list[tuple[str, int | None] | None]:
-    """The (address, port written in the address text) of token ``k`` of every line, None where
-    it is no address. ``read``: what distinct tokens were read as (kept from chunk to chunk)."""
-    col: list[object]
-    if k < n4:
-        assert t4 is not None
-        # An IPv4 token's first octet (1-3 digits after a separator) ends the text before it: its
-        # last 3 characters and the rest of the token (".2.3.4") say the address, as one string.
-        col = list(map(add, map(_TAIL3, t4.group(k, 0)), t4.group(k, 1)))
-    else:
-        assert t6 is not None
-        col = list(zip(t6.group(k - n4, 1), t6.group(k - n4, 2), t6.group(k - n4, 3), t6.group(k - n4, 4),
-                       t6.group(k - n4, 5), strict=True))
-    values = list(map(read.get, col, repeat(_UNREAD)))
-    if _UNREAD in values:
-        if len(read) > _VALUES_MAX:
-            read.clear()
-        for j, v in enumerate(values):
-            if v is _UNREAD:
-                t = col[j]
-                v = read.get(t, _UNREAD)
-                if v is _UNREAD:
-                    v = read[t] = _PARSE(_token_text(t))
-                values[j] = v
-    return values  # type: ignore[return-value]  # (no _UNREAD left)
-
-
-def _token_text(token: object) -> str:
-    """The address text of a token as _values keys it: str or bytes (IPv4), or IPv6's groups."""
-    if isinstance(token, tuple):
-        groups = [g.decode("ascii") if isinstance(g, bytes) else g for g in token]
-        return f"{groups[0] or groups[1] or groups[2] or groups[3] or ''}:{groups[4]}"
-    text = token.decode("ascii") if isinstance(token, bytes) else str(token)
-    found = _V4_AT_END.search(text)
-    return found.group() if found else text
-
-
-def _ports(t4: _Split | None, t6: _Split | None, n4: int,
-           k: int) -> tuple[list[str | bytes | None], list[str | bytes | None]]:
-    """The two port groups (":port", ".port") of token ``k`` of every line (None when not written)."""
-    if k < n4:
-        assert t4 is not None
-        return t4.group(k, 2), t4.group(k, 3)
-    assert t6 is not None
-    return t6.group(k - n4, 6), t6.group(k - n4, 7)
-
-
-def _port_of(text: str | bytes | None) -> int | None:
-    return int(text) if text else None
-
-
-class _PortClasses(dict[str | bytes | None, int]):
-    """What the port rule reads of a port's text: 0 none, 1 a service port, 2 an ephemeral one (a
-    table filled as ports are met: there are at most 111,110 texts of 1 to 5 digits)."""
-
-    def __missing__(self, text: str | bytes | None) -> int:
-        port = int(text) if text else -1
-        value = self[text] = 0 if port < 0 else 1 if port in cues.SERVICE_PORTS or port < 1024 else 2
-        return value
-
-
-_PORT_CLASS = _PortClasses()
 
 
 def _masked_keys(data: bytes) -> list[bytes]:
@@ -346,16 +230,6 @@ def _masked_keys(data: bytes) -> list[bytes]:
     keys = data.translate(None, _DIGITS).split(b"\n")
     plain = {k: undated(k) for k in dict.fromkeys(keys)}
     return list(map(plain.__getitem__, keys))
-
-
-def _port_classes(colon: list[str | bytes | None], dot: list[str | bytes | None]) -> list[object]:
-    """The port class of each line of a column from its two port groups (at most one written)."""
-    classes = _PORT_CLASS.__getitem__
-    if dot.count(None) == len(dot):         # (the usual case: one notation in a column)
-        return list(map(classes, colon))
-    if colon.count(None) == len(colon):
-        return list(map(classes, dot))
-    return list(map(or_, map(classes, colon), map(classes, dot)))
 
 
 def _indexes_by(keys: Sequence[Hashable]) -> dict[Any, list[int]]:
@@ -446,7 +320,7 @@ def _add(engine: Engine, acc: _Chunk, pos: int) -> None:
 _BRACKET_END = re.compile(r"\[([^\[\n]*)\]:")
 
 
-def _tags(joined: str | None, lines: _Lines, idxs: list[int],
+def _tags(joined: str | None, lines: columns.Lines, idxs: list[int],
           session: tuple[str, int]) -> list[str | None]:
     """The session tag ("sshd[4242") of each line; ``joined``: the lines joined, if at hand."""
     prog, nth = session

@@ -32,7 +32,7 @@ class Shape(NamedTuple):
 _SLOW = Shape(-1, -1, (), (), (), None, None)
 # IPv6 tokens' bodies (after their first group) are masked in the shape key: their hex letters would
 # otherwise make each address a shape of its own.
-_V6_BODY = re.compile(addresses.TOKENS6.pattern.encode())
+_V6_BODY = addresses.TOKENS6_ASCII
 
 
 # Month names, and the day's padding after them: a log's lines differ by date, not by shape.
