@@ -13,7 +13,9 @@ small table of kinds:
 - values of keys that carry request data: ``request``, ``url``, ``uri``, ``path``, ``query``,
   ``referer``, ``user-agent``, ``headers``, and ``host`` next to a request (the Host header);
 - user names: ``user=``/``username=``/``login=``... values, quoted names after ``user``/``for``,
-  and the free-text name sshd writes between ``user`` and its own ``[from] ADDR port N``;
+  the free-text name sshd writes between ``user`` and its own ``[from] ADDR port N``, and the
+  remote user name of its ``ssh1: ruser NAME`` tail;
+- commands the client sent, echoed: Exim's ``SMTP protocol error in "..."``;
 - mail: HELO/EHLO names (``helo=<...>``, ``(name) [addr]``, an echoed ``EHLO x``), envelope
   addresses (``<x@[addr]>``, ``F=<...>``) and ``user@host`` forms;
 - Windows workstation names.
@@ -97,6 +99,8 @@ _FREE_TEXT = re.compile("|".join((
     r"\[pid \d+\] \[(?P<vsftpd>[^\]]*)\] (?:FAIL|OK) ",               # vsftpd
     r"Workstation Name:\s*(?P<win>.*?)\s+Source Network Address:",  # Windows security event text
     r"\]\\\[(?P<smb>[^\]]*)\]",                                      # Samba "[DOMAIN]\[user]"
+    r"\bssh[12]: ruser (?P<ruser>.*)$",                              # sshd: the client's remote user
+    r"\bSMTP (?:protocol|syntax) error in \"(?P<smtp>.*)\" H=",       # Exim: the command, up to its H=
 )))
 # pam_unix writes "user=" last: "authentication failure; logname= uid=0 ... rhost=A  user=NAME"
 _PAM_USER = re.compile(r"(?i)\bauthentication failure;.*?\s(user=.*)$")
@@ -257,6 +261,7 @@ _PEER_BEFORE = re.compile("|".join((
     r"'@'$",                                                # MySQL/MariaDB 'user'@'ADDR'
     r"\bremote host \[ipv[46]:\[?$",                          # Samba
     r"\[(?:NOTICE|INFO|WARN|ERROR|DEBUG)\] \[\d+\] \[$",      # LiteSpeed "[ADDR:PORT:PROTO-ID#vhost]"
+    r"\btr=\"(?:TCP|UDP)\|[^|\"]*\|\d+\|$",                   # Oracle Messaging: local|port|remote
 )))
 
 

@@ -12,8 +12,9 @@ the addresses' values is done per line (``resolve``):
   see ``cues``), the head of an access log (its first field is the client), the host field of a
   syslog header (the reporting device), W3C/IIS columns, ``name[addr]``;
 - the daemon's record of its peer, ``from ADDR port N`` outside client text, beats other cues;
-- a key written twice at the same level (``rhost=A ... rhost=B``): the daemon wrote the last one,
-  the earlier one sits in a field the client filled;
+- a key written twice at the same level (``rhost=A ... rhost=B``, ``client: A ... client: B``):
+  the daemon wrote the last one, the earlier one sits in a field the client filled (also when it
+  looks like a peer field: the client broke out of an unescaped quote to write it);
 - our own traffic going out (``sending ... from us to them``, an ASA ``Built outbound``
   connection) swaps the sides.
 
@@ -70,7 +71,11 @@ _SYSLOG_HOST = re.compile(
 _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
 _SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
 _OUTBOUND = re.compile(r"\bBuilt outbound\b")
-_KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|[\w.\-]+\s\[)?$")
+# The key written right before an address: "key=A", "key=[A", "key=name [A", Exim's
+# "H=name (helo) [A", Asterisk's "key=\"IPV4/UDP/A"; "key: A" (nginx's "client: A").
+_KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|(?:[\w.\-]+\s)?(?:\([^()]*\)\s)?\[)?"
+                     r"(?:[Ii][Pp][Vv][46]/[A-Za-z]{2,4}/)?$"
+                     r"|(?<![\w.\-])([A-Za-z][\w.\-]*): $")
 # IIS's default W3C layout without a #Fields header: date time [site host] s-ip method uri query
 # s-port username c-ip ...
 _W3C_DEFAULT = re.compile(r"\s+(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|PROPFIND|MKCOL|MOVE|COPY|LOCK)"
@@ -146,7 +151,8 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
         _by_fields(line, found, scores, fields)
     _w3c_default(line, found, scores)
     _endpoint(line, found, scores, spans)
-    _duplicate_keys(line, found, scores, spans)
+    rewritten = _duplicate_keys(line, found, scores)
+    peers = [i for i in peers if i not in rewritten]
     for i, f in enumerate(found):
         if inside(spans, f) is not None and i not in in_list:
             scores[i] = min(scores[i], CLIENT_TEXT)
@@ -298,19 +304,23 @@ def _endpoint(line: str, found: Sequence[Found], scores: list[int], spans: Seque
         scores[last] = max(scores[last], ENDPOINT)
 
 
-def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int], spans: Sequence[object]) -> None:
-    """``rhost=A ... rhost=B`` at the same nesting level: the earlier one is in client text."""
-    if len(found) < 2 or "=" not in line:
-        return
+def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int]) -> set[int]:
+    """``rhost=A ... rhost=B``, ``client: A ... client: B`` at the same nesting level: the daemon
+    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones."""
+    earlier: set[int] = set()
+    if len(found) < 2 or ("=" not in line and ": " not in line):
+        return earlier
     seen: dict[tuple[str, int], int] = {}
     for i, f in enumerate(found):
         m = _KEY_EQ.search(line, max(0, f.start - 64), f.start)
         if m is None:
             continue
-        key = (cues.norm_word(m.group(1)), _depth(line, f.start))
+        key = (cues.norm_word(m.group(1) or m.group(2)), _depth(line, f.start))
         if key in seen:
             scores[seen[key]] = min(scores[seen[key]], CLIENT_TEXT)
+            earlier.add(seen[key])
         seen[key] = i
+    return earlier
 
 
 def _depth(line: str, pos: int) -> int:

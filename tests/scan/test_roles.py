@@ -119,8 +119,24 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     # ... and a list that an untrusted peer sent is its own text: the peer is the client
     ('45.1.2.3 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 12 "-" "curl" '
      'x_forwarded_for="74.125.225.229"', "45.1.2.3"),
-    # a key written twice: the daemon wrote the last one
+    # a key written twice: the daemon wrote the last one ...
     ("auth: relay=[74.125.225.229], relay=[45.1.2.3], reject=550", "45.1.2.3"),
+    # ... also when the client's text broke out of its quotes to write it: Exim's H=, nginx's
+    # "client: " (a basic-auth user name), Asterisk's RemoteAddress
+    ('2026-03-10 10:00:01 SMTP protocol error in "AUTH x" H=(a) [74.125.225.229]" H=(b) [45.1.2.3] '
+     "AUTH command used when not advertised", "45.1.2.3"),
+    ('2026/03/10 10:00:01 [error] 7#7: *3 user "x": password mismatch, client: 74.125.225.229, '
+     'server: y, host: "z"" was not found in "/etc/nginx/.htpasswd", client: 45.1.2.3, server: y',
+     "45.1.2.3"),
+    ('SECURITY[6] res_security_log.c: SecurityEvent="InvalidPassword",AccountID="1",'
+     'LocalAddress="IPV4/UDP/192.0.2.5/5060",RemoteAddress="IPV4/UDP/74.125.225.229/5060"",'
+     'LocalAddress="IPV4/UDP/192.0.2.5/5060",RemoteAddress="IPV4/UDP/45.1.2.3/5061"', "45.1.2.3"),
+    # sshd's "ssh1: ruser NAME" tail: the remote user name the client sent
+    ("sshd[7]: Failed password for root from 45.1.2.3 port 40000 ssh1: ruser x from 74.125.225.229",
+     "45.1.2.3"),
+    # Oracle Messaging's connection tuple: "tr=\"TCP|local|port|remote|port\""
+    ('<co ts="2026-03-10T10:00:01.00" sc="tcp_local" tr="TCP|192.0.2.5|25|45.1.2.3|51234" ap="SMTP" '
+     'mi="Bad password" us="a@example.org"/>', "45.1.2.3"),
     # the CLF user field is free text up to the date
     ('45.1.2.3 - x from 74.125.225.229 port 22 [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 401 1 "-" "x"',
      "45.1.2.3"),
