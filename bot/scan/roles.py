@@ -324,8 +324,10 @@ def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int]) -> set
 
 
 def _depth(line: str, pos: int) -> int:
+    """How deep in brackets, braces and parentheses ``pos`` is: "IP=A (IP=B)" are two levels."""
     head = line[:pos]
-    return head.count("[") - head.count("]") + head.count("{") - head.count("}")
+    return head.count("[") - head.count("]") + head.count("{") - head.count("}") \
+        + head.count("(") - head.count(")")
 
 
 def _swap_from_to(line: str, found: Sequence[Found], scores: list[int]) -> None:

@@ -7,7 +7,8 @@ import ipaddress
 import random
 
 from bot.public_address import is_public
-from bot.scan.ranking import is_global
+from bot.scan.ranking import is_global, rank, top_ips
+from bot.scan.tally import Tally
 
 
 def expected(ip: str) -> bool:
@@ -28,3 +29,17 @@ def test_is_global_matches_the_public_definition() -> None:
     ips += ["2001:db8::1", "::1", "fe80::1", "2a0e:97c0:3e3:1d1::5", "ff02::1", "64:ff9b::1.2.3.4",
             "::2", "3fff::1", "2002:a00:1::1", "2002:808:808::1"]
     assert [ip for ip in ips if is_global(ip) != expected(ip)] == []
+
+
+def test_a_wildcard_or_broadcast_address_never_ranks_first() -> None:
+    # (a daemon's listening address "IP=0.0.0.0:389" is written on every accepted connection)
+    tallies = {ip: _tally(pos, n) for ip, pos, n in (("0.0.0.0", 0, 9), ("192.0.2.7", 5, 2),
+                                                      ("255.255.255.255", 1, 9))}
+    assert [c.ip for c in rank(tallies, allow_non_global=True)] == ["192.0.2.7", "0.0.0.0", "255.255.255.255"]
+    assert top_ips(tallies, 1, allow_non_global=True) == ["192.0.2.7"]
+
+
+def _tally(pos: int, lines: int) -> Tally:
+    t = Tally(pos)
+    t.count = t.source_count = lines
+    return t
