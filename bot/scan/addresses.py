@@ -144,7 +144,9 @@ def find(line: str) -> list[Found]:
     return out
 
 
-_COLON_PORT = re.compile(r":(\d{1,5})(?![\d.:])")
+# A port after an IPv4 address; SonicWall writes the interface after it ("src=A:52379:X0"), but
+# "A:12:34" is no address and port.
+_COLON_PORT = re.compile(r":(\d{1,5})(?![\d.]|:\d)")
 _BRACKET_PORT = re.compile(r"\]:(\d{1,5})(?!\d)")
 
 
@@ -210,8 +212,10 @@ def _looks_like_mac(s: str) -> bool:
 # literal the engine finds fast, and takes the first octet or group from fixed-width lookbehinds.
 # They may find more than find() keeps (versions, times): the shape says which tokens are addresses.
 
-_T4_START = r"\.(?=\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d))"
-_T4_REST = r"(\d{1,3}\.\d{1,3}\.\d{1,3})(?::(\d{1,5})(?![\d.:])|\.(\d{1,5})(?![\w~]|\.\d))?"
+# (Only a digit is looked for after the dot before the first octet is checked: most dots that are
+# no address are followed by a letter, and a longer look ahead would read the octets twice.)
+_T4_START = r"\.(?=\d)"
+_T4_REST = r"(\d{1,3}\.\d{1,3}\.\d{1,3})(?!\d)(?::(\d{1,5})(?![\d.]|:\d)|\.(\d{1,5})(?![\w~]|\.\d))?"
 
 
 def _t4_first(capture: bool) -> str:

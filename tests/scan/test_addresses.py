@@ -87,6 +87,10 @@ def test_normalise(text: str, norm: str | None) -> None:
     ("Received: from x ([IPv6:2001:db8::7]) by mx", [("2001:db8::7", None)]),
     ("rip=::ffff:203.0.113.30, lip=::ffff:192.0.2.5", [("203.0.113.30", None), ("192.0.2.5", None)]),
     ("ip=[::ffff:203.0.113.30]:5060;", [("203.0.113.30", 5060)]),
+    # SonicWall writes the interface after the port; a time after an address is no port
+    ("src=10.0.0.3:52379:X0 natSrc=10.0.0.2:48245 dst=216.160.83.61:443:X1",
+     [("10.0.0.3", 52379), ("10.0.0.2", 48245), ("216.160.83.61", 443)]),
+    ("peer 10.0.0.3:12:34:56 gone", [("10.0.0.3", None)]),
 ])
 def test_more_notations(line: str, expected: list[tuple[str, int | None]]) -> None:
     assert ips(line) == expected

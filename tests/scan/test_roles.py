@@ -133,6 +133,9 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
      'LocalAddress="IPV4/UDP/192.0.2.5/5060",RemoteAddress="IPV4/UDP/45.1.2.3/5061"', "45.1.2.3"),
     # the same key at another level is not written twice: slapd's "(IP=listening address)"
     ("slapd[1183]: conn=1022 fd=15 ACCEPT from IP=10.1.2.3:39978 (IP=192.0.2.5:389)", "10.1.2.3"),
+    # SonicWall: "src=A:port:iface" and the NAT address it was translated to, both with ephemeral ports
+    ('10.0.0.1 id=firewall fw=10.0.0.2 msg="Connection Opened" src=10.0.0.3:52379:X0 natSrc=10.0.0.2:48245 '
+     "dst=216.160.83.61:443:X1 natDst=216.160.83.61:443 proto=tcp/https", "10.0.0.3"),
     # sshd's "ssh1: ruser NAME" tail: the remote user name the client sent
     ("sshd[7]: Failed password for root from 45.1.2.3 port 40000 ssh1: ruser x from 74.125.225.229",
      "45.1.2.3"),
