@@ -35,7 +35,8 @@ __all__ = ["Counted", "count_parallel", "evidence", "plan", "scan_bulk"]
 
 PARALLEL_MIN = 48 << 20   # bytes; smaller inputs are counted in this process
 EVIDENCE_FOR = 10    # candidates that get evidence lines and first/last seen from the scan itself
-EVIDENCE_CHUNKS = 2  # chunks read for evidence lines once every candidate has its first line
+EVIDENCE_PIECE = 1 << 20   # bytes read at a time for evidence lines (the top candidates' are near the ends)
+EVIDENCE_BYTES = 16 << 20  # read for evidence lines at most, once every candidate has its first line
 
 
 @dataclass
@@ -109,17 +110,19 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[bytes], int]], keep: 
     mentions if fewer) and for the last line mentioning each wanted ip.
 
     ``wanted`` maps an ip to (its raw spellings, its mentions). The input is read forward until
-    every ip has its first lines (or at least its first one after EVIDENCE_CHUNKS chunks), then
-    backward until every ip has its last line: for the top candidates of a log that is one chunk
-    at each end.
+    every ip has its first lines (or at least its first one after EVIDENCE_BYTES), then backward
+    until every ip has its last line, in pieces of ``size`` bytes: for the top candidates of a log
+    that is a piece at each end.
     """
     need = {ip: min(keep, n) for ip, (_, n) in wanted.items()}
     taken = dict.fromkeys(wanted, 0)
-    for number, data in enumerate(_forward(paths, size)):
+    read = 0
+    for data in _forward(paths, size):
         todo = [ip for ip in wanted if taken[ip] < need[ip]]
-        # Stop when all have their lines, or when all have a first line and a few chunks were read.
-        if not todo or (number >= EVIDENCE_CHUNKS and all(taken.values())):
+        # Stop when all have their lines, or when all have a first line and enough was read.
+        if not todo or (read >= EVIDENCE_BYTES and all(taken.values())):
             break
+        read += len(data)
         for ip in todo:
             for raw in wanted[ip][0]:
                 pos = data.find(raw)
@@ -210,7 +213,7 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
                 t.lines = []
             t.lines.append(line)
 
-    evidence(paths, top, keep, keep_received, on_line, chunk_size)
+    evidence(paths, top, keep, keep_received, on_line, min(chunk_size, EVIDENCE_PIECE))
     return result_of(engine, allow_non_global)
 
 
