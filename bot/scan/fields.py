@@ -156,6 +156,9 @@ def client_spans(line: str, found: Sequence[Found], access_head_end: int = -1) -
                 add(Span(m.start(), m.end(), "access-field"))
         for m in _CAPTURE.finditer(line, access_head_end):
             add(Span(m.start(), m.end(), "capture"))
+    placed = _PEER_PLACE.match(line) if line.startswith("[") else None
+    if placed:
+        add(Span(placed.start("client"), placed.end("client"), "access-field"))
     _user_names(line, found, spans)
     return spans
 
@@ -261,13 +264,26 @@ _PEER_BEFORE = re.compile("|".join((
     r"'@'$",                                                # MySQL/MariaDB 'user'@'ADDR'
     r"\bremote host \[ipv[46]:\[?$",                          # Samba
     r"\[(?:NOTICE|INFO|WARN|ERROR|DEBUG)\] \[\d+\] \[$",      # LiteSpeed "[ADDR:PORT:PROTO-ID#vhost]"
+    r"\bPulseSecure: (?:- )+[\d\-]+ [\d:]+ - [\w.\-]+ - \[$",          # Pulse Connect Secure "[ADDR] user"
     r"\btr=\"(?:TCP|UDP)\|[^|\"]*\|\d+\|$",                   # Oracle Messaging: local|port|remote
 )))
 
 
+# Layouts whose peer field is found by its place among the fields, not by the text before it:
+# Envoy's (and Istio's) default access log ends with "UPSTREAM_HOST" CLUSTER UPSTREAM_LOCAL
+# DOWNSTREAM_LOCAL DOWNSTREAM_REMOTE SERVER_NAME ROUTE; the downstream remote is the client.
+# Everything from its request line to the upstream host is what the client sent or its outcome.
+_PEER_PLACE = re.compile(r"^\[\d{4}-\d\d-\d\dT[\d:.]+Z?\] (?P<client>\"[^\"]*\" \d{1,3} .*)"
+                         r"\"[^\"]*\" \S+ \S+ \S+ (?P<peer>\S+) \S+ \S+$")
+
+
 def peer_indexes(line: str, found: Sequence[Found]) -> list[int]:
-    """Indexes of the addresses written in a daemon's own peer field (the format table above)."""
-    return [i for i, f in enumerate(found) if _PEER_BEFORE.search(line, max(0, f.start - 80), f.start)]
+    """Indexes of the addresses written in a daemon's own peer field (the format tables above)."""
+    out = [i for i, f in enumerate(found) if _PEER_BEFORE.search(line, max(0, f.start - 80), f.start)]
+    placed = _PEER_PLACE.match(line) if line.startswith("[") else None
+    if placed:
+        out += [i for i, f in enumerate(found) if placed.start("peer") <= f.start < placed.end("peer")]
+    return out
 
 
 def inside(spans: Sequence[Span], f: Found) -> Span | None:

@@ -151,6 +151,7 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
         _by_fields(line, found, scores, fields)
     _w3c_default(line, found, scores)
     _endpoint(line, found, scores, spans)
+    _remote_servers(line, found, scores, spans)
     rewritten = _duplicate_keys(line, found, scores)
     peers = [i for i in peers if i not in rewritten]
     for i, f in enumerate(found):
@@ -269,8 +270,11 @@ def _lists(line: str, found: Sequence[Found], spans: Sequence[object], head_clie
         f = found[i]
         key = cues.last_word(line, f, 24)
         keyed = bool(key) and cues.is_forwarded_key(key)
-        if keyed or (len(run) > 1 and (head_client == j or _one_quoted(line, found[i], found[j])
-                                       or ", " in line[found[i].end:found[j].start])):
+        # (a list a key names as servers or destinations is no chain of proxies)
+        servers = bool(key) and (cues.word_score(key) or 0) <= DEST
+        joined = head_client == j or _one_quoted(line, found[i], found[j]) \
+            or ", " in line[found[i].end:found[j].start]
+        if keyed or (len(run) > 1 and not servers and joined):
             out.append(run)
         i = j + 1
     return tuple(out)
@@ -302,6 +306,19 @@ def _endpoint(line: str, found: Sequence[Found], scores: list[int], spans: Seque
     if ends:
         last = ends[-1]
         scores[last] = max(scores[last], ENDPOINT)
+
+
+def _remote_servers(line: str, found: Sequence[Found], scores: list[int], spans: Sequence[Span]) -> None:
+    """"remote" is the far side as the logger sees it: the client of a server, but the server of a
+    session a firewall logs for its own client. An address the line also names as the server or
+    destination is that: ``"SServerAddr":"A", "remoteAddr":"A", "CClientAddr":"B"``."""
+    # (what the client wrote names nobody a server)
+    hit = {f.ip for i, f in enumerate(found) if scores[i] <= DEST and inside(spans, f) is None}
+    if not hit:
+        return
+    for i, f in enumerate(found):
+        if f.ip in hit and scores[i] >= SOURCE and "remote" in cues.norm_word(cues.last_word(line, f)):
+            scores[i] = DEST
 
 
 def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int]) -> set[int]:

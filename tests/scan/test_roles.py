@@ -136,6 +136,21 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     # SonicWall: "src=A:port:iface" and the NAT address it was translated to, both with ephemeral ports
     ('10.0.0.1 id=firewall fw=10.0.0.2 msg="Connection Opened" src=10.0.0.3:52379:X0 natSrc=10.0.0.2:48245 '
      "dst=216.160.83.61:443:X1 natDst=216.160.83.61:443 proto=tcp/https", "10.0.0.3"),
+    # Envoy's (Istio's) default access log: the downstream remote address, third field from the end
+    ('[2026-03-10T10:00:01.955Z] "GET /details/0 HTTP/1.1" 200 - via_upstream - "-" 0 178 2 1 "-" '
+     '"curl/8.5.0" "7859" "details:9080" "10.68.2.10:9080" inbound|9080|| 127.0.0.6:47889 '
+     "10.68.2.10:9080 45.1.2.3:39696 outbound_.9080_._.details.default.svc.cluster.local default",
+     "45.1.2.3"),
+    # "remote" is the far side as the firewall sees it: here the server its own client reached
+    ('{"protocol":17,"localAddr":"10.0.0.21","SServerAddr":"74.125.225.229","remoteAddr":"74.125.225.229",'
+     '"CClientAddr":"45.1.2.3","SClientAddr":"192.0.2.172","CClientPort":59881}', "45.1.2.3"),
+    # a list the line names as servers is no chain of proxies
+    ('{"note":"SSH::Password_Guessing","msg":"45.1.2.3 appears to be guessing SSH passwords",'
+     '"sub":"Sampled servers:  74.125.225.229, 74.125.225.229","src":"45.1.2.3"}', "45.1.2.3"),
+    # Pulse Connect Secure: "[ADDR] user(realm)[roles]" after the node name; the tunnel's own address
+    ("Oct 19 09:10:35 pcs-node1 1 2021-10-19T09:10:35+02:00 10.5.2.3 PulseSecure: - - - 2021-10-19 09:10:35 "
+     "- pcs-node1 - [45.1.2.3] user.name(REALM)[ROLES] - VPN Tunneling: User with IP 172.22.27.209 "
+     "connected with SSL transport mode.", "45.1.2.3"),
     # sshd's "ssh1: ruser NAME" tail: the remote user name the client sent
     ("sshd[7]: Failed password for root from 45.1.2.3 port 40000 ssh1: ruser x from 74.125.225.229",
      "45.1.2.3"),
