@@ -136,6 +136,17 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[byte
         n6 = 0     # (its IPv6 tokens were no address, and none of these lines can hold one)
     split4, split6 = (addresses.SPLIT4_ASCII, addresses.TOKENS6_ASCII) if ascii_only \
         else (addresses.SPLIT4, addresses.TOKENS6)
+    if shape.n6 == 0 and _compressed(joined):
+        # The group's key masked no IPv6 address (its key was common), so "2001::7" can share it
+        # with "12:34:56": lines with a "::" are read under their own masked key, as the engine
+        # keys every line.
+        pairs = [i for i in idxs if b"::" in raw[i]]
+        _masked_one_by_one(engine, raw, lines, pairs, pos)
+        idxs = [i for i in idxs if b"::" not in raw[i]]
+        if not idxs:
+            return
+        _group(engine, acc, shape, key, raw, idxs, pos)
+        return
     t4 = columns.split(split4, joined, len(idxs), n4, 3) if n4 else None
     t6 = columns.split(split6, joined, len(idxs), n6, 7) if n6 else None
     if (n4 and t4 is None) or (n6 and t6 is None):
@@ -209,8 +220,24 @@ def _may_hold_v6(shape: Shape, key: bytes, joined: str | bytes) -> bool:
     hex digits (eight groups, or six and an IPv4 tail). A key with masked IPv6 bodies may."""
     if any(k >= shape.n4 for k in shape.picks):
         return True
-    compressed = b"::" in joined if isinstance(joined, bytes) else "::" in joined
-    return compressed or b":~" in key or _SIX_COLONS.search(key) is not None
+    return _compressed(joined) or b":~" in key or _SIX_COLONS.search(key) is not None
+
+
+def _compressed(joined: str | bytes) -> bool:
+    """Whether the text has a "::" (an IPv6 address written with one)."""
+    return b"::" in joined if isinstance(joined, bytes) else "::" in joined
+
+
+def _masked_one_by_one(engine: Engine, raw: list[bytes], lines: columns.Lines, idxs: list[int],
+                       pos: int) -> None:
+    """Lines read one by one under their keys with IPv6 bodies masked (``shapes.shape_keys``)."""
+    if not idxs:
+        return
+    shapes = engine.shapes
+    for i, key in zip(idxs, _masked_keys(b"\n".join([raw[i] for i in idxs])), strict=True):
+        shape = shapes.get(key)
+        if shape is None or shape is _SLOW or not engine._known(lines[i], shape, pos + i):
+            engine._full(lines[i], key, pos + i, shape is None)
 
 
 def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: columns.Lines, idxs: list[int],

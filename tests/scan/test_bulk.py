@@ -78,6 +78,9 @@ MIXED = [
     "Mar  1 04:00:{s:02d} host x: version 1.2.3.4.5 build {n}.{n}.{n}.{n}999",
     # a token that is no address on most lines and one on a few ("1::8" where "1:2:3" was)
     "Mar  1 04:00:{s:02d} ids snort[9]: [{sid}] SCAN {{TCP}} {a}:{p} -> 198.51.100.7:{q}",
+    # lines of one shape whose digits make an address where the first line of the shape had none
+    "Mar  1 04:00:{s:02d} fw x: session {ver}.0.0.7 [1:2:3] peer {a}",
+    "Mar  1 04:00:{s:02d} fw y: session {t6} peer {a}",
     # text that is not ASCII (read as text, not bytes); tcpdump's ".port >" around other spaces
     "Mar  1 04:00:{s:02d} www app: échec de connexion de {a} (utilisateur «{n}.1.2.3»)",
     "Mar  1 04:00:{s:02d} gw tcpdump: IP {a}.{p}{sp}>{sp}198.51.100.7.22: Flags [S]",
@@ -97,7 +100,12 @@ def test_batched_chunks_count_what_the_engine_counts_line_by_line() -> None:
         out.append(rng.choice(MIXED).format(s=i % 60, a=a, p=rng.choice((22, 80, 40000 + i % 999)),
                                             q=rng.choice((22, 51515)), n=i % 250, pid=100 + i // 3,
                                             sid=rng.choice(("1:2003:8", "1:2003:8", "1::8")),
-                                            sp=rng.choice((" ", "\t", "\x1c"))))
+                                            sp=rng.choice((" ", "\t", "\x1c")),
+                                            ver=rng.choice((1234, 1234, 93)),
+                                            t6=rng.choice(("12:34:56", "12:34:56", "2001::7"))))
+    # (the first lines of those shapes hold no address there: the shapes are learnt without one)
+    out[:0] = ["Mar  1 04:00:00 fw x: session 1234.0.0.7 [1:2:3] peer 45.1.2.3",
+               "Mar  1 04:00:00 fw y: session 12:34:56 peer 45.1.2.3"]
     data = ("\n".join(out) + "\n").encode()
     line_by_line = Engine(ScanConfig(), keep_lines=False, times=False)
     batched = Engine(ScanConfig(), keep_lines=False, times=False)
