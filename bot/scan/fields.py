@@ -78,9 +78,10 @@ _USER_KEYS = frozenset({
     "workstation", "workstationname", "email", "mail", "sender", "recipient", "helo", "ehlo",
 })
 # key=value, key: value, "key":"value", [key "value"], <Data Name="key">value</Data>
+# ("ruser= rhost=A": a key with nothing after its "=" is empty, the next key is not its value)
 _KEY = re.compile(
     r"(?:(?<=[\s,;{\[(|\"'])|^)\"?(?P<key>[A-Za-z][A-Za-z0-9_.\-()]{0,40}?)\"?"
-    r"(?:\s*[=:]\s*|\s+(?=\")|\">)"
+    r"(?:\s*=(?!\s+[A-Za-z][\w.\-]*=)\s*|\s*:\s*|\s+(?=\")|\">)"
 )
 _VALUE_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'|<[^<>]*>|\[[^\[\]]*\]|\{(?:[^{}]|\{[^{}]*\})*\}")
 _VALUE_BARE = re.compile(r"[^\s,;\"'<>\[\]{}]*")

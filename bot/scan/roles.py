@@ -119,7 +119,9 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     if head_client >= 0 and m is not None and m.group("user"):
         spans.append(Span(m.start("user"), m.end("user"), "user"))
     peers = [i for i in peer_indexes(line, found) if inside(spans, found[i]) is None]
-    if head_client >= 0 and inside(spans, found[head_client]) is None:
+    # (a peer field of the format table outranks an access-log head that text the client chose can
+    # fake: "proftpd: SERVER (name[PEER]) - USER x - - [10/Mar/2026:...]")
+    if head_client >= 0 and not peers and inside(spans, found[head_client]) is None:
         peers.append(head_client)
     lists = tuple(lst for lst in _lists(line, found, spans, head_client)
                   if not any(inside(spans, found[i]) is not None for i in lst))
@@ -152,7 +154,7 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     _w3c_default(line, found, scores)
     _endpoint(line, found, scores, spans)
     _remote_servers(line, found, scores, spans)
-    rewritten = _duplicate_keys(line, found, scores)
+    rewritten = _duplicate_keys(line, found, scores, spans)
     peers = [i for i in peers if i not in rewritten]
     for i, f in enumerate(found):
         if inside(spans, f) is not None and i not in in_list:
@@ -321,14 +323,18 @@ def _remote_servers(line: str, found: Sequence[Found], scores: list[int], spans:
             scores[i] = DEST
 
 
-def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int]) -> set[int]:
+def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int], spans: Sequence[Span]) -> set[int]:
     """``rhost=A ... rhost=B``, ``client: A ... client: B`` at the same nesting level: the daemon
-    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones."""
+    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones.
+    (A key inside a field already known to be the client's, pam_unix's ``user=`` written last, is
+    not a second one: it must not take the daemon's own away.)"""
     earlier: set[int] = set()
     if len(found) < 2 or ("=" not in line and ": " not in line):
         return earlier
     seen: dict[tuple[str, int], int] = {}
     for i, f in enumerate(found):
+        if inside(spans, f) is not None:
+            continue
         m = _KEY_EQ.search(line, max(0, f.start - 64), f.start)
         if m is None:
             continue
