@@ -128,6 +128,9 @@ auth_failure_delay = 0
 auth_mechanisms = plain login
 mail_location = maildir:{d}/mail/%u
 mail_max_userip_connections = 500
+# IDLE learns of new mail from inotify at once; where the machine's inotify instances run out (a
+# busy CI host), Dovecot falls back to looking every mailbox_idle_check_interval (30 s by default)
+mailbox_idle_check_interval = 1 secs
 default_internal_user = {user}
 default_internal_group = {group}
 default_login_user = {user}
