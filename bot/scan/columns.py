@@ -108,7 +108,7 @@ def _token_text(token: object) -> str:
 
 
 def ports(t4: Split | None, t6: Split | None, n4: int,
-           k: int) -> tuple[list[str | bytes | None], list[str | bytes | None]]:
+          k: int) -> tuple[list[str | bytes | None], list[str | bytes | None]]:
     """The two port groups (":port", ".port") of token ``k`` of every line (None when not written)."""
     if k < n4:
         assert t4 is not None
@@ -123,7 +123,7 @@ def port_of(text: str | bytes | None) -> int | None:
 
 class _PortClasses(dict[str | bytes | None, int]):
     """What the port rule reads of a port's text: 0 none, 1 a service port, 2 an ephemeral one (a
-    table filled as ports are met: there are at most 111,110 texts of 1 to 5 digits)."""
+    table filled as ports are met: at most 111,110 texts of 1 to 5 digits, as str and as bytes)."""
 
     def __missing__(self, text: str | bytes | None) -> int:
         port = int(text) if text else -1

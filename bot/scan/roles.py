@@ -72,10 +72,11 @@ _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
 _SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
 _OUTBOUND = re.compile(r"\bBuilt outbound\b")
 # The key written right before an address: "key=A", "key=[A", "key=name [A", Exim's
-# "H=name (helo) [A", Asterisk's "key=\"IPV4/UDP/A"; "key: A" (nginx's "client: A").
+# "H=name (helo) [A", Asterisk's "key=\"IPV4/UDP/A"; "key: A" in a comma-separated list of such
+# fields (nginx's ", client: A, server: ...").
 _KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|(?:[\w.\-]+\s)?(?:\([^()]*\)\s)?\[)?"
                      r"(?:[Ii][Pp][Vv][46]/[A-Za-z]{2,4}/)?$"
-                     r"|(?<![\w.\-])([A-Za-z][\w.\-]*): $")
+                     r"|(?:^|(?<=[,;] ))([A-Za-z][\w.\-]*): $")
 # IIS's default W3C layout without a #Fields header: date time [site host] s-ip method uri query
 # s-port username c-ip ...
 _W3C_DEFAULT = re.compile(r"\s+(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|PROPFIND|MKCOL|MOVE|COPY|LOCK)"
