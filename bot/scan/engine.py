@@ -36,6 +36,10 @@ _MAYBE = re.compile(r"\d\.\d|:[0-9A-Fa-f]*:")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SHAPES_MAX = 20_000          # cached line shapes (each also under its address-free key)
 EVIDENCE_REFS_MAX = 2_000_000   # evidence line references kept over all addresses (line path)
+# A line naming more addresses than this is a list, not one event, or a line written to pick who is
+# accused (padding the real peer with a crowd) or to make the scan slow (reading roles is quadratic
+# in a line's addresses): it is not used, like a line with no address.
+LIST_LINE = 64
 _F4 = addresses.TOKENS4.findall
 _F6 = addresses.TOKENS6.findall
 _V4 = addresses.token_value
@@ -208,6 +212,10 @@ class Engine:
         if "\x1b" in line:
             line = _ANSI.sub("", line)      # terminal colours (Gitea, Docker logs) are not text
         found = addresses.find(line)
+        if len(found) > LIST_LINE:
+            if learn:
+                self._learn(key, _SLOW)     # (each such line comes here again)
+            return
         self.lines_used += 1
         session = session_of(line)
         if not found:
@@ -256,7 +264,7 @@ class Engine:
         if "\x1b" in line:
             line = _ANSI.sub("", line)
         found = addresses.find(line)
-        if not any(f.ip == self.selected_ip for f in found):
+        if len(found) > LIST_LINE or not any(f.ip == self.selected_ip for f in found):
             return
         self.lines_used += 1
         own_named = tuple(self._after_own_name(line, f) for f in found)
@@ -275,7 +283,7 @@ class Engine:
         when = self.clock.parse(line) if self.times else None
         keep = self.keep
         text: str | None = None
-        seen: list[str] = []
+        seen: set[str] = set()
         own = self.own if self.own_any else ()
         tallies = self.counts.tallies
         top_ip = found[top][0] if top >= 0 else None
@@ -284,7 +292,7 @@ class Engine:
             i += 1
             if own_named[i] or ip in seen or ip in own:
                 continue
-            seen.append(ip)
+            seen.add(ip)
             t = tallies.get(ip)
             if t is None:
                 t = self.counts.get(ip, pos)

@@ -141,3 +141,19 @@ def test_a_third_party_injected_anywhere_the_client_writes_never_becomes_the_att
     # several framed lines, each with another injected address, and one plain line of the attack
     lines = [render(case, attacker, chosen) for chosen in injected] + [render(case, attacker, "admin")]
     assert attacker_of(lines) == attacker, lines
+
+
+def test_a_line_padded_with_a_crowd_of_addresses_is_not_used(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real peer hidden among thousands of planted addresses: reading roles over them would take
+    # minutes (it is quadratic in a line's addresses) and the crowd would outnumber the peer. The
+    # line is a list, not an event, and is not used, on both paths.
+    crowd = " ".join(f"client: 74.125.{i // 250}.{i % 250 + 1}," for i in range(20_000))
+    line = f"2026/03/10 10:00:01 [error] 1#1: *1 x, {crowd} client: 45.1.2.3, server: y"
+    lines = [line, "Mar 10 10:00:02 srv sshd[1]: Invalid user a from 45.1.2.3 port 2"]
+    log = tmp_path / "crowd.log"
+    log.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(scanner, "BULK_MIN_BYTES", 1000)
+    for result in (scan_lines(lines, CFG), scan_paths([log], CFG)):
+        assert (result.lines_used, result.attacker and result.attacker.ip) == (1, "45.1.2.3")
+        assert {c.ip for c in result.candidates} == {"45.1.2.3"}
