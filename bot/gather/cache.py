@@ -197,11 +197,7 @@ class LookupCache:
         if self.ttl <= 0:
             return None
         now = self._clock()
-        item = self._in_memory(key)
-        if item is None:
-            with self._db() as db:
-                row = db.execute("SELECT stored, expires, data FROM items WHERE key=?", (key,)).fetchone()
-            item = (float(row[0]), row[1], row[2]) if row else None
+        item = self._item(key)
         if item is None or item[0] <= now - self.ttl or (item[1] is not None and item[1] <= now):
             return None
         return json.loads(item[2])
@@ -210,16 +206,18 @@ class LookupCache:
         """(value, time stored) whatever its age (the caller judges it: IANA's bootstrap files)."""
         if self.ttl <= 0:
             return None
-        item = self._in_memory(key)
+        item = self._item(key)
+        return (json.loads(item[2]), item[0]) if item else None
+
+    def _item(self, key: str) -> _Item | None:
+        """(stored, expires, JSON) of ``key``: waiting to be written, or from the file."""
+        with self._memory:
+            item = self._pending.get(key) or self._flushing.get(key)
         if item is None:
             with self._db() as db:
                 row = db.execute("SELECT stored, expires, data FROM items WHERE key=?", (key,)).fetchone()
             item = (float(row[0]), row[1], row[2]) if row else None
-        return (json.loads(item[2]), item[0]) if item else None
-
-    def _in_memory(self, key: str) -> _Item | None:
-        with self._memory:
-            return self._pending.get(key) or self._flushing.get(key)
+        return item
 
     # --- writing -----------------------------------------------------------------------------
 

@@ -233,11 +233,8 @@ def _masked_one_by_one(engine: Engine, raw: list[bytes], lines: columns.Lines, i
     """Lines read one by one under their keys with IPv6 bodies masked (``shapes.shape_keys``)."""
     if not idxs:
         return
-    shapes = engine.shapes
     for i, key in zip(idxs, _masked_keys(b"\n".join([raw[i] for i in idxs])), strict=True):
-        shape = shapes.get(key)
-        if shape is None or shape is _SLOW or not engine._known(lines[i], shape, pos + i):
-            engine._full(lines[i], key, pos + i, shape is None)
+        engine.read(lines[i], key, pos + i)
 
 
 def _one_by_one(engine: Engine, shape: Shape, key: bytes, lines: columns.Lines, idxs: list[int],

@@ -145,6 +145,10 @@ class Engine:
         if self.selected_ip is not None:
             self._selected(line, pos)
             return
+        self.read(line, key, pos)
+
+    def read(self, line: str, key: bytes, pos: int) -> None:
+        """Read a line by its shape key: as its known shape says, else in full (learning the shape)."""
         shape = self.shapes.get(key)
         if shape is None or shape is _SLOW or not self._known(line, shape, pos):
             self._full(line, key, pos, shape is None)
