@@ -46,6 +46,7 @@ ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
 _ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
 # "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
 _NAME_BRACKET = re.compile(r"[\w.\-]\[$")
+_IFACE_BEFORE = re.compile(r"\s[A-Za-z][\w\-]*:$")
 # Ports that name a service: an address written with one of these is the server side.
 SERVICE_PORTS = frozenset({
     20, 21, 22, 23, 25, 53, 67, 68, 69, 80, 88, 110, 111, 119, 123, 135, 137, 138, 139, 143, 161, 162,
@@ -106,9 +107,11 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     words = _WORD.findall(left[-40:])
     score = word_score(words[-1]) if words else None
     if score is None and len(words) > 1:
-        # "from unknown[1.2.3.4]", "client @0x7f.. ::1#53", "from peer 1 (10.0.0.1:51820)"
+        # "from unknown[1.2.3.4]", "client @0x7f.. ::1#53", "from peer 1 (10.0.0.1:51820)"; a name
+        # glued to the address by a colon is the interface it came in on (Cisco ASA's "src
+        # outside:1.2.3.4"): the word before it is the address's own key
         score = word_score(words[-2])
-        if score is not None and score > 0:
+        if score is not None and score > 0 and not _IFACE_BEFORE.search(line, max(0, f.start - 40), f.start):
             score -= 1
     if score is None and _NAME_BRACKET.search(line, max(0, f.start - 2), f.start):
         score = WEAK_SOURCE + 1

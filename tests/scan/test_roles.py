@@ -147,6 +147,11 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     # a list the line names as servers is no chain of proxies
     ('{"note":"SSH::Password_Guessing","msg":"45.1.2.3 appears to be guessing SSH passwords",'
      '"sub":"Sampled servers:  74.125.225.229, 74.125.225.229","src":"45.1.2.3"}', "45.1.2.3"),
+    # Cisco ASA: an interface name glued to the address ("src fw111:A") does not weaken its key; the
+    # ICMP error's embedded packet ("Original IP payload: udp src B") comes after the event's own
+    ("%ASA-3-313005: No matching connection for ICMP error message: icmp src fw111:10.192.33.100 dst "
+     "fw111:192.18.4.1 (type 3, code 3) on fw111 interface. Original IP payload: udp src 192.18.4.1/53 dst "
+     "8.8.8.8/10872.", "10.192.33.100"),
     # Pulse Connect Secure: "[ADDR] user(realm)[roles]" after the node name; the tunnel's own address
     ("Oct 19 09:10:35 pcs-node1 1 2021-10-19T09:10:35+02:00 10.5.2.3 PulseSecure: - - - 2021-10-19 09:10:35 "
      "- pcs-node1 - [45.1.2.3] user.name(REALM)[ROLES] - VPN Tunneling: User with IP 172.22.27.209 "
