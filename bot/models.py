@@ -51,6 +51,10 @@ class ScanResult:
     lines_read: int
     lines_used: int                     # after the isolating string and the Received: rule
     lines_skipped_received: int
+    # Lines set aside as written to steer the scan: the daemon's peer field written twice where the
+    # client could have written either copy, and lines naming more than 64 addresses.
+    lines_ambiguous: int = 0
+    lines_crowded: int = 0
     selected: str | None = None         # the IP the user named (it is candidates[0]), if any
     select_string: str | None = None    # the string that isolated the lines, if any
     # Why the selector (the named IP or the isolating string) matched no usable line, in one line
@@ -64,6 +68,21 @@ class ScanResult:
     @property
     def attacker(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
+
+    def set_aside(self) -> tuple[str, ...]:
+        """Why lines that name addresses were not used, a sentence each (none when none were)."""
+        out = []
+        if self.lines_ambiguous:
+            out.append(f"{_lines(self.lines_ambiguous)} not used: the daemon's peer field is written twice "
+                       f"and the client could have written either copy")
+        if self.lines_crowded:
+            out.append(f"{_lines(self.lines_crowded)} not used: more than 64 addresses "
+                       f"(a list, not one event)")
+        return tuple(out)
+
+
+def _lines(n: int) -> str:
+    return "1 line" if n == 1 else f"{n} lines"
 
 
 # --- gather ----------------------------------------------------------------------------------

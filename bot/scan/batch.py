@@ -176,6 +176,9 @@ def _group(engine: Engine, acc: _Chunk, shape: Shape, key: bytes, raw: list[byte
         ports = [([a[j] for j in good], [b[j] for j in good]) for a, b in ports]
         if not idxs:
             return
+    if plan is not None and plan.ambiguous:
+        engine.ambiguous += len(idxs)
+        return
     engine.lines_used += len(idxs)
     if plan is None:
         if shape.session:

@@ -47,6 +47,8 @@ class Counted:
     lines: int = 0
     used: int = 0
     received: int = 0
+    ambiguous: int = 0
+    crowded: int = 0
     nonblank: bool = False
 
 
@@ -65,7 +67,7 @@ def count_ranges(ranges: list[Range], cfg: ScanConfig, size: int, keep_received:
             raise InputError(f"{r.path}: cannot read ({exc.strerror or exc})") from exc
     engine.finish_chain(ranges[-1].end if ranges else 0)
     return Counted(engine.counts, engine.lines_read, engine.lines_used, engine.skipped_received,
-                   engine.nonblank)
+                   engine.ambiguous, engine.crowded, engine.nonblank)
 
 
 def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: bool, workers: int,
@@ -94,6 +96,8 @@ def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: 
             acc.lines += more.lines
             acc.used += more.used
             acc.received += more.received
+            acc.ambiguous += more.ambiguous
+            acc.crowded += more.crowded
             acc.nonblank = acc.nonblank or more.nonblank
     return acc
 
@@ -194,6 +198,7 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
     engine = Engine(cfg, keep_received=keep_received, now=now, keep_lines=False, times=False)
     engine.counts = acc.counts
     engine.lines_read, engine.lines_used, engine.skipped_received = acc.lines, acc.used, acc.received
+    engine.ambiguous, engine.crowded = acc.ambiguous, acc.crowded
     engine.nonblank = acc.nonblank
     tallies = acc.counts.tallies
     keep = max(0, cfg.excerpt_lines)

@@ -70,6 +70,8 @@ class Engine:
         self.lines_read = 0
         self.lines_used = 0
         self.skipped_received = 0
+        self.ambiguous = 0       # lines whose peer field the client may have written (roles.Plan)
+        self.crowded = 0         # lines naming more than LIST_LINE addresses
         self.nonblank = False
         self.evidence_refs = 0
         self.fields: tuple[str, ...] = ()
@@ -194,6 +196,9 @@ class Engine:
             if p is None:
                 return False
             parsed.append((p[0], int(port)) if port else p)
+        if shape.plan is not None and shape.plan.ambiguous:
+            self.ambiguous += 1
+            return True
         self.lines_used += 1
         if shape.plan is None:
             if shape.session:
@@ -217,12 +222,13 @@ class Engine:
             line = _ANSI.sub("", line)      # terminal colours (Gitea, Docker logs) are not text
         found = addresses.find(line)
         if len(found) > LIST_LINE:
+            self.crowded += 1
             if learn:
                 self._learn(key, _SLOW)     # (each such line comes here again)
             return
-        self.lines_used += 1
         session = session_of(line)
         if not found:
+            self.lines_used += 1
             if learn:
                 spans = token_spans(line)
                 n4 = sum(1 for sp in spans if not sp[3])
@@ -235,6 +241,10 @@ class Engine:
         plan = self._plan(line, found)
         if learn:
             self._learn(key, shape_of(line, found, own_named, plan, session))
+        if plan.ambiguous:
+            self.ambiguous += 1
+            return
+        self.lines_used += 1
         self._count(line, [(f.ip, f.port) for f in found], plan, own_named, session, pos)
 
     def _plan(self, line: str, found: list[Found]) -> roles.Plan:
@@ -268,11 +278,18 @@ class Engine:
         if "\x1b" in line:
             line = _ANSI.sub("", line)
         found = addresses.find(line)
-        if len(found) > LIST_LINE or not any(f.ip == self.selected_ip for f in found):
+        if not any(f.ip == self.selected_ip for f in found):
+            return
+        if len(found) > LIST_LINE:
+            self.crowded += 1
+            return
+        plan = self._plan(line, found)
+        if plan.ambiguous:
+            self.ambiguous += 1
             return
         self.lines_used += 1
         own_named = tuple(self._after_own_name(line, f) for f in found)
-        self._count(line, [(f.ip, f.port) for f in found], self._plan(line, found), own_named, None, pos)
+        self._count(line, [(f.ip, f.port) for f in found], plan, own_named, None, pos)
 
     # --- counting ------------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ the addresses' values is done per line (``resolve``):
 - the daemon's record of its peer, ``from ADDR port N`` outside client text, beats other cues;
 - a key written twice at the same level (``rhost=A ... rhost=B``, ``client: A ... client: B``):
   the daemon wrote the last one, the earlier one sits in a field the client filled (also when it
-  looks like a peer field: the client broke out of an unescaped quote to write it);
+  looks like a peer field: the client broke out of an unescaped quote to write it); but when quoted
+  text follows the last one (nginx writes the request, host and referrer after its ``client:``),
+  the client could have written either: the line is ambiguous and names nobody (``Plan.ambiguous``);
 - our own traffic going out (``sending ... from us to them``, an ASA ``Built outbound``
   connection) swaps the sides.
 
@@ -97,6 +99,9 @@ class Plan(NamedTuple):
     lists: tuple[tuple[int, ...], ...]      # forwarded-for lists, in written order
     peer: int | None                        # the connecting peer a list is checked against
     fixed: int | None                       # the attacker index when no value rule applies (-1: none)
+    # The daemon's peer field is written twice and the client could have written either copy: the
+    # line is not used, so that text the client chose cannot pick who is accused.
+    ambiguous: bool = False
 
 
 def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -> Plan:
@@ -155,7 +160,7 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     _w3c_default(line, found, scores)
     _endpoint(line, found, scores, spans)
     _remote_servers(line, found, scores, spans)
-    rewritten = _duplicate_keys(line, found, scores, spans)
+    rewritten, ambiguous = _duplicate_keys(line, found, scores, spans)
     peers = [i for i in peers if i not in rewritten]
     for i, f in enumerate(found):
         if inside(spans, f) is not None and i not in in_list:
@@ -175,7 +180,7 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
         if peers and peers[0] not in in_list:
             peer = peers[0]
     fixed = None if (port_rule or lists) else _best(scores)
-    return Plan(tuple(scores), port_rule, lists, peer, fixed)
+    return Plan(tuple(scores), port_rule, lists, peer, fixed, ambiguous)
 
 
 def resolve(plan: Plan, found: Sequence[Found], trusted: Callable[[str], bool]) -> list[int]:
@@ -324,15 +329,19 @@ def _remote_servers(line: str, found: Sequence[Found], scores: list[int], spans:
             scores[i] = DEST
 
 
-def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int], spans: Sequence[Span]) -> set[int]:
+def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int],
+                    spans: Sequence[Span]) -> tuple[set[int], bool]:
     """``rhost=A ... rhost=B``, ``client: A ... client: B`` at the same nesting level: the daemon
-    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones.
+    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones,
+    and whether the line is ambiguous: a quote after the last one means the client may have written
+    that one instead (nginx's request, host and referrer follow its ``client:``, unescaped).
     (A key inside a field already known to be the client's, pam_unix's ``user=`` written last, is
     not a second one: it must not take the daemon's own away.)"""
     earlier: set[int] = set()
     if len(found) < 2 or ("=" not in line and ": " not in line):
-        return earlier
+        return earlier, False
     seen: dict[tuple[str, int], int] = {}
+    last = -1
     for i, f in enumerate(found):
         if inside(spans, f) is not None:
             continue
@@ -343,8 +352,9 @@ def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int], spans:
         if key in seen:
             scores[seen[key]] = min(scores[seen[key]], CLIENT_TEXT)
             earlier.add(seen[key])
+            last = i
         seen[key] = i
-    return earlier
+    return earlier, last >= 0 and '"' in line[found[last].end:]
 
 
 def _depth(line: str, pos: int) -> int:

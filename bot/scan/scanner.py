@@ -45,7 +45,8 @@ def result_of(engine: Engine, allow_non_global: bool) -> ScanResult:
         unmatched = f"no line of the input contains {engine.select_string!r}"
     return ScanResult(
         candidates=tuple(cands), lines_read=engine.lines_read, lines_used=engine.lines_used,
-        lines_skipped_received=engine.skipped_received, selected=selected,
+        lines_skipped_received=engine.skipped_received, lines_ambiguous=engine.ambiguous,
+        lines_crowded=engine.crowded, selected=selected,
         select_string=engine.select_string, unmatched_selector=unmatched,
         approximate=engine.counts.approximate, summarised=engine.counts.folded,
     )

@@ -104,7 +104,9 @@ def _nothing(result: ScanResult, guessed: bool) -> str:
         if guessed:
             why += " (taken as the selector: there is no file of that name)"
         return why
-    return "incident: no address found in the input"
+    why = "incident: no address found in the input"
+    aside = result.set_aside()
+    return why + (f" ({'; '.join(aside)})" if aside else "")
 
 
 STDIN_SPOOL_MAX = 256 << 20     # bytes of standard input kept in a temporary file
@@ -192,6 +194,7 @@ def render(result: ScanResult, limit: int) -> str:
     if result.select_string is not None:
         used += f", isolated by {visible_line(result.select_string)!r}"
     out.append(used)
+    out += result.set_aside()
     if result.approximate:
         out.append(f"counts are approximate: more distinct addresses than are counted exactly; "
                    f"{result.summarised} of the least active were summarised (~ marks an estimate)")
@@ -234,6 +237,8 @@ def to_json(result: ScanResult) -> dict[str, Any]:
         "lines_read": result.lines_read,
         "lines_used": result.lines_used,
         "lines_skipped_received": result.lines_skipped_received,
+        "lines_ambiguous": result.lines_ambiguous,
+        "lines_crowded": result.lines_crowded,
         "unmatched_selector": result.unmatched_selector,
         "approximate": result.approximate,
         "summarised": result.summarised,

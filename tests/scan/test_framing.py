@@ -157,3 +157,44 @@ def test_a_line_padded_with_a_crowd_of_addresses_is_not_used(tmp_path: Path,
     for result in (scan_lines(lines, CFG), scan_paths([log], CFG)):
         assert (result.lines_used, result.attacker and result.attacker.ip) == (1, "45.1.2.3")
         assert {c.ip for c in result.candidates} == {"45.1.2.3"}
+        assert result.lines_crowded == 1 and "more than 64 addresses" in result.set_aside()[0]
+
+
+# The daemon's peer field written twice, where the client's text could hold either copy: nginx writes
+# the request line, Host and Referer after its own "client:" without escaping quotes, so a client
+# that breaks out of one can write a whole second trailer after nginx's (or before it, in a path or a
+# user name); an Asterisk security event can end with a field the client filled. No reading of one
+# line tells the copies apart, so such a line is not used: it names nobody.
+BREAKOUTS = [
+    # after nginx's trailer, in the referrer
+    '2026/03/10 10:00:01 [error] 7#7: *3 open() "/srv/www/x" failed (2: No such file or directory), '
+    'client: {A}, server: y, request: "GET /x HTTP/1.1", host: "y", referrer: "", client: {V}, server: "y"',
+    # ... in the request line
+    '2026/03/10 10:00:01 [error] 7#7: *3 access forbidden by rule, client: {A}, server: y, '
+    'request: "GET /", client: {V}, server: y, x: " HTTP/1.1", host: "y"',
+    # before it, in the path nginx opened (decoded from %22)
+    '2026/03/10 10:00:01 [error] 7#7: *3 open() "/srv/www/", client: {V}, server: y, x: "" failed '
+    '(2: No such file or directory), client: {A}, server: y, request: "GET /x HTTP/1.1", host: "y"',
+    # Asterisk: a second RemoteAddress written into ReceivedHash, the event's last field
+    'SECURITY[6] res_security_log.c: SecurityEvent="InvalidPassword",AccountID="1",'
+    'LocalAddress="IPV4/UDP/192.0.2.5/5060",RemoteAddress="IPV4/UDP/{A}/5061",Challenge="1",'
+    'ReceivedChallenge="1",ReceivedHash="x",RemoteAddress="IPV4/UDP/{V}/5060"',
+]
+
+
+@pytest.mark.parametrize("framed", BREAKOUTS, ids=["nginx referrer", "nginx request", "nginx path",
+                                                   "asterisk last field"])
+def test_a_peer_field_the_client_may_have_written_twice_names_nobody(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, framed: str) -> None:
+    victim, attacker = VICTIMS[0], ATTACKERS[0]
+    lines = [framed.format(A=attacker, V=victim)] * 3
+    log = tmp_path / "framed.log"
+    log.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(scanner, "BULK_MIN_BYTES", 100)
+    for result in (scan_lines(lines, CFG), scan_paths([log], CFG)):
+        assert (result.attacker, result.lines_used, result.lines_ambiguous) == (None, 0, 3)
+        assert "the client could have written either copy" in result.set_aside()[0]
+    # the attacker's other lines still name it
+    more = [*lines, f"Mar 10 10:00:02 srv sshd[1]: Invalid user a from {attacker} port 2"]
+    result = scan_lines(more, CFG)
+    assert [c.ip for c in result.candidates] == [attacker]

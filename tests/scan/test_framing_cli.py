@@ -67,3 +67,19 @@ def test_cues_in_a_user_agent_do_not_frame_on_a_big_file(tmp_path: Path) -> None
     doc = json.loads(proc.stdout)
     by_ip = {c["ip"]: c for c in doc["candidates"]}
     assert doc["attacker"] == ATTACKER and by_ip[VICTIM]["source_count"] == 0
+
+
+def test_a_forged_second_nginx_trailer_names_nobody_and_says_why(tmp_path: Path) -> None:
+    # nginx writes the Referer unescaped after its own "client:": a referrer of
+    # '", client: VICTIM, server: "y' is a second trailer that no reading of the line tells from nginx's
+    log = tmp_path / "error.log"
+    log.write_text(f'2026/03/10 10:00:01 [error] 7#7: *3 open() "/srv/www/x" failed (2: No such file or '
+                   f'directory), client: {ATTACKER}, server: y, request: "GET /x HTTP/1.1", host: "y", '
+                   f'referrer: "", client: {VICTIM}, server: "y"\n')
+    proc = incident_scan(tmp_path, str(log))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert VICTIM not in proc.stdout and "appears to be the attacker" not in proc.stdout
+    assert "1 line not used: the daemon's peer field is written twice" in proc.stdout
+    assert proc.stderr.startswith("incident: no address found in the input (1 line not used"), proc.stderr
+    doc = json.loads(incident_scan(tmp_path, str(log), "--json").stdout)
+    assert (doc["attacker"], doc["lines_ambiguous"], doc["lines_crowded"]) == (None, 1, 0)
