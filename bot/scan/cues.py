@@ -27,7 +27,7 @@ FORWARDED_PARTS = ("forwardedfor", "realip", "connectingip", "trueclient", "xcli
 # packet it sent names another source).
 _STRONG_PARTS = ("clientip", "originalclient", "peer")
 _DEST_PARTS = ("local", "server", "dest", "dst", "upstream", "backend", "target", "daddr", "listen",
-               "nas", "gateway", "proxy", "origin", "interface", "bind", "vip", "router")
+               "nas", "gateway", "proxy", "origin", "interface", "bind", "vip", "router", "victim")
 _SOURCE_PARTS = ("source", "src", "client", "remote", "rhost", "peer", "attacker", "saddr", "caller",
                  "sender", "requester", "clnt", "offender", "visitor", "banned", "blocked")
 _SOURCE_WORDS = frozenset({
@@ -38,6 +38,13 @@ _SOURCE_WORDS = frozenset({
 })
 _DEST_WORDS = frozenset({"to", "dst", "lip", "on", "at", "via", "dport", "towards", "into", "dstip",
                          "daddr", "sport", "laddr"})
+# Nouns that name an address but not its side: in a key phrase ("Remote Host IP:", "Local Host IP:",
+# "Source Network Address:") the side is the word before them.
+_GENERIC = frozenset({"ip", "ipaddr", "ipaddress", "addr", "address", "host", "hostaddr", "ipv4", "ipv6",
+                      "network", "hostip", "name"})
+# A firewall's translated address ("nat-source-address", SonicWall's natSrc) is its own or its pool's,
+# not the endpoint's: never more than a proxy.
+_TRANSLATED = ("nat", "xlat", "translated", "mapped")
 _W3C = {"c-ip": SOURCE, "s-ip": DEST}     # W3C/IIS field names, also as XML Name="c-ip"
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _LEFT_STRIP = " \t\"'[(<{=:,;|/@#"
@@ -70,6 +77,9 @@ def word_score(word: str) -> int | None:
     w = norm_word(word)
     if not w or w.startswith("localhost"):      # a host name ("from localhost (127.0.0.1)"), not a key
         return None
+    if w.startswith(_TRANSLATED):
+        inner = word_score(w[next(len(t) for t in _TRANSLATED if w.startswith(t)):])
+        return inner if inner is None or inner <= PROXY else PROXY
     if any(p in w for p in FORWARDED_PARTS) or any(p in w for p in _STRONG_PARTS):
         return STRONG
     if w in _DEST_WORDS:
@@ -106,6 +116,12 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
     words = _WORD.findall(left[-40:])
     score = word_score(words[-1]) if words else None
+    if score is not None and norm_word(words[-1]) in _GENERIC:
+        side = _phrase_side(left, words)
+        if side is None:
+            side = _object_side(line, f.start)
+        if side is not None:
+            score = side
     if score is None and len(words) > 1:
         # "from unknown[1.2.3.4]", "client @0x7f.. ::1#53", "from peer 1 (10.0.0.1:51820)"; a name
         # glued to the address by a colon is the interface it came in on (Cisco ASA's "src
@@ -116,6 +132,46 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     if score is None and _NAME_BRACKET.search(line, max(0, f.start - 2), f.start):
         score = WEAK_SOURCE + 1
     return score
+
+
+def _phrase_side(left: str, words: list[str]) -> int | None:
+    """The side a key phrase ending in generic nouns names: "Local Host IP" -> local's."""
+    phrase = re.search(r"(?:[A-Za-z][\w\-]* ){1,2}" + re.escape(words[-1]) + "$", left)
+    if phrase is None:
+        return None
+    for w in reversed(phrase.group().split()[:-1]):
+        if norm_word(w) in _GENERIC:
+            continue
+        score = word_score(w)
+        return score if score is not None and norm_word(w) not in _SOURCE_WORDS else None
+    return None
+
+
+_OBJECT_KEY = re.compile(r"[\"']?([A-Za-z][\w.\-]*)[\"']?\s*[:=]\s*$")
+
+
+def _object_side(line: str, at: int) -> int | None:
+    """A generic key inside a JSON object takes the side its object's key names, when that is the
+    far end: ECS's ``"destination":{"ip":A}``, ``"dst": {"ip": A}``, ``"nat":{"ip":A}``. (Only ever
+    lower: an object's key never makes its address more of an attacker than its own key does.)"""
+    depth = 0
+    for i in range(at - 1, max(-1, at - 2000), -1):
+        c = line[i]
+        if c == "}":
+            depth += 1
+        elif c == "{":
+            if depth:
+                depth -= 1
+                continue
+            m = _OBJECT_KEY.search(line, max(0, i - 64), i)
+            if m is None:
+                return None
+            w = norm_word(m.group(1))
+            if w.startswith(_TRANSLATED):
+                return PROXY
+            score = word_score(m.group(1))
+            return score if score is not None and score < SOURCE and w not in _SOURCE_WORDS else None
+    return None
 
 
 def role_score(score: int) -> int:

@@ -18,7 +18,7 @@ the addresses' values is done per line (``resolve``):
   text follows the last one (nginx writes the request, host and referrer after its ``client:``),
   the client could have written either: the line is ambiguous and names nobody (``Plan.ambiguous``);
 - our own traffic going out (``sending ... from us to them``, an ASA ``Built outbound``
-  connection) swaps the sides.
+  connection, a record whose direction field says ``Outbound``) swaps the sides.
 
 ``resolve`` (values):
 - ports: when a line holds two ``addr:port`` pairs with no better cue, the ephemeral one is the
@@ -72,7 +72,11 @@ _SYSLOG_HOST = re.compile(
 )
 _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
 _SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
-_OUTBOUND = re.compile(r"\bBuilt outbound\b")
+# The traffic's direction as the logger wrote it, when it says our side opened the connection: Cisco
+# ASA's "Built outbound", a CSV field "Outbound" (Symantec Endpoint's traffic records), a direction
+# key. (Not a name that merely starts with it: Istio's "outbound|9080||svc" cluster.)
+_OUTBOUND = re.compile(r"\bBuilt outbound\b|(?:^|,)\s*Outbound\s*(?:,|$)"
+                       r"|(?i:\bdirection\b\W{1,3}outbound\b)")
 # The key written right before an address: "key=A", "key=[A", "key=name [A", Exim's
 # "H=name (helo) [A", Asterisk's "key=\"IPV4/UDP/A"; "key: A" in a comma-separated list of such
 # fields (nginx's ", client: A, server: ...").
@@ -114,10 +118,16 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     head_client = -1
     head_end = -1
     m = None
-    for i, f in enumerate(found):
+    # (the syslog header's host is the device that relayed the line, never the client of its access
+    # log: "Jun 4 13:12:09 172.19.0.1 nginx[1]: 172.19.0.7 - - [04/Jun/2019:...")
+    lead = int(n > 0 and header_end >= 0 and found[0].start <= header_end
+               and _is_header_host(line, found[0], header_end))
+    for i in range(lead, n):
+        f = found[i]
         m = _ACCESS_HEAD.match(line, f.end)
-        first = found[0].start - (found[0].start > 0 and line[found[0].start - 1] == "[")   # "[v6]:port"
-        if m and (i == 0 or _comma_run(line, found, i)) and _HEAD_PREFIX.match(line, 0, first):
+        at = found[lead].start
+        first = at - (at > 0 and line[at - 1] == "[")   # "[v6]:port"
+        if m and (i == lead or _comma_run(line, found, i, lead)) and _HEAD_PREFIX.match(line, 0, first):
             head_client, head_end = i, m.end()
             break
         m = None
@@ -255,12 +265,13 @@ def ranked(scored: Sequence[Scored]) -> list[str]:
 # --- the rules ------------------------------------------------------------------------------------
 
 
-def _comma_run(line: str, found: Sequence[Found], i: int) -> bool:
-    """Address ``i`` ends a comma list that starts the line's client field ("a, b, c - - [")."""
+def _comma_run(line: str, found: Sequence[Found], i: int, lead: int = 0) -> bool:
+    """Address ``i`` ends a comma list that starts the line's client field ("a, b, c - - ["), the
+    first address after the syslog header's host (``lead`` 1) or the line's first."""
     j = i
-    while j > 0 and line[found[j - 1].end:found[j].start].strip() == ",":
+    while j > lead and line[found[j - 1].end:found[j].start].strip() == ",":
         j -= 1
-    return j < i and (j == 0 or not line[:found[j].start].strip())
+    return j < i and (j == lead or not line[:found[j].start].strip())
 
 
 def _lists(line: str, found: Sequence[Found], spans: Sequence[object], head_client: int) -> \

@@ -149,6 +149,23 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     ("%ASA-3-313005: No matching connection for ICMP error message: icmp src fw111:10.192.33.100 dst "
      "fw111:192.18.4.1 (type 3, code 3) on fw111 interface. Original IP payload: udp src 192.18.4.1/53 dst "
      "8.8.8.8/10872.", "10.192.33.100"),
+    # an access log relayed by syslog: the header's host is the relay, the head is the client
+    ('Jun  4 13:12:09 172.19.0.1 registryctl[1297]: 172.19.0.7 - - [04/Jun/2019:13:12:09 +0000] '
+     '"GET /api/health HTTP/1.1" 200 9', "172.19.0.7"),
+    # a key phrase ending in generic nouns takes its side from its first word ...
+    ("SymantecServer: C7,Local Host IP: 172.16.1.1,Local Host MAC: 0050,Remote Host Name: x,"
+     "Remote Host IP: 93.184.216.100,Remote Host MAC: 00:11,Inbound,TCP,Blocked", "93.184.216.100"),
+    # ... and a record whose direction field says Outbound was opened by our side
+    ("exampleserver,Local Host: 81.2.69.143,Local Port: 138,Remote Host IP: 81.2.69.144,Remote Port: 138,"
+     "Outbound,Application: C:/windows/system32/NTOSKRNL.EXE,Action: Blocked", "81.2.69.143"),
+    # a generic key takes the side of the object it is in (ECS JSON, destination written first)
+    ('{"@timestamp":"2026-03-10T10:00:01Z","destination":{"ip":"10.0.0.4","port":22},'
+     '"source":{"ip":"45.1.2.3","port":40000}}', "45.1.2.3"),
+    ('{"dst": {"ip": "10.0.0.4", "fqdn": "dc01.local"}, "src": {"ip": "45.1.2.3"}}', "45.1.2.3"),
+    # a firewall's translated address is its own, the victim's is the hit side
+    ('{"nat-source-address":"20.20.20.20","source-address":"10.10.10.10","destination-address":"10.1.1.1"}',
+     "10.10.10.10"),
+    ('{"victim_ip":"100.10.1.1","source_ip":"10.10.100.9"}', "10.10.100.9"),
     # Pulse Connect Secure: "[ADDR] user(realm)[roles]" after the node name; the tunnel's own address
     ("Oct 19 09:10:35 pcs-node1 1 2021-10-19T09:10:35+02:00 10.5.2.3 PulseSecure: - - - 2021-10-19 09:10:35 "
      "- pcs-node1 - [45.1.2.3] user.name(REALM)[ROLES] - VPN Tunneling: User with IP 172.22.27.209 "
