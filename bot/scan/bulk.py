@@ -65,7 +65,7 @@ def count_ranges(ranges: list[Range], cfg: ScanConfig, size: int, keep_received:
                 pos += len(data)
         except OSError as exc:
             raise InputError(f"{r.path}: cannot read ({exc.strerror or exc})") from exc
-    engine.finish_chain(ranges[-1].end if ranges else 0)
+    engine.finish(ranges[-1].end if ranges else 0)
     return Counted(engine.counts, engine.lines_read, engine.lines_used, engine.skipped_received,
                    engine.ambiguous, engine.crowded, engine.nonblank)
 

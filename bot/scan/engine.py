@@ -40,6 +40,12 @@ EVIDENCE_REFS_MAX = 2_000_000   # evidence line references kept over all address
 # accused (padding the real peer with a crowd) or to make the scan slow (reading roles is quadratic
 # in a line's addresses): it is not used, like a line with no address.
 LIST_LINE = 64
+# A JSON document printed over several lines (an EDR or SIEM alert pasted as it was shown) is one
+# record: a line that is only "{" opens it, and its lines are read as one line once the
+# brackets close, so that its keys are compared with each other ("computer_ip" beside
+# "attack_source"). A record longer than this is read line by line after all.
+RECORD_LINES = 500
+RECORD_OPEN = "{"      # the whole line, bar its line end
 _F4 = addresses.TOKENS4.findall
 _F6 = addresses.TOKENS6.findall
 _V4 = addresses.token_value
@@ -78,6 +84,8 @@ class Engine:
         self.shapes: dict[bytes, Shape] = {}
         self.plans: dict[str, roles.Plan] = {}
         self.sessions = Sessions()
+        self.record: list[tuple[str, bytes, int]] = []    # the lines of an open JSON record
+        self.record_depth = 0
         # while a chunk is batched (batch.py): its session events, applied in input order at its end
         self.events: SessionEvents | None = None
         self.session_programs: set[str] = set()   # (batched chunks) programs whose sessions matter
@@ -130,6 +138,36 @@ class Engine:
         self.lines_read += 1
         if not self.nonblank and line.strip():
             self.nonblank = True
+        if self.record or (line[:1] == "{" and line.rstrip("\r\n") == RECORD_OPEN):
+            self._record_line(line, key, pos)
+            return
+        self._take(line, key, pos)
+
+    def _record_line(self, line: str, key: bytes, pos: int) -> None:
+        self.record.append((line, key, pos))
+        self.record_depth += line.count("{") + line.count("[") - line.count("}") - line.count("]")
+        if self.record_depth <= 0:
+            self.end_record()
+        elif len(self.record) >= RECORD_LINES:
+            self.end_record(whole=False)
+
+    def end_record(self, whole: bool = True) -> None:
+        """Read the open JSON record, if any: as one line, or (``whole`` False) line by line."""
+        record, self.record, self.record_depth = self.record, [], 0
+        if not record:
+            return
+        if not whole:
+            for line, key, pos in record:
+                self._take(line, key, pos)
+            return
+        text = " ".join(line.strip() for line, _, _ in record)
+        used = self.lines_used
+        self._take(text, shape_keys(text.encode("utf-8", "surrogatepass"))[0], record[0][2])
+        if self.lines_used > used:
+            self.lines_used += len(record) - 1
+
+    def _take(self, line: str, key: bytes, pos: int) -> None:
+        """Scan one line, or one JSON record's lines joined."""
         if RECEIVED in line or (self.chain is not None and self.chain.open):
             if not self.keep_received:
                 self.skipped_received += 1
@@ -392,6 +430,12 @@ class Engine:
         elif ended:
             self.finish_chain(pos)
         return taken
+
+    def finish(self, pos: int) -> None:
+        """At the end of the input (``pos``: the position after it): read a JSON record left open
+        line by line, and end a Received chain left open."""
+        self.end_record(whole=False)
+        self.finish_chain(pos)
 
     def finish_chain(self, pos: int) -> None:
         """Count the source of the message whose headers were being read, if any."""

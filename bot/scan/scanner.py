@@ -70,7 +70,7 @@ def scan_lines(lines: Iterable[str | bytes], cfg: ScanConfig, *, select: str | N
     """
     engine = Engine(cfg, select=select, now=now,
                     keep_received=cfg.keep_received if keep_received is None else keep_received)
-    engine.finish_chain(engine.feed_lines(_decode(raw) for raw in lines))
+    engine.finish(engine.feed_lines(_decode(raw) for raw in lines))
     return result_of(engine, cfg.allow_non_global if allow_non_global is None else allow_non_global)
 
 
@@ -109,12 +109,12 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, *, sele
                     pos += len(data)
             except OSError as exc:
                 raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from exc
-        engine.finish_chain(pos)
+        engine.finish(pos)
     else:
         # pipes (<(zcat x.gz), /dev/stdin), gzip and UTF-16 files: decoded as a stream of lines
         def stream() -> Iterator[str]:
             for p in paths:
                 for raw in read_lines(p):
                     yield _decode(raw)
-        engine.finish_chain(engine.feed_lines(stream()))
+        engine.finish(engine.feed_lines(stream()))
     return result_of(engine, allow)
