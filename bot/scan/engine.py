@@ -43,8 +43,9 @@ LIST_LINE = 64
 # A JSON document printed over several lines (an EDR or SIEM alert pasted as it was shown) is one
 # record: a line that is only "{" opens it, and its lines are read as one line once the
 # brackets close, so that its keys are compared with each other ("computer_ip" beside
-# "attack_source"). A record longer than this is read line by line after all.
+# "attack_source"). A record longer than these is read line by line after all.
 RECORD_LINES = 500
+RECORD_CHARS = 1 << 20
 RECORD_OPEN = "{"      # the whole line, bar its line end
 _F4 = addresses.TOKENS4.findall
 _F6 = addresses.TOKENS6.findall
@@ -86,6 +87,7 @@ class Engine:
         self.sessions = Sessions()
         self.record: list[tuple[str, bytes, int]] = []    # the lines of an open JSON record
         self.record_depth = 0
+        self.record_chars = 0
         # while a chunk is batched (batch.py): its session events, applied in input order at its end
         self.events: SessionEvents | None = None
         self.session_programs: set[str] = set()   # (batched chunks) programs whose sessions matter
@@ -146,14 +148,15 @@ class Engine:
     def _record_line(self, line: str, key: bytes, pos: int) -> None:
         self.record.append((line, key, pos))
         self.record_depth += line.count("{") + line.count("[") - line.count("}") - line.count("]")
+        self.record_chars += len(line)
         if self.record_depth <= 0:
             self.end_record()
-        elif len(self.record) >= RECORD_LINES:
+        elif len(self.record) >= RECORD_LINES or self.record_chars > RECORD_CHARS:
             self.end_record(whole=False)
 
     def end_record(self, whole: bool = True) -> None:
         """Read the open JSON record, if any: as one line, or (``whole`` False) line by line."""
-        record, self.record, self.record_depth = self.record, [], 0
+        record, self.record, self.record_depth, self.record_chars = self.record, [], 0, 0
         if not record:
             return
         if not whole:

@@ -57,12 +57,14 @@ def test_records_among_log_lines_on_both_paths(tmp_path: Path, monkeypatch: pyte
     assert [c.ip for c in results[0].candidates] == [c.ip for c in results[1].candidates]
 
 
-def test_a_record_that_does_not_close_is_read_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "RECORD_LINES", 5)
-    unclosed = ["{", '  "computer_ip": "192.0.2.10",', '  "a": 1,', '  "b": 2,', '  "c": 3,',
+@pytest.mark.parametrize(("limit", "value"), [("RECORD_LINES", 5), ("RECORD_CHARS", 60)])
+def test_a_record_that_does_not_close_is_read_line_by_line(monkeypatch: pytest.MonkeyPatch, limit: str,
+                                                           value: int) -> None:
+    monkeypatch.setattr(engine, limit, value)
+    too_long = ["{", '  "computer_ip": "192.0.2.10",', '  "a": 1,', '  "b": 2,', '  "c": 3,',
                 '  "attack_source": "45.1.2.3",',
-                "Mar 10 10:00:01 srv sshd[1]: Invalid user a from 198.51.100.7 port 2"]
-    for lines in (unclosed, unclosed[:3]):      # too long; cut short by the end of the input
+                "Mar 10 10:00:01 srv sshd[1]: Invalid user a from 198.51.100.7 port 2", "}"]
+    for lines in (too_long, too_long[:3]):      # past the limit; cut short by the end of the input
         result = scan_lines(lines, CFG, allow_non_global=True)
         assert result.lines_used == len(lines)
         assert result.attacker is not None and result.attacker.ip == "192.0.2.10"
