@@ -19,6 +19,10 @@ small table of kinds:
 - mail: HELO/EHLO names (``helo=<...>``, ``(name) [addr]``, an echoed ``EHLO x``), envelope
   addresses (``<x@[addr]>``, ``F=<...>``) and ``user@host`` forms;
 - Windows workstation names.
+
+A daemon writes each of its keys once: ``duplicate_keys`` finds a key written twice at one nesting
+level (the earlier copy is text the client chose) and the lines where either copy could be (a
+quote follows the last one), which are not used.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from bot.scan.addresses import Found
+from bot.scan.cues import CLIENT_TEXT, norm_word
 
 
 class Span(NamedTuple):
@@ -293,3 +298,46 @@ def inside(spans: Sequence[Span], f: Found) -> Span | None:
         if s.start <= f.start < s.end:
             return s
     return None
+
+
+# The key written right before an address: "key=A", "key=[A", "key=name [A", Exim's
+# "H=name (helo) [A", Asterisk's "key=\"IPV4/UDP/A"; "key: A" in a comma-separated list of such
+# fields (nginx's ", client: A, server: ...").
+_KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|(?:[\w.\-]+\s)?(?:\([^()]*\)\s)?\[)?"
+                     r"(?:[Ii][Pp][Vv][46]/[A-Za-z]{2,4}/)?$"
+                     r"|(?:^|(?<=[,;] ))([A-Za-z][\w.\-]*): $")
+
+
+def duplicate_keys(line: str, found: Sequence[Found], scores: list[int],
+                   spans: Sequence[Span]) -> tuple[set[int], bool]:
+    """``rhost=A ... rhost=B``, ``client: A ... client: B`` at the same nesting level: the daemon
+    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones,
+    and whether the line is ambiguous: a quote after the last one means the client may have written
+    that one instead (nginx's request, host and referrer follow its ``client:``, unescaped).
+    (A key inside a field already known to be the client's, pam_unix's ``user=`` written last, is
+    not a second one: it must not take the daemon's own away.)"""
+    earlier: set[int] = set()
+    if len(found) < 2 or ("=" not in line and ": " not in line):
+        return earlier, False
+    seen: dict[tuple[str, int], int] = {}
+    last = -1
+    for i, f in enumerate(found):
+        if inside(spans, f) is not None:
+            continue
+        m = _KEY_EQ.search(line, max(0, f.start - 64), f.start)
+        if m is None:
+            continue
+        key = (norm_word(m.group(1) or m.group(2)), _depth(line, f.start))
+        if key in seen:
+            scores[seen[key]] = min(scores[seen[key]], CLIENT_TEXT)
+            earlier.add(seen[key])
+            last = i
+        seen[key] = i
+    return earlier, last >= 0 and '"' in line[found[last].end:]
+
+
+def _depth(line: str, pos: int) -> int:
+    """How deep in brackets, braces and parentheses ``pos`` is: "IP=A (IP=B)" are two levels."""
+    head = line[:pos]
+    return head.count("[") - head.count("]") + head.count("{") - head.count("}") \
+        + head.count("(") - head.count(")")

@@ -51,7 +51,7 @@ from bot.scan.cues import (
     UNKNOWN,
     WEAK_SOURCE,
 )
-from bot.scan.fields import Span, client_spans, endpoint_indexes, inside, peer_indexes
+from bot.scan.fields import Span, client_spans, duplicate_keys, endpoint_indexes, inside, peer_indexes
 from bot.scan.ranking import is_global
 
 __all__ = ["Plan", "Scored", "attacker_index", "plan_line", "ranked", "resolve", "score_line"]
@@ -77,12 +77,6 @@ _SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
 # key. (Not a name that merely starts with it: Istio's "outbound|9080||svc" cluster.)
 _OUTBOUND = re.compile(r"\bBuilt outbound\b|(?:^|,)\s*Outbound\s*(?:,|$)"
                        r"|(?i:\bdirection\b\W{1,3}outbound\b)")
-# The key written right before an address: "key=A", "key=[A", "key=name [A", Exim's
-# "H=name (helo) [A", Asterisk's "key=\"IPV4/UDP/A"; "key: A" in a comma-separated list of such
-# fields (nginx's ", client: A, server: ...").
-_KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|(?:[\w.\-]+\s)?(?:\([^()]*\)\s)?\[)?"
-                     r"(?:[Ii][Pp][Vv][46]/[A-Za-z]{2,4}/)?$"
-                     r"|(?:^|(?<=[,;] ))([A-Za-z][\w.\-]*): $")
 # IIS's default W3C layout without a #Fields header: date time [site host] s-ip method uri query
 # s-port username c-ip ...
 _W3C_DEFAULT = re.compile(r"\s+(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|PROPFIND|MKCOL|MOVE|COPY|LOCK)"
@@ -170,7 +164,7 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     _w3c_default(line, found, scores)
     _endpoint(line, found, scores, spans)
     _remote_servers(line, found, scores, spans)
-    rewritten, ambiguous = _duplicate_keys(line, found, scores, spans)
+    rewritten, ambiguous = duplicate_keys(line, found, scores, spans)
     peers = [i for i in peers if i not in rewritten]
     for i, f in enumerate(found):
         if inside(spans, f) is not None and i not in in_list:
@@ -338,41 +332,6 @@ def _remote_servers(line: str, found: Sequence[Found], scores: list[int], spans:
     for i, f in enumerate(found):
         if f.ip in hit and scores[i] >= SOURCE and "remote" in cues.norm_word(cues.last_word(line, f)):
             scores[i] = DEST
-
-
-def _duplicate_keys(line: str, found: Sequence[Found], scores: list[int],
-                    spans: Sequence[Span]) -> tuple[set[int], bool]:
-    """``rhost=A ... rhost=B``, ``client: A ... client: B`` at the same nesting level: the daemon
-    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones,
-    and whether the line is ambiguous: a quote after the last one means the client may have written
-    that one instead (nginx's request, host and referrer follow its ``client:``, unescaped).
-    (A key inside a field already known to be the client's, pam_unix's ``user=`` written last, is
-    not a second one: it must not take the daemon's own away.)"""
-    earlier: set[int] = set()
-    if len(found) < 2 or ("=" not in line and ": " not in line):
-        return earlier, False
-    seen: dict[tuple[str, int], int] = {}
-    last = -1
-    for i, f in enumerate(found):
-        if inside(spans, f) is not None:
-            continue
-        m = _KEY_EQ.search(line, max(0, f.start - 64), f.start)
-        if m is None:
-            continue
-        key = (cues.norm_word(m.group(1) or m.group(2)), _depth(line, f.start))
-        if key in seen:
-            scores[seen[key]] = min(scores[seen[key]], CLIENT_TEXT)
-            earlier.add(seen[key])
-            last = i
-        seen[key] = i
-    return earlier, last >= 0 and '"' in line[found[last].end:]
-
-
-def _depth(line: str, pos: int) -> int:
-    """How deep in brackets, braces and parentheses ``pos`` is: "IP=A (IP=B)" are two levels."""
-    head = line[:pos]
-    return head.count("[") - head.count("]") + head.count("{") - head.count("}") \
-        + head.count("(") - head.count(")")
 
 
 def _swap_from_to(line: str, found: Sequence[Found], scores: list[int]) -> None:
