@@ -272,6 +272,7 @@ _PEER_BEFORE = re.compile("|".join((
     r"\[(?:NOTICE|INFO|WARN|ERROR|DEBUG)\] \[\d+\] \[$",      # LiteSpeed "[ADDR:PORT:PROTO-ID#vhost]"
     r"\bPulseSecure: (?:- )+[\d\-]+ [\d:]+ - [\w.\-]+ - \[$",          # Pulse Connect Secure "[ADDR] user"
     r"\btr=\"(?:TCP|UDP)\|[^|\"]*\|\d+\|$",                   # Oracle Messaging: local|port|remote
+    r"\bmartian source [\d.]+ from $",                      # Linux: "martian source DST from SRC"
 )))
 
 

@@ -166,6 +166,8 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     ('{"nat-source-address":"20.20.20.20","source-address":"10.10.10.10","destination-address":"10.1.1.1"}',
      "10.10.10.10"),
     ('{"victim_ip":"100.10.1.1","source_ip":"10.10.100.9"}', "10.10.100.9"),
+    # the Linux kernel's "martian source DST from SRC": its "source" names the message, not the address
+    ("kernel: [42.1] IPv4: martian source 10.0.106.201 from 10.0.69.167, on dev eth0", "10.0.69.167"),
     # Pulse Connect Secure: "[ADDR] user(realm)[roles]" after the node name; the tunnel's own address
     ("Oct 19 09:10:35 pcs-node1 1 2021-10-19T09:10:35+02:00 10.5.2.3 PulseSecure: - - - 2021-10-19 09:10:35 "
      "- pcs-node1 - [45.1.2.3] user.name(REALM)[ROLES] - VPN Tunneling: User with IP 172.22.27.209 "
