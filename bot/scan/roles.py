@@ -72,11 +72,13 @@ _SYSLOG_HOST = re.compile(
 )
 _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
 _SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
-# The traffic's direction as the logger wrote it, when it says our side opened the connection: Cisco
-# ASA's "Built outbound", a CSV field "Outbound" (Symantec Endpoint's traffic records), a direction
-# key. (Not a name that merely starts with it: Istio's "outbound|9080||svc" cluster.)
-_OUTBOUND = re.compile(r"\bBuilt outbound\b|(?:^|,)\s*Outbound\s*(?:,|$)"
-                       r"|(?i:\bdirection\b\W{1,3}outbound\b)")
+# The traffic's direction as the logger wrote it, when it says our side opened the connection and
+# the line names its sides as fixed ones (foreign/local, remote/local): Cisco ASA's "Built outbound
+# ... for outside:A to inside:B", a CSV field "Outbound" (Symantec Endpoint's "Local Host IP: ...
+# Remote Host IP: ..."). Not a direction key beside source and destination fields, which already
+# follow who opened the connection (Windows' "Direction: Outbound Source Address: ...", FortiGate's
+# direction="outbound" srcip=), nor a name that starts with it (Istio's "outbound|9080||svc").
+_OUTBOUND = re.compile(r"\bBuilt outbound\b|(?:^|,)\s*Outbound\s*(?:,|$)")
 # IIS's default W3C layout without a #Fields header: date time [site host] s-ip method uri query
 # s-port username c-ip ...
 _W3C_DEFAULT = re.compile(r"\s+(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|PROPFIND|MKCOL|MOVE|COPY|LOCK)"

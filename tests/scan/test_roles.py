@@ -158,6 +158,11 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     # ... and a record whose direction field says Outbound was opened by our side
     ("exampleserver,Local Host: 81.2.69.143,Local Port: 138,Remote Host IP: 81.2.69.144,Remote Port: 138,"
      "Outbound,Application: C:/windows/system32/NTOSKRNL.EXE,Action: Blocked", "81.2.69.143"),
+    # ... but a direction key beside source and destination fields changes nothing: they already
+    # follow who opened the connection (Windows Filtering Platform)
+    ("Security-Auditing: 5156: The Windows Filtering Platform has permitted a connection. Network "
+     "Information: Direction: Outbound Source Address: 192.0.2.7 Source Port: 1234 Destination Address: "
+     "198.51.100.9 Destination Port: 443 Protocol: 6", "192.0.2.7"),
     # a generic key takes the side of the object it is in (ECS JSON, destination written first)
     ('{"@timestamp":"2026-03-10T10:00:01Z","destination":{"ip":"10.0.0.4","port":22},'
      '"source":{"ip":"45.1.2.3","port":40000}}', "45.1.2.3"),
