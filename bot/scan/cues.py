@@ -53,6 +53,7 @@ ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
 _ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
 # "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
 _NAME_BRACKET = re.compile(r"[\w.\-]\[$")
+_CLOSED_QUOTE = re.compile(r"[\"']\s+$")
 _IFACE_BEFORE = re.compile(r"\s[A-Za-z][\w\-]*:$")
 # Ports that name a service: an address written with one of these is the server side.
 SERVICE_PORTS = frozenset({
@@ -113,6 +114,8 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     left = line[max(0, floor, f.start - 60):f.start]
     if _ARROW_BEFORE.search(left):
         return DEST
+    if _CLOSED_QUOTE.search(left):
+        return None     # a quoted value ends right before: its words ("Go-http-client/1.1") are no key
     left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
     words = _WORD.findall(left[-40:])
     score = word_score(words[-1]) if words else None
