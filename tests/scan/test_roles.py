@@ -173,7 +173,8 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     ('{"victim_ip":"100.10.1.1","source_ip":"10.10.100.9"}', "10.10.100.9"),
     # a quoted value written right before an address is no key for it (a User-Agent "Go-http-client")
     ('barracuda WF ALER NO_DOMAIN_MATCH_IN_PROFILE 81.2.69.144 52532 67.43.156.4 443 Hackazon GLOBAL LOG '
-     'NONE ["-"] GET /sitemap.xml TLSv1.2 "-" "Go-http-client/1.1" 1.128.0.3 52532 "-" http://x/', "81.2.69.144"),
+     'NONE ["-"] GET /sitemap.xml TLSv1.2 "-" "Go-http-client/1.1" 1.128.0.3 52532 "-" http://x/',
+     "81.2.69.144"),
     # the Linux kernel's "martian source DST from SRC": its "source" names the message, not the address
     ("kernel: [42.1] IPv4: martian source 10.0.106.201 from 10.0.69.167, on dev eth0", "10.0.69.167"),
     # Pulse Connect Secure: "[ADDR] user(realm)[roles]" after the node name; the tunnel's own address
