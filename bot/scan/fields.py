@@ -18,7 +18,8 @@ small table of kinds:
 - commands the client sent, echoed: Exim's ``SMTP protocol error in "..."``;
 - mail: HELO/EHLO names (``helo=<...>``, ``(name) [addr]``, an echoed ``EHLO x``), envelope
   addresses (``<x@[addr]>``, ``F=<...>``) and ``user@host`` forms;
-- Windows workstation names.
+- Windows workstation names;
+- a CEF record's ``msg=`` prose.
 
 A daemon writes each of its keys once: ``duplicate_keys`` finds a key written twice at one nesting
 level (the earlier copy is text the client chose) and the lines where either copy could be (a
@@ -162,6 +163,10 @@ def client_spans(line: str, found: Sequence[Found], access_head_end: int = -1) -
                 add(Span(m.start(), m.end(), "access-field"))
         for m in _CAPTURE.finditer(line, access_head_end):
             add(Span(m.start(), m.end(), "capture"))
+    if "CEF:" in line:
+        cef = _CEF_MSG.search(line)
+        if cef:
+            add(Span(cef.start(1), cef.end(1), "message"))
     placed = _PEER_PLACE.match(line) if line.startswith("[") else None
     if placed:
         add(Span(placed.start("client"), placed.end("client"), "access-field"))
@@ -274,6 +279,12 @@ _PEER_BEFORE = re.compile("|".join((
     r"\btr=\"(?:TCP|UDP)\|[^|\"]*\|\d+\|$",                   # Oracle Messaging: local|port|remote
     r"\bmartian source [\d.]+ from $",                      # Linux: "martian source DST from SRC"
 )))
+
+
+# CEF (ArcSight's Common Event Format): the extension's keys (src=, dst=, shost=...) name the sides;
+# msg= is prose, which quotes what the client sent (a WAF's request line, a user name), up to the
+# next key.
+_CEF_MSG = re.compile(r"\bCEF:\d+\|.*?(?:\||\s)msg=(.*?)(?=\s+[A-Za-z][\w.]*=|$)")
 
 
 # Layouts whose peer field is found by its place among the fields, not by the text before it:

@@ -59,6 +59,8 @@ def escape(payload: str, quoting: str) -> str:
         return payload.translate(str.maketrans("[]", "__"))
     if quoting == "xml":
         return payload.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    if quoting == "cef":        # CEF escapes "\\" and "=" in extension values
+        return payload.replace("\\", "\\\\").replace("=", "\\=")
     if quoting == "squote":
         return payload.replace("'", "\\'")
     return payload
