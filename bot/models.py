@@ -69,6 +69,11 @@ class ScanResult:
     def attacker(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
 
+    def nothing_reportable(self) -> str:
+        """Why no report can be made of this scan, for a person (when no candidate is reportable)."""
+        return "no reportable (global, not own) address found in the input" + \
+            "".join(f"; {why}" for why in self.set_aside())
+
     def set_aside(self) -> tuple[str, ...]:
         """Why lines that name addresses were not used, a sentence each (none when none were)."""
         out = []

@@ -85,8 +85,7 @@ class Drafting:
             raise UserError(f"{scanned.unmatched_selector}: nothing reported (--force to report anyway)")
         candidates = [c for c in scanned.candidates if c.reportable]
         if not candidates:
-            aside = "".join(f"; {why}" for why in scanned.set_aside())
-            raise NothingToDo(f"no reportable (global, not own) address found in the input{aside}")
+            raise NothingToDo(scanned.nothing_reportable())
         if opts.only is not None:
             candidates = [c for c in candidates if c.ip in opts.only]
         elif opts.every:

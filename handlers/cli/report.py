@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         reportable = [c for c in scanned.candidates if c.reportable]
         try:
             if not reportable:
-                raise NothingToDo("no reportable (global, not own) address found in the input")
+                raise NothingToDo(scanned.nothing_reportable())
             if not every:
                 ui.progress(f"Attack appears to be from {reportable[0].ip}")
             if ask_each:

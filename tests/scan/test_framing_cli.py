@@ -83,3 +83,11 @@ def test_a_forged_second_nginx_trailer_names_nobody_and_says_why(tmp_path: Path)
     assert proc.stderr.startswith("incident: no address found in the input (1 line not used"), proc.stderr
     doc = json.loads(incident_scan(tmp_path, str(log), "--json").stdout)
     assert (doc["attacker"], doc["lines_ambiguous"], doc["lines_crowded"]) == (None, 1, 0)
+    # and nobody is reported, for the same stated reason
+    script = Path(sys.executable).parent / "incident"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "handlers.cli"]
+    proc = subprocess.run([*cmd, "--config", str(tmp_path / "incident.toml"), "report", str(log), "-b",
+                           "--dry-run", "--no-probe"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Nothing to report: no reportable" in proc.stdout and "written twice" in proc.stdout
