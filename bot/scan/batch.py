@@ -26,6 +26,7 @@ from typing import Any
 from bot.scan import addresses, columns, roles
 from bot.scan.addresses import Found
 from bot.scan.engine import RECEIVED, Engine
+from bot.scan.ranking import NO_HOST
 from bot.scan.sessions import SessionEvents
 from bot.scan.sessions import tag as session_tag
 from bot.scan.shapes import _DIGITS, _SLOW, _V6_BODY, Shape, undated
@@ -299,7 +300,15 @@ def _count(engine: Engine, acc: _Chunk, shape: Shape, idxs: list[int], ips: list
         acc.mentions.append(list(chain.from_iterable(set(row) for row in zip(*cols, strict=True))))
     acc.places.extend((col, idxs) for col in cols)
     top_col = ips[top] if top >= 0 and top not in skip else None
-    if top_col is not None:
+    if top_col is not None and not NO_HOST.isdisjoint(top_col):
+        # (a line whose best is an address no host sends from: its best other one, as Engine._count)
+        rows = list(zip(*ips, strict=True))
+        alt = [row[top] if row[top] not in NO_HOST else
+               (row[k] if (k := roles.host_best(scores, row)) >= 0 and k not in skip else None)
+               for row in rows]
+        top_col = alt   # type: ignore[assignment]
+        acc.source.append([ip for ip in alt if ip is not None])
+    elif top_col is not None:
         acc.source.append(top_col)
     for k, col in enumerate(ips):
         if k != top and k not in skip and scores[k] <= -2:
@@ -311,9 +320,9 @@ def _count(engine: Engine, acc: _Chunk, shape: Shape, idxs: list[int], ips: list
         assert engine.events is not None
         positions = list(map(add, idxs, repeat(pos)))
         own = engine.own if engine.own_any else None
-        if own is not None or None in tags:
+        if own is not None or None in tags or None in top_col:
             keep = [j for j, (t, ip) in enumerate(zip(tags, top_col, strict=True))
-                    if t is not None and (own is None or ip not in own)]
+                    if t is not None and ip is not None and (own is None or ip not in own)]
             positions, tags, top_col = ([c[j] for j in keep] for c in (positions, tags, top_col))  # type: ignore[assignment]
         engine.events.columns.append((positions, tags, top_col))  # type: ignore[arg-type]
 

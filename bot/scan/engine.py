@@ -342,6 +342,8 @@ class Engine:
         if top is None:
             scores = roles.resolve(plan, [Found(ip, 0, 0, port) for ip, port in found], self.trusted)
             top = roles.best(scores)
+        if top >= 0 and found[top][0] in roles.NO_HOST:
+            top = roles.host_best(scores, [ip for ip, _ in found])
         when = self.clock.parse(line) if self.times else None
         keep = self.keep
         text: str | None = None

@@ -89,15 +89,16 @@ def _dominant(t: Tally) -> Role:
     return Role.UNKNOWN
 
 
-# No host sends from these: a wildcard a daemon listens on ("IP=0.0.0.0:389"), the broadcast
-# address. Even where non-global addresses may be the attacker, they rank after every other.
-_NO_HOST = frozenset({"0.0.0.0", "::", "255.255.255.255"})
+# No host sends from these: a wildcard a daemon listens on ("IP=0.0.0.0:389", Juniper's
+# peer-source-address="0.0.0.0"), the broadcast address. Never a line's attacker side (roles), and
+# even where non-global addresses may be the attacker, they rank after every other.
+NO_HOST = frozenset({"0.0.0.0", "::", "255.255.255.255"})
 
 
 def _key(allow_non_global: bool, first: str | None) -> Callable[[tuple[str, Tally]], tuple[int, ...]]:
     def key(item: tuple[str, Tally]) -> tuple[int, ...]:
         ip, t = item
-        eligible = (allow_non_global and ip not in _NO_HOST) or is_global(ip)
+        eligible = (allow_non_global and ip not in NO_HOST) or is_global(ip)
         return (0 if ip == first else 1, 0 if eligible else 1, -t.source_count, -t.count, t.first_pos)
     return key
 

@@ -52,9 +52,10 @@ from bot.scan.cues import (
     WEAK_SOURCE,
 )
 from bot.scan.fields import Span, client_spans, duplicate_keys, endpoint_indexes, inside, peer_indexes
-from bot.scan.ranking import is_global
+from bot.scan.ranking import NO_HOST, is_global
 
-__all__ = ["Plan", "Scored", "attacker_index", "plan_line", "ranked", "resolve", "score_line"]
+__all__ = ["NO_HOST", "Plan", "Scored", "attacker_index", "host_best", "plan_line", "ranked", "resolve",
+           "score_line"]
 
 # Common Log Format: "ADDR ident user [date] \"GET ...": also without the date ("ADDR - user \"POST"),
 # and HAProxy's "ADDR:PORT [06/Feb/2009:12:14:14.655]".
@@ -211,6 +212,15 @@ def resolve(plan: Plan, found: Sequence[Found], trusted: Callable[[str], bool]) 
             for i in lst:
                 scores[i] = STRONG if i == client else PROXY
     return scores
+
+
+def host_best(scores: Sequence[int], ips: Sequence[str]) -> int:
+    """``best`` among the addresses ``ips`` that a host can send from; -1 if none."""
+    top = -1
+    for i, s in enumerate(scores):
+        if s >= 0 and (top < 0 or s > scores[top]) and ips[i] not in NO_HOST:
+            top = i
+    return top
 
 
 def best(scores: Sequence[int]) -> int:

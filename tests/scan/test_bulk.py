@@ -258,3 +258,26 @@ def test_addresses_written_after_an_own_host_name_are_not_candidates_on_either_p
     for result in (exact, fast):
         assert sorted((c.ip, c.count) for c in result.candidates) == [("211.191.28.13", 40), ("8.8.4.4", 1),
                                                                       ("8.8.8.8", 1)]
+
+
+def test_an_address_no_host_sends_from_is_never_the_attacker_side(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Juniper's session records write peer-source-address="0.0.0.0" (a strong cue) when there is no
+    # peer session: the line's attacker side is then its source-address, on both paths.
+    lines = []
+    for i in range(60):
+        src = "45.1.2.3" if i % 3 else f"198.51.100.{i}"
+        peer = "0.0.0.0" if i % 4 else "203.0.113.9"
+        lines.append(f'Mar 10 10:00:{i:02d} srx RT_FLOW: RT_FLOW_SESSION_CLOSE [junos@2636.1.1.1.2.129 '
+                     f'source-address="{src}" source-port="{40000 + i}" destination-address="192.0.2.80" '
+                     f'destination-port="443" peer-source-address="{peer}" peer-source-port="0"]')
+    log = tmp_path / "srx.log"
+    log.write_text("\n".join(lines) + "\n")
+    sides = []
+    for bulk_from in (scanner.BULK_MIN_BYTES, 1000):
+        monkeypatch.setattr(scanner, "BULK_MIN_BYTES", bulk_from)
+        result = scan_paths([log], ScanConfig(), allow_non_global=True)
+        sides.append({c.ip: c.source_count for c in result.candidates})
+    assert sides[0] == sides[1]
+    assert sides[0]["45.1.2.3"] == 30 and sides[0]["0.0.0.0"] == 0      # 10 of its 40 have a real peer
+    assert sides[0]["203.0.113.9"] == 15      # a real peer address keeps its strong cue
