@@ -139,6 +139,8 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
 
 def _phrase_side(left: str, words: list[str]) -> int | None:
     """The side a key phrase ending in generic nouns names: "Local Host IP" -> local's."""
+    if not left.endswith(" " + words[-1]):
+        return None     # (no phrase: '"ip":', "ip=")
     phrase = re.search(r"(?:[A-Za-z][\w\-]* ){1,2}" + re.escape(words[-1]) + "$", left)
     if phrase is None:
         return None
@@ -157,24 +159,30 @@ def _object_side(line: str, at: int) -> int | None:
     """A generic key inside a JSON object takes the side its object's key names, when that is the
     far end: ECS's ``"destination":{"ip":A}``, ``"dst": {"ip": A}``, ``"nat":{"ip":A}``. (Only ever
     lower: an object's key never makes its address more of an attacker than its own key does.)"""
+    lo = max(0, at - 2000)
     depth = 0
-    for i in range(at - 1, max(-1, at - 2000), -1):
-        c = line[i]
-        if c == "}":
+    i = at
+    while True:     # back to the "{" that opens the object holding ``at``, over closed ones
+        o = line.rfind("{", lo, i)
+        if o < 0:
+            return None
+        c = line.rfind("}", o, i)
+        if c >= 0:
             depth += 1
-        elif c == "{":
-            if depth:
-                depth -= 1
-                continue
-            m = _OBJECT_KEY.search(line, max(0, i - 64), i)
-            if m is None:
-                return None
-            w = norm_word(m.group(1))
-            if w.startswith(_TRANSLATED):
-                return PROXY
-            score = word_score(m.group(1))
-            return score if score is not None and score < SOURCE and w not in _SOURCE_WORDS else None
-    return None
+            i = c
+        elif depth:
+            depth -= 1
+            i = o
+        else:
+            break
+    m = _OBJECT_KEY.search(line, max(0, o - 64), o)
+    if m is None:
+        return None
+    w = norm_word(m.group(1))
+    if w.startswith(_TRANSLATED):
+        return PROXY
+    score = word_score(m.group(1))
+    return score if score is not None and score < SOURCE and w not in _SOURCE_WORDS else None
 
 
 def role_score(score: int) -> int:
