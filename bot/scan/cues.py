@@ -53,6 +53,7 @@ ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
 _ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
 # "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
 _NAME_BRACKET = re.compile(r"[\w.\-]\[$")
+_NUMBERS = re.compile(r"[\d\s)\]>\"']*")  # what may stand between a key word and its address, bar _LEFT_STRIP
 _CLOSED_QUOTE = re.compile(r"[\"']\s+$")
 _IFACE_BEFORE = re.compile(r"\s[A-Za-z][\w\-]*:$")
 # Ports that name a service: an address written with one of these is the server side.
@@ -118,6 +119,8 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
         return None     # a quoted value ends right before: its words ("Go-http-client/1.1") are no key
     left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
     words = _WORD.findall(left[-40:])
+    if words and not _NUMBERS.fullmatch(left, left.rfind(words[-1]) + len(words[-1])):
+        words = []      # the last word is not next to the address: "[server.go:2619] | A"
     score = word_score(words[-1]) if words else None
     if score is not None and norm_word(words[-1]) in _GENERIC:
         side = _phrase_side(left, words)

@@ -69,7 +69,9 @@ _HEAD_PREFIX = re.compile(r"(?:<\d{1,3}>\d?\s*)?"
                           r"(?:(?:[^\s\"'<>()\[\]{}=]+(?:\[\d+\])?:?|\[[^\[\]\"']*\])\s+){0,7}(?:\|\s+)?$")
 _SYSLOG_HOST = re.compile(
     r"^(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d{4}\s+)?\d\d:\d\d:\d\d(?:\.\d+)?\]?"
-    r"(?:\s+\d{4})?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+(?:\S+\s+)??"
+    r"(?:\s+\d{4})?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+"
+    r"(?:<[a-z0-9]+\.[a-z]+>\s+)?"      # "<local0.info>": a relay that writes facility and level
+    r"(?:\S+\s+)??"
 )
 _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
 _SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")

@@ -171,6 +171,12 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     ('{"nat-source-address":"20.20.20.20","source-address":"10.10.10.10","destination-address":"10.1.1.1"}',
      "10.10.10.10"),
     ('{"victim_ip":"100.10.1.1","source_ip":"10.10.100.9"}', "10.10.100.9"),
+    # a word is a key only next to its address: not a source file's name before it ("[server.go:2619] |")
+    ("Jun  4 13:20:57 172.19.0.1 core[1297]: 2019/06/04 13:20:57 [D] [server.go:2619] |      "
+     "45.1.2.3| 200 |     9.9379ms|   match| GET      /api/ping", "45.1.2.3"),
+    # a relay that writes facility and level before its host is still the syslog header's host
+    ("Jun 22 19:14:37 <local0.info> 81.2.69.144 06/22/2015:19:14:37 GMT ns 0-PPE-1 : default APPFW "
+     "APPFW_cross-site scripting 60 0 : 175.16.199.1 616-PPE1 y/3upt2K8y pr_ffc", "175.16.199.1"),
     # a quoted value written right before an address is no key for it (a User-Agent "Go-http-client")
     ('barracuda WF ALER NO_DOMAIN_MATCH_IN_PROFILE 81.2.69.144 52532 67.43.156.4 443 Hackazon GLOBAL LOG '
      'NONE ["-"] GET /sitemap.xml TLSv1.2 "-" "Go-http-client/1.1" 1.128.0.3 52532 "-" http://x/',
