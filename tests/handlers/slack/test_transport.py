@@ -113,6 +113,10 @@ def test_socket_mode_delivers_and_a_quiet_connection_is_made_again(
             ws.relay.freeze()  # the connection stays open but nothing passes any more
             ws.wait_connections(2, timeout=15)
             assert len(api.calls_to("apps.connections.open")) == 2
+            # (the server sees the new connection before the client's connect() returns and counts it)
+            deadline = time.monotonic() + 10
+            while front.socket is not None and front.socket.connections < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert front.socket is not None and front.socket.connections == 2
             time.sleep(0.2)
             ack = ws.wait_ack(ws.send("slash_commands", _command(api, "45.33.32.10")))
