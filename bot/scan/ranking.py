@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import ipaddress
+import re
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -108,11 +109,29 @@ def top_ips(tallies: dict[str, Tally], n: int, *, allow_non_global: bool) -> lis
     return [ip for ip, _ in heapq.nsmallest(n, tallies.items(), key=_key(allow_non_global, None))]
 
 
+# A number standing alone (a time, a port, a pid, an address's octets), not one glued to a word
+# (the 7 of john.doe7): what changes between two tries of the same thing.
+_NUMBER = re.compile(r"\b\d+\b")
+TIE_WINDOW = 10   # the first candidates of equal counts are ordered by variety, the rest by appearance
+
+
+def variety(lines: list[str] | None) -> int:
+    """How many different things an address's evidence lines show, numbers aside: eleven accounts
+    tried once each is eleven, one account tried eleven times is one."""
+    return len({_NUMBER.sub("0", line) for line in lines or ()})
+
+
 def rank(tallies: dict[str, Tally], *, allow_non_global: bool, first: str | None = None) -> list[Candidate]:
     """Candidates, attacker first: global before non-global (unless allowed), then attacker-side
-    lines, then all lines mentioning it, then first appearance. ``first`` (a named IP) leads."""
+    lines, then all lines mentioning it; among the first TIE_WINDOW, equal counts go to the one whose
+    evidence lines vary most, then to first appearance. ``first`` (a named IP) leads."""
+    key = _key(allow_non_global, first)
+    order = sorted(tallies.items(), key=key)
+    head = order[:TIE_WINDOW]
+    head.sort(key=lambda item: (*key(item)[:-1], -variety(item[1].lines), item[1].first_pos))
+    order[:TIE_WINDOW] = head
     out = []
-    for ip, t in sorted(tallies.items(), key=_key(allow_non_global, first)):
+    for ip, t in order:
         out.append(Candidate(
             ip=ip, count=t.count, source_count=t.source_count, role=_dominant(t),
             reportable=is_global(ip),

@@ -1,13 +1,19 @@
-"""The scanner's fast is_global gives the same answer as bot.public.is_public, the one definition of
-an address somebody can be told about (ipaddress' is_global, minus multicast and special-use space)."""
+"""Ranking the candidates. The scanner's fast is_global gives the same answer as bot.public.is_public,
+the one definition of an address somebody can be told about (ipaddress' is_global, minus multicast and
+special-use space); no-host addresses come last; equal counts go to the address whose lines vary."""
 
 from __future__ import annotations
 
 import ipaddress
 import random
+from pathlib import Path
 
+import pytest
+
+from bot.config import ScanConfig
 from bot.public_address import is_public
-from bot.scan.ranking import is_global, rank, top_ips
+from bot.scan import scan_paths, scanner
+from bot.scan.ranking import is_global, rank, top_ips, variety
 from bot.scan.tally import Tally
 
 
@@ -43,3 +49,29 @@ def _tally(pos: int, lines: int) -> Tally:
     t = Tally(pos)
     t.count = t.source_count = lines
     return t
+
+
+def test_equal_counts_go_to_the_address_whose_lines_vary(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two addresses fail eleven logins each. The one written first retries one account (a client
+    # with a stale password does that); the other tries eleven accounts: it leads, on both paths.
+    lines = [f"Mar 10 10:00:{i:02d} host sshd[{100 + i}]: Failed password for alice from 45.1.2.3 port "
+             f"{40000 + i} ssh2" for i in range(11)]
+    lines += [f"Mar 10 10:01:{i:02d} host sshd[{200 + i}]: Failed password for user{i} from 81.2.69.1 port "
+              f"{50000 + i} ssh2" for i in range(11)]
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(lines) + "\n")
+    for bulk_from in (scanner.BULK_MIN_BYTES, 1000):
+        monkeypatch.setattr(scanner, "BULK_MIN_BYTES", bulk_from)
+        result = scan_paths([log], ScanConfig(), allow_non_global=True)
+        assert [(c.ip, c.count) for c in result.candidates] == [("81.2.69.1", 11), ("45.1.2.3", 11)]
+    # a count still outranks variety: one more retry and the first address leads
+    log.write_text("\n".join([*lines, lines[0]]) + "\n")
+    assert scan_paths([log], ScanConfig(), allow_non_global=True).candidates[0].ip == "45.1.2.3"
+
+
+def test_variety_sets_times_ports_and_pids_aside_but_not_numbered_names() -> None:
+    retries = ["10:00:01 sshd[7]: from 45.1.2.3 port 4000", "10:00:02 sshd[8]: from 45.1.2.3 port 4001"]
+    assert variety(retries) == 1
+    assert variety(["login john.doe1 from 45.1.2.3", "login john.doe2 from 45.1.2.3"]) == 2
+    assert variety(None) == 0
