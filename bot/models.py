@@ -45,6 +45,9 @@ class Candidate:
     approximate: bool = False    # counts estimated (the scan's memory bound folded it once)
 
 
+LIST_LINE = 64   # a line naming more addresses than this is a list, not one event (bot.scan.engine)
+
+
 @dataclass(frozen=True)
 class ScanResult:
     candidates: tuple[Candidate, ...]   # ranked: attacker first
@@ -52,7 +55,7 @@ class ScanResult:
     lines_used: int                     # after the isolating string and the Received: rule
     lines_skipped_received: int
     # Lines set aside as written to steer the scan: the daemon's peer field written twice where the
-    # client could have written either copy, and lines naming more than 64 addresses.
+    # client could have written either copy, and lines naming more than LIST_LINE addresses.
     lines_ambiguous: int = 0
     lines_crowded: int = 0
     selected: str | None = None         # the IP the user named (it is candidates[0]), if any
@@ -81,7 +84,7 @@ class ScanResult:
             out.append(f"{_lines(self.lines_ambiguous)} not used: the daemon's peer field is written twice "
                        f"and the client could have written either copy")
         if self.lines_crowded:
-            out.append(f"{_lines(self.lines_crowded)} not used: more than 64 addresses "
+            out.append(f"{_lines(self.lines_crowded)} not used: more than {LIST_LINE} addresses "
                        f"(a list, not one event)")
         return tuple(out)
 

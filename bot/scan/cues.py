@@ -140,14 +140,17 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     return score
 
 
+_PHRASE_HEAD = re.compile(r"(?:[A-Za-z][\w\-]* ){1,2}$")   # the words before a phrase's last one
+
+
 def _phrase_side(left: str, words: list[str]) -> int | None:
     """The side a key phrase ending in generic nouns names: "Local Host IP" -> local's."""
     if not left.endswith(" " + words[-1]):
         return None     # (no phrase: '"ip":', "ip=")
-    phrase = re.search(r"(?:[A-Za-z][\w\-]* ){1,2}" + re.escape(words[-1]) + "$", left)
+    phrase = _PHRASE_HEAD.search(left, 0, len(left) - len(words[-1]))
     if phrase is None:
         return None
-    for w in reversed(phrase.group().split()[:-1]):
+    for w in reversed(phrase.group().split()):
         if norm_word(w) in _GENERIC:
             continue
         score = word_score(w)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 
+from bot import models
 from bot.config import ScanConfig
 from bot.errors import InputError
 from bot.scan import addresses, roles
@@ -38,8 +39,9 @@ SHAPES_MAX = 20_000          # cached line shapes (each also under its address-f
 EVIDENCE_REFS_MAX = 2_000_000   # evidence line references kept over all addresses (line path)
 # A line naming more addresses than this is a list, not one event, or a line written to pick who is
 # accused (padding the real peer with a crowd) or to make the scan slow (reading roles is quadratic
-# in a line's addresses): it is not used, like a line with no address.
-LIST_LINE = 64
+# in a line's addresses): it is not used, like a line with no address. (Defined beside ScanResult,
+# whose message quotes it.)
+LIST_LINE = models.LIST_LINE
 # A JSON document printed over several lines (an EDR or SIEM alert pasted as it was shown) is one
 # record: a line that is only "{" opens it, and its lines are read as one line once the
 # brackets close, so that its keys are compared with each other ("computer_ip" beside
