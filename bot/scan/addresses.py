@@ -21,8 +21,12 @@ CACHE = 16384       # addresses whose parsing is remembered (per function; a log
 # One pattern for both families. The v6 branch takes a run of hex digits and colons (with an
 # optional dotted tail for ::ffff:a.b.c.d and a zone id); the checks in _v6() decide.
 _V4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+# Not the inside of a longer token; an escaped tab or line end before it ends the token before
+# (JSON and escaped syslog: Windows' "Source Network Address:\t1.2.3.4\r\n").
+_ALONE = r"(?:(?<![\w.%])|(?<=\\[tnr]))"
+_ALONE6 = r"(?:(?<![\w.:%])|(?<=\\[tnr]))"
 _PATTERN = re.compile(
-    r"(?<![\w.%])"                                    # not the inside of a longer token
+    _ALONE +
     r"(?:"
     r"(?:(?<!:)|(?<=[Ii][Pp][Vv]6:))"                  # "[IPv6:2001:db8::1]" (mail headers)
     r"(?P<v6>(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)"   # at least two colons
@@ -222,7 +226,7 @@ def _t4_first(capture: bool) -> str:
     """The first octet: 1 to 3 digits before the token's first dot, not inside a longer token."""
     group = "({})" if capture else "(?:{})"
     octets = (group.format(d) for d in (r"\d{3}", r"\d{2}", r"\d"))
-    return "(?:" + "|".join(r"(?<=(?<![\w.])" + octet + r"\.)" for octet in octets) + ")"
+    return "(?:" + "|".join(r"(?<=" + _ALONE + octet + r"\.)" for octet in octets) + ")"
 
 
 _T4 = _T4_START + _t4_first(True) + _T4_REST
@@ -231,8 +235,8 @@ _T6 = (r":(?=[0-9A-Fa-f]{0,4}:)(?<!:[0-9A-Fa-f]:)(?<!:[0-9A-Fa-f]{2}:)(?<!:[0-9A
        # not a time ("13:15:11") nor a MAC address ("00:16:3e:5e:6c:00"), which find() rejects too
        r"(?!\d\d:\d\d(?::\d\d)?(?![:0-9A-Fa-f]))"
        r"(?![0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?![0-9A-Fa-f]))"
-       r"(?:(?<=(?<![\w.:%])([0-9A-Fa-f]{4}):)|(?<=(?<![\w.:%])([0-9A-Fa-f]{3}):)"
-       r"|(?<=(?<![\w.:%])([0-9A-Fa-f]{2}):)|(?<=(?<![\w.:%])([0-9A-Fa-f]):)|(?<=(?<![\w.:%]):)"
+       r"(?:(?<=" + _ALONE6 + r"([0-9A-Fa-f]{4}):)|(?<=" + _ALONE6 + r"([0-9A-Fa-f]{3}):)"
+       r"|(?<=" + _ALONE6 + r"([0-9A-Fa-f]{2}):)|(?<=" + _ALONE6 + r"([0-9A-Fa-f]):)|(?<=" + _ALONE6 + r":)"
        r"|(?<=[Ii][Pp][Vv]6:))"
        r"([0-9A-Fa-f:]{1,44}(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})?(?:%\w[\w.\-]{0,30})?\]?)"
        r"(?::(\d{1,5})(?![\d.:])|\.(\d{1,5})(?=" + _SPACE + "+>" + _SPACE + "|:(?:" + _SPACE + "|$)))?")

@@ -98,3 +98,11 @@ def test_more_notations(line: str, expected: list[tuple[str, int | None]]) -> No
 
 def test_a_lone_fifth_dotted_part_is_a_version_not_a_port() -> None:
     assert ips("firmware 1.2.3.4.5 installed") == []
+
+
+def test_an_escaped_tab_or_line_end_before_an_address_ends_the_token_before() -> None:
+    # Windows events shipped as JSON keep their message's tabs and line ends escaped
+    line = r'"Message":"An account failed to log on.\r\n\tSource Network Address:\t203.0.113.9\r\n\t' \
+           r'Source Port:\t\t51234\r\nClient:\n2001:db8::7\r\n"'
+    assert ips(line) == [("203.0.113.9", None), ("2001:db8::7", None)]
+    assert ips("at1.2.3.4 t::1") == []      # a letter before it still makes it part of a word

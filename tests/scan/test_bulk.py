@@ -281,3 +281,20 @@ def test_an_address_no_host_sends_from_is_never_the_attacker_side(tmp_path: Path
     assert sides[0] == sides[1]
     assert sides[0]["45.1.2.3"] == 30 and sides[0]["0.0.0.0"] == 0      # 10 of its 40 have a real peer
     assert sides[0]["203.0.113.9"] == 15      # a real peer address keeps its strong cue
+
+
+def test_json_escaped_messages_are_read_alike_on_both_paths(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows events shipped as JSON: the address follows an escaped tab, on every line
+    lines = [f'{{"EventID":4625,"Message":"An account failed to log on.\\r\\n\\tSource Network Address:\\t'
+             f'{"45.1.2.3" if i % 3 else f"198.51.100.{i % 250}"}\\r\\n\\tSource Port:\\t\\t{50000 + i}"}}'
+             for i in range(600)]
+    log = tmp_path / "security.json"
+    log.write_text("\n".join(lines) + "\n")
+    counts = []
+    for bulk_from in (scanner.BULK_MIN_BYTES, 1000):
+        monkeypatch.setattr(scanner, "BULK_MIN_BYTES", bulk_from)
+        result = scan_paths([log], ScanConfig(), allow_non_global=True)
+        counts.append({c.ip: (c.count, c.source_count) for c in result.candidates})
+    assert counts[0] == counts[1]
+    assert counts[0]["45.1.2.3"] == (400, 400)

@@ -13,7 +13,8 @@ from bot.scan.addresses import SPLIT4_ASCII, TOKENS4, TOKENS6, TOKENS6_ASCII, fi
 # Text around the address: anything, as long as the address stays a token of its own (the
 # separator next to it is not part of an address).
 FILLER = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
-SEP = st.sampled_from([" ", "  ", "\t", " (", " [", " <", '"', "=", ": ", ", "])
+# (and the escaped tab or line end of JSON and escaped syslog: "Source Address:\t1.2.3.4")
+SEP = st.sampled_from([" ", "  ", "\t", " (", " [", " <", '"', "=", ": ", ", ", "\\t", "\\n", ":\\t\\t"])
 END = st.sampled_from([" ", ")", "]", ">", '"', ",", ";", ". ", "\t"])
 PORT = st.integers(min_value=1, max_value=65535)
 
@@ -83,7 +84,7 @@ def test_hex_hashes_are_not_addresses(raw: bytes) -> None:
 
 
 # Text made of what address tokens are made of, and the characters around them in logs.
-_TOKENISH = st.text(st.sampled_from(list("0123456789abcdefABCDEF.:[]%> \t\x1c\nIPvx/-~_")), max_size=80)
+_TOKENISH = st.text(st.sampled_from(list("0123456789abcdefABCDEF.:[]%> \t\x1c\nIPvx/-~_\\nrt")), max_size=80)
 
 
 @settings(max_examples=500, deadline=None)
