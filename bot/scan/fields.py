@@ -218,6 +218,8 @@ def _keyed(line: str, spans: list[Span]) -> None:
         start = m.end()
         if line[start:start + 1] == "{" and key not in ("headers", "requestheaders"):
             continue        # a structured record ("request":{...}): its own keys say what they hold
+        if kind == "request" and _PEER_BEFORE.search(line, max(0, start - 80), start):
+            continue        # the format table's peer field (Unbound's "query: ADDR name A IN")
         if m.group(0).endswith("\">"):          # <Data Name="key">value</Data>
             end = line.find("<", start)
             end = len(line) if end < 0 else end
@@ -278,6 +280,7 @@ _PEER_BEFORE = re.compile("|".join((
     r"\bPulseSecure: (?:- )+[\d\-]+ [\d:]+ - [\w.\-]+ - \[$",          # Pulse Connect Secure "[ADDR] user"
     r"\btr=\"(?:TCP|UDP)\|[^|\"]*\|\d+\|$",                   # Oracle Messaging: local|port|remote
     r"\bmartian source [\d.]+ from $",                      # Linux: "martian source DST from SRC"
+    r"\bunbound\[\d+\]: \[\d+:\d+\] (?:query|reply): $",       # Unbound: "query: CLIENT name A IN"
 )))
 
 

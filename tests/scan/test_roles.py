@@ -193,6 +193,12 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     # Oracle Messaging's connection tuple: "tr=\"TCP|local|port|remote|port\""
     ('<co ts="2026-03-10T10:00:01.00" sc="tcp_local" tr="TCP|192.0.2.5|25|45.1.2.3|51234" ap="SMTP" '
      'mi="Bad password" us="a@example.org"/>', "45.1.2.3"),
+    # Unbound's "query: CLIENT name type class": its peer field, though "query" keys a client's text
+    # elsewhere; the name queried is the client's ("9.9.9.9." is a name)
+    ("2025-10-14T17:44:30+02:00 192.0.2.53 unbound[1113]: [1113:1] query: 45.1.2.3 9.9.9.9. A IN",
+     "45.1.2.3"),
+    ("Oct 14 17:44:30 ns unbound[1113]: [1113:0] reply: 45.1.2.3 9.9.9.9. A IN NOERROR 0.000 0 45",
+     "45.1.2.3"),
     # the CLF user field is free text up to the date
     ('45.1.2.3 - x from 74.125.225.229 port 22 [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 401 1 "-" "x"',
      "45.1.2.3"),
