@@ -284,8 +284,9 @@ def _comma_run(line: str, found: Sequence[Found], i: int, lead: int = 0) -> bool
 
 def _lists(line: str, found: Sequence[Found], spans: Sequence[object], head_client: int) -> \
         tuple[tuple[int, ...], ...]:
-    """Forwarded-for lists: runs of addresses joined by ", " (or inside one quoted value) under a
-    forwarded-for key, in an access-log head, or filling one quoted field."""
+    """Forwarded-for lists: runs of addresses joined by "," under a forwarded-for key, in an
+    access-log head, or filling one quoted field. Other runs are addresses side by side (a DNS
+    answer's "ipaddr=A, B", PIM's "(S, G)"), each read on its own."""
     out: list[tuple[int, ...]] = []
     i = 0
     n = len(found)
@@ -299,8 +300,7 @@ def _lists(line: str, found: Sequence[Found], spans: Sequence[object], head_clie
         keyed = bool(key) and cues.is_forwarded_key(key)
         # (a list a key names as servers or destinations is no chain of proxies)
         servers = bool(key) and (cues.word_score(key) or 0) <= DEST
-        joined = head_client == j or _one_quoted(line, found[i], found[j]) \
-            or ", " in line[found[i].end:found[j].start]
+        joined = head_client == j or _one_quoted(line, found[i], found[j])
         if keyed or (len(run) > 1 and not servers and joined):
             out.append(run)
         i = j + 1

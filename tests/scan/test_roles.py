@@ -199,6 +199,13 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
      "45.1.2.3"),
     ("Oct 14 17:44:30 ns unbound[1113]: [1113:0] reply: 45.1.2.3 9.9.9.9. A IN NOERROR 0.000 0 45",
      "45.1.2.3"),
+    # a comma list nothing marks as forwarded-for is addresses side by side, not a proxy chain: a
+    # DNS answer after the query's source, PIM's (source, group) pair before the sender
+    ("CEF:0|Fortinet|Fortigate|v6.0.3|54802|dns:dns-response pass|3|src=45.1.2.3 spt=54621 "
+     "dst=192.0.2.53 dpt=53 FTNTFGTqname=example.org FTNTFGTipaddr=104.80.89.26, 104.80.89.24 act=pass",
+     "45.1.2.3"),
+    ("%PIM-SW1-6-INVALID_RP_JOIN: Received (10.50.22.5, 10.36.2.78) Join from 10.4.5.66 for invalid RP "
+     "10.3.66.3", "10.4.5.66"),
     # the CLF user field is free text up to the date
     ('45.1.2.3 - x from 74.125.225.229 port 22 [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 401 1 "-" "x"',
      "45.1.2.3"),
