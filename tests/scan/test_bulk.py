@@ -14,6 +14,7 @@ from bot.config import ScanConfig
 from bot.models import Role
 from bot.scan import batch, bulk, collect_evidence, scan_lines, scan_paths, scanner
 from bot.scan.engine import Engine
+from tests.scan.paths import on_both_paths
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -273,11 +274,7 @@ def test_an_address_no_host_sends_from_is_never_the_attacker_side(tmp_path: Path
                      f'destination-port="443" peer-source-address="{peer}" peer-source-port="0"]')
     log = tmp_path / "srx.log"
     log.write_text("\n".join(lines) + "\n")
-    sides = []
-    for bulk_from in (scanner.BULK_MIN_BYTES, 1000):
-        monkeypatch.setattr(scanner, "BULK_MIN_BYTES", bulk_from)
-        result = scan_paths([log], ScanConfig(), allow_non_global=True)
-        sides.append({c.ip: c.source_count for c in result.candidates})
+    sides = [{c.ip: c.source_count for c in r.candidates} for r in on_both_paths(log, monkeypatch)]
     assert sides[0] == sides[1]
     assert sides[0]["45.1.2.3"] == 30 and sides[0]["0.0.0.0"] == 0      # 10 of its 40 have a real peer
     assert sides[0]["203.0.113.9"] == 15      # a real peer address keeps its strong cue
@@ -291,10 +288,7 @@ def test_json_escaped_messages_are_read_alike_on_both_paths(tmp_path: Path,
              for i in range(600)]
     log = tmp_path / "security.json"
     log.write_text("\n".join(lines) + "\n")
-    counts = []
-    for bulk_from in (scanner.BULK_MIN_BYTES, 1000):
-        monkeypatch.setattr(scanner, "BULK_MIN_BYTES", bulk_from)
-        result = scan_paths([log], ScanConfig(), allow_non_global=True)
-        counts.append({c.ip: (c.count, c.source_count) for c in result.candidates})
+    counts = [{c.ip: (c.count, c.source_count) for c in r.candidates}
+              for r in on_both_paths(log, monkeypatch)]
     assert counts[0] == counts[1]
     assert counts[0]["45.1.2.3"] == (400, 400)

@@ -12,9 +12,10 @@ import pytest
 
 from bot.config import ScanConfig
 from bot.public_address import is_public
-from bot.scan import scan_paths, scanner
+from bot.scan import scan_paths
 from bot.scan.ranking import is_global, rank, top_ips, variety
 from bot.scan.tally import Tally
+from tests.scan.paths import on_both_paths
 
 
 def expected(ip: str) -> bool:
@@ -61,9 +62,7 @@ def test_equal_counts_go_to_the_address_whose_lines_vary(tmp_path: Path,
               f"{50000 + i} ssh2" for i in range(11)]
     log = tmp_path / "auth.log"
     log.write_text("\n".join(lines) + "\n")
-    for bulk_from in (scanner.BULK_MIN_BYTES, 1000):
-        monkeypatch.setattr(scanner, "BULK_MIN_BYTES", bulk_from)
-        result = scan_paths([log], ScanConfig(), allow_non_global=True)
+    for result in on_both_paths(log, monkeypatch):
         assert [(c.ip, c.count) for c in result.candidates] == [("81.2.69.1", 11), ("45.1.2.3", 11)]
     # a count still outranks variety: one more retry and the first address leads
     log.write_text("\n".join([*lines, lines[0]]) + "\n")
