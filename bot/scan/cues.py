@@ -122,6 +122,8 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     if words and not _NUMBERS.fullmatch(left, left.rfind(words[-1]) + len(words[-1])):
         words = []      # the last word is not next to the address: "[server.go:2619] | A"
     score = word_score(words[-1]) if words else None
+    if score is None and words and _CEF_CUSTOM.fullmatch(words[-1]) and "CEF:" in line:
+        score = _cef_label_score(line, words[-1])
     if score is not None and norm_word(words[-1]) in _GENERIC:
         side = _phrase_side(left, words)
         if side is None:
@@ -138,6 +140,24 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     if score is None and _NAME_BRACKET.search(line, max(0, f.start - 2), f.start):
         score = WEAK_SOURCE + 1
     return score
+
+
+# CEF's custom fields are named by a label the device writes beside them: "c6a2=fc55::99
+# c6a2Label=source_address" (F5), "cs3=A cs3Label=Attacker IP". The label is the key.
+_CEF_CUSTOM = re.compile(r"(?:c6a|cs|cn|cfp|flexString|deviceCustomIPv6Address|deviceCustomString)\d")
+
+
+def _cef_label_score(line: str, key: str) -> int | None:
+    labels = re.findall(r"(?<=\s)" + key + r"Label=([^=]*?)(?=\s+[A-Za-z][\w.]*=|$)", line)
+    if len(labels) != 1:
+        return None     # (a field labelled twice says nothing: one of the two was not the device's)
+    label = labels[0].replace(" ", "")
+    if is_forwarded_key(label):
+        # "cs5=A cs5Label=x_forwarded_for_header_value": a header the client sent, copied by the
+        # device, never more than a proxy beside the device's own src=
+        return PROXY
+    score = word_score(label)
+    return None if score is None else min(score, SOURCE)
 
 
 _PHRASE_HEAD = re.compile(r"(?:[A-Za-z][\w\-]* ){1,2}$")   # the words before a phrase's last one

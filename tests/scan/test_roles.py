@@ -206,6 +206,16 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
      "45.1.2.3"),
     ("%PIM-SW1-6-INVALID_RP_JOIN: Received (10.50.22.5, 10.36.2.78) Join from 10.4.5.66 for invalid RP "
      "10.3.66.3", "10.4.5.66"),
+    # CEF custom fields are named by their labels, wherever the label is written; a label written
+    # twice names nothing
+    ("CEF:0|F5|Advanced Firewall Module|11.3|Bad TCP checksum|Drop|8|dvc=192.0.2.176 act=Drop "
+     "c6a3=2001:db8::3 c6a2=2001:db8::99 c6a2Label=source_address c6a3Label=destination_address",
+     "2001:db8::99"),
+    ("CEF:0|F5|AFM|11.3|x|Drop|8|c6a3=2001:db8::3 c6a2=2001:db8::99 c6a3Label=source_address "
+     "c6a3Label=destination_address c6a2Label=source_address", "2001:db8::99"),
+    # ... and a labelled copy of the client's X-Forwarded-For header does not beat the device's src=
+    ("CEF:0|F5|ASM|15.1|Successful Request|Successful Request|2|dvc=192.0.2.1 src=45.1.2.3 spt=51702 "
+     "dst=192.0.2.8 dpt=443 cs5=74.125.225.229 cs5Label=x_forwarded_for_header_value", "45.1.2.3"),
     # the CLF user field is free text up to the date
     ('45.1.2.3 - x from 74.125.225.229 port 22 [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 401 1 "-" "x"',
      "45.1.2.3"),
