@@ -167,7 +167,7 @@ def client_spans(line: str, found: Sequence[Found], access_head_end: int = -1) -
         cef = _CEF_MSG.search(line)
         if cef:
             add(Span(cef.start(1), cef.end(1), "message"))
-    placed = _PEER_PLACE.match(line) if line.startswith("[") else None
+    placed = _PEER_PLACE.match(line) if line.lstrip(" \t>").startswith("[") else None
     if placed:
         add(Span(placed.start("client"), placed.end("client"), "access-field"))
     _user_names(line, found, spans)
@@ -294,14 +294,14 @@ _CEF_MSG = re.compile(r"\bCEF:\d+\|.*?(?:\||\s)msg=(.*?)(?=\s+[A-Za-z][\w.]*=|$)
 # Envoy's (and Istio's) default access log ends with "UPSTREAM_HOST" CLUSTER UPSTREAM_LOCAL
 # DOWNSTREAM_LOCAL DOWNSTREAM_REMOTE SERVER_NAME ROUTE; the downstream remote is the client.
 # Everything from its request line to the upstream host is what the client sent or its outcome.
-_PEER_PLACE = re.compile(r"^\[\d{4}-\d\d-\d\dT[\d:.]+Z?\] (?P<client>\"[^\"]*\" \d{1,3} .*)"
+_PEER_PLACE = re.compile(r"^[\s>]*\[\d{4}-\d\d-\d\dT[\d:.]+Z?\] (?P<client>\"[^\"]*\" \d{1,3} .*)"
                          r"\"[^\"]*\" \S+ \S+ \S+ (?P<peer>\S+) \S+ \S+$")
 
 
 def peer_indexes(line: str, found: Sequence[Found]) -> list[int]:
     """Indexes of the addresses written in a daemon's own peer field (the format tables above)."""
     out = [i for i, f in enumerate(found) if _PEER_BEFORE.search(line, max(0, f.start - 80), f.start)]
-    placed = _PEER_PLACE.match(line) if line.startswith("[") else None
+    placed = _PEER_PLACE.match(line) if line.lstrip(" \t>").startswith("[") else None
     if placed:
         out += [i for i, f in enumerate(found) if placed.start("peer") <= f.start < placed.end("peer")]
     return out

@@ -65,10 +65,11 @@ _ACCESS_HEAD = re.compile(r"\s+\S+\s+(?P<user>[^\n]{0,200}?)\s*\[\d{1,2}/[A-Za-z
                           r"|\s+\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\.\d+\]")
 # What may come before an access log's head: a syslog header, "prog[pid]:", a virtual host, a
 # container runtime's prefix, bracketed stamps; no quote or key (the head is never inside a field).
-_HEAD_PREFIX = re.compile(r"(?:<\d{1,3}>\d?\s*)?"
+# (Pasted lines may be indented or quoted with ">": nobody's field, and not the client's.)
+_HEAD_PREFIX = re.compile(r"[\s>]*(?:<\d{1,3}>\d?\s*)?"
                           r"(?:(?:[^\s\"'<>()\[\]{}=]+(?:\[\d+\])?:?|\[[^\[\]\"']*\])\s+){0,7}(?:\|\s+)?$")
 _SYSLOG_HOST = re.compile(
-    r"^(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d{4}\s+)?\d\d:\d\d:\d\d(?:\.\d+)?\]?"
+    r"^[\s>]*(?:<\d{1,3}>\d?\s*)?(?:\[?[A-Z][a-z]{2}\s+\d{1,2}\s+(?:\d{4}\s+)?\d\d:\d\d:\d\d(?:\.\d+)?\]?"
     r"(?:\s+\d{4})?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s+"
     r"(?:<[a-z0-9]+\.[a-z]+>\s+)?"      # "<local0.info>": a relay that writes facility and level
     r"(?:\S+\s+)??"
@@ -320,7 +321,7 @@ def _one_quoted(line: str, a: Found, b: Found) -> bool:
 def _is_header_host(line: str, f: Found, header_end: int) -> bool:
     # The host field is the token right after the timestamp: "Jun 1 10:00:00 10.0.0.1 sshd[1]: ..."
     head = line[:f.start]
-    return head.rstrip().count(" ") <= 6 and f.end <= header_end + 45 and (
+    return head.strip().count(" ") <= 6 and f.end <= header_end + 45 and (
         f.end >= len(line) or line[f.end] in " \t")
 
 

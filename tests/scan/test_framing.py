@@ -95,6 +95,17 @@ def test_no_field_the_client_fills_can_frame_a_third_party(case: dict[str, str],
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[f"{c['family']}: {c['field']}" for c in CORPUS])
+@pytest.mark.parametrize("pasted", ["    ", "> "], ids=["indented", "quoted"])
+def test_pasted_lines_cannot_frame_either(case: dict[str, str], pasted: str) -> None:
+    # lines pasted into a mail or a chat are often indented or quoted: the client wrote none of that
+    for victim in VICTIMS:
+        for payload in PAYLOADS:
+            line = pasted + render(case, "45.1.2.3", payload.format(V=victim))
+            sides = attacker_side([line])
+            assert sides.pop("45.1.2.3") == 1 and set(sides.values()) <= {0}, line
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[f"{c['family']}: {c['field']}" for c in CORPUS])
 def test_the_framed_lines_read_without_framing_name_the_daemons_peer(case: dict[str, str]) -> None:
     # (the corpus is only worth something if its lines are read as their daemon means them)
     sides = attacker_side([render(case, "45.1.2.3", "admin")])
@@ -103,8 +114,8 @@ def test_the_framed_lines_read_without_framing_name_the_daemons_peer(case: dict[
 
 def test_a_file_of_framed_lines_names_the_attacker_on_both_paths(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    lines = [render(case, "45.1.2.3", payload.format(V=victim))
-             for case in CORPUS for payload in PAYLOADS for victim in VICTIMS]
+    lines = [pasted + render(case, "45.1.2.3", payload.format(V=victim))
+             for case in CORPUS for payload in PAYLOADS for victim in VICTIMS for pasted in ("", "  ")]
     log = tmp_path / "framed.log"
     log.write_text("\n".join(lines) + "\n")
     for bulk_from in (scanner.BULK_MIN_BYTES, 1000):         # line by line, then shape by shape
