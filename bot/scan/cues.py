@@ -148,7 +148,7 @@ _CEF_CUSTOM = re.compile(r"(?:c6a|cs|cn|cfp|flexString|deviceCustomIPv6Address|d
 
 
 def _cef_label_score(line: str, key: str) -> int | None:
-    labels = re.findall(r"(?<=\s)" + key + r"Label=([^=]*?)(?=\s+[A-Za-z][\w.]*=|$)", line)
+    labels = re.findall(r"(?<=[\s|])" + key + r"Label=([^=]*?)(?=\s+[A-Za-z][\w.]*=|$)", line)
     if len(labels) != 1:
         return None     # (a field labelled twice says nothing: one of the two was not the device's)
     label = labels[0].replace(" ", "")

@@ -211,6 +211,8 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     ("CEF:0|F5|Advanced Firewall Module|11.3|Bad TCP checksum|Drop|8|dvc=192.0.2.176 act=Drop "
      "c6a3=2001:db8::3 c6a2=2001:db8::99 c6a2Label=source_address c6a3Label=destination_address",
      "2001:db8::99"),
+    ("CEF:0|F5|AFM|11.3|x|Drop|8|c6a2Label=source_address c6a3=2001:db8::3 c6a2=2001:db8::99",
+     "2001:db8::99"),
     ("CEF:0|F5|AFM|11.3|x|Drop|8|c6a3=2001:db8::3 c6a2=2001:db8::99 c6a3Label=source_address "
      "c6a3Label=destination_address c6a2Label=source_address", "2001:db8::99"),
     # ... and a labelled copy of the client's X-Forwarded-For header does not beat the device's src=
