@@ -27,9 +27,10 @@ FORWARDED_PARTS = ("forwardedfor", "realip", "connectingip", "trueclient", "xcli
 # packet it sent names another source).
 _STRONG_PARTS = ("clientip", "originalclient", "peer")
 _DEST_PARTS = ("local", "server", "dest", "dst", "upstream", "backend", "target", "daddr", "listen",
-               "nas", "gateway", "proxy", "origin", "interface", "bind", "vip", "router", "victim")
+               "nas", "gateway", "proxy", "origin", "interface", "bind", "vip", "router", "victim",
+               "calledstation")
 _SOURCE_PARTS = ("source", "src", "client", "remote", "rhost", "peer", "attacker", "saddr", "caller",
-                 "sender", "requester", "clnt", "offender", "visitor", "banned", "blocked")
+                 "sender", "requester", "clnt", "offender", "visitor", "banned", "blocked", "callingstation")
 _SOURCE_WORDS = frozenset({
     "from", "ip", "ipaddr", "ipaddress", "addr", "address", "rip", "von", "de", "host", "hostaddr",
     "connection", "connect", "by", "user", "rcpt", "for", "ban", "unban", "hit", "fromip", "srcip",
@@ -37,7 +38,7 @@ _SOURCE_WORDS = frozenset({
     "with",
 })
 _DEST_WORDS = frozenset({"to", "dst", "lip", "on", "at", "via", "dport", "towards", "into", "dstip",
-                         "daddr", "sport", "laddr"})
+                         "daddr", "sport", "laddr", "dvc"})
 # Nouns that name an address but not its side: in a key phrase ("Remote Host IP:", "Local Host IP:",
 # "Source Network Address:") the side is the word before them.
 _GENERIC = frozenset({"ip", "ipaddr", "ipaddress", "addr", "address", "host", "hostaddr", "ipv4", "ipv6",
@@ -45,6 +46,9 @@ _GENERIC = frozenset({"ip", "ipaddr", "ipaddress", "addr", "address", "host", "h
 # A firewall's translated address ("nat-source-address", SonicWall's natSrc) is its own or its pool's,
 # not the endpoint's: never more than a proxy.
 _TRANSLATED = ("nat", "xlat", "translated", "mapped")
+# The equipment that wrote the line ("Device IP Address=", "deviceAddress", OCSF's "device":{"ip":A})
+# is the hit side; but in prose "from new device A" the word says nothing of the side.
+_DEVICE = "device"
 _W3C = {"c-ip": SOURCE, "s-ip": DEST}     # W3C/IIS field names, also as XML Name="c-ip"
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _LEFT_STRIP = " \t\"'[(<{=:,;|/@#"
@@ -71,8 +75,9 @@ def norm_word(w: str) -> str:
     return w.lower().replace("-", "").replace("_", "").replace(".", "")
 
 
-def word_score(word: str) -> int | None:
-    """The score a key or word written right before an address gives it (None: no cue)."""
+def word_score(word: str, key: bool = False) -> int | None:
+    """The score a key or word written right before an address gives it (None: no cue). ``key``:
+    the word is a key for certain (a key phrase's head, a JSON object's key), not maybe prose."""
     named = _W3C.get(word.lower())
     if named is not None:
         return named
@@ -89,6 +94,8 @@ def word_score(word: str) -> int | None:
     if w in _SOURCE_WORDS:
         return SOURCE
     if len(w) > 3 and any(p in w for p in _DEST_PARTS):
+        return DEST
+    if _DEVICE in w and (key or w != _DEVICE):
         return DEST
     if any(p in w for p in _SOURCE_PARTS):
         return SOURCE
@@ -173,7 +180,7 @@ def _phrase_side(left: str, words: list[str]) -> int | None:
     for w in reversed(phrase.group().split()):
         if norm_word(w) in _GENERIC:
             continue
-        score = word_score(w)
+        score = word_score(w, key=True)
         return score if score is not None and norm_word(w) not in _SOURCE_WORDS else None
     return None
 
@@ -207,7 +214,7 @@ def _object_side(line: str, at: int) -> int | None:
     w = norm_word(m.group(1))
     if w.startswith(_TRANSLATED):
         return PROXY
-    score = word_score(m.group(1))
+    score = word_score(m.group(1), key=True)
     return score if score is not None and score < SOURCE and w not in _SOURCE_WORDS else None
 
 

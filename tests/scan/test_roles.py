@@ -218,6 +218,16 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     # ... and a labelled copy of the client's X-Forwarded-For header does not beat the device's src=
     ("CEF:0|F5|ASM|15.1|Successful Request|Successful Request|2|dvc=192.0.2.1 src=45.1.2.3 spt=51702 "
      "dst=192.0.2.8 dpt=443 cs5=74.125.225.229 cs5Label=x_forwarded_for_header_value", "45.1.2.3"),
+    # RADIUS names its sides (RFC 2865): Calling-Station-Id is the user's station, Called-Station-Id
+    # and NAS-IP-Address the server's; the device that logged the request is not the client either
+    ("5400 NOTICE Failed-Attempt: Authentication failed, Device IP Address=192.0.2.4, Device Port=53874, "
+     "DestinationIPAddress=192.0.2.5, DestinationPort=1812, UserName=john.doe, NAS-IP-Address=192.0.2.6, "
+     "Called-Station-ID=192.0.2.7, Calling-Station-ID=45.1.2.3, NAS-Port-Type=Virtual", "45.1.2.3"),
+    ('{"device": {"name": "fw1", "ip": "192.0.2.4"}, "src_endpoint": {"ip": "45.1.2.3", "port": 4444}}',
+     "45.1.2.3"),
+    ("CEF:0|Vendor|IDS|1.0|100|Port scan|7|dvc=192.0.2.4 msg=45.1.2.3 scanned 1024 ports", "45.1.2.3"),
+    # ... but in prose "device" is any machine, the attacker's too
+    ("Nov 28 10:00:00 gw netmon[7]: Blocked device 45.1.2.3 from reaching 192.0.2.1", "45.1.2.3"),
     # the CLF user field is free text up to the date
     ('45.1.2.3 - x from 74.125.225.229 port 22 [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 401 1 "-" "x"',
      "45.1.2.3"),
