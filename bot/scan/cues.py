@@ -57,6 +57,10 @@ ARROW_AFTER = re.compile(r"\s*(?:-+>|=>|\s>\s)")
 _ARROW_BEFORE = re.compile(r"(?:-+>|=>|\s>)\s*[\[(<]?$")
 # "host[1.2.3.4]", "unknown[1.2.3.4]": the name and address of a connecting peer (postfix, proftpd).
 _NAME_BRACKET = re.compile(r"[\w.\-]\[$")
+# A JSON "host" (ECS host.ip, a WAF's "host":A) is the machine that logged or served the event; "from
+# host A" in prose is the client.
+_HOST = "host"
+_JSON_HOST = re.compile(r"(?i)[\"']host[\"']\s*:\s*\[?\s*[\"']?$")
 _NUMBERS = re.compile(r"[\d\s)\]>\"']*")  # what may stand between a key word and its address, bar _LEFT_STRIP
 _CLOSED_QUOTE = re.compile(r"[\"']\s+$")
 _IFACE_BEFORE = re.compile(r"\s[A-Za-z][\w\-]*:$")
@@ -131,7 +135,9 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     score = word_score(words[-1]) if words else None
     if score is None and words and _CEF_CUSTOM.fullmatch(words[-1]) and "CEF:" in line:
         score = _cef_label_score(line, words[-1])
-    if score is not None and norm_word(words[-1]) in _GENERIC:
+    if score is not None and _JSON_HOST.search(line, max(0, f.start - 40), f.start):
+        score = DEST
+    elif score is not None and norm_word(words[-1]) in _GENERIC:
         side = _phrase_side(left, words)
         if side is None:
             side = _object_side(line, f.start)
@@ -214,6 +220,8 @@ def _object_side(line: str, at: int) -> int | None:
     w = norm_word(m.group(1))
     if w.startswith(_TRANSLATED):
         return PROXY
+    if w == _HOST:
+        return DEST
     score = word_score(m.group(1), key=True)
     return score if score is not None and score < SOURCE and w not in _SOURCE_WORDS else None
 

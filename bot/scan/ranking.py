@@ -100,7 +100,8 @@ def _key(allow_non_global: bool, first: str | None) -> Callable[[tuple[str, Tall
     def key(item: tuple[str, Tally]) -> tuple[int, ...]:
         ip, t = item
         eligible = (allow_non_global and ip not in NO_HOST) or is_global(ip)
-        return (0 if ip == first else 1, 0 if eligible else 1, -t.source_count, -t.count, t.first_pos)
+        return (0 if ip == first else 1, 0 if eligible else 1, -t.source_count, -t.count, t.dest_count,
+                t.first_pos)
     return key
 
 
@@ -123,8 +124,9 @@ def variety(lines: list[str] | None) -> int:
 
 def rank(tallies: dict[str, Tally], *, allow_non_global: bool, first: str | None = None) -> list[Candidate]:
     """Candidates, attacker first: global before non-global (unless allowed), then attacker-side
-    lines, then all lines mentioning it; among the first TIE_WINDOW, equal counts go to the one whose
-    evidence lines vary most, then to first appearance. ``first`` (a named IP) leads."""
+    lines, then all lines mentioning it, then fewer lines naming it the hit side; among the first
+    TIE_WINDOW, equal counts go to the one whose evidence lines vary most, then to first appearance.
+    ``first`` (a named IP) leads."""
     key = _key(allow_non_global, first)
     order = sorted(tallies.items(), key=key)
     head = order[:TIE_WINDOW]

@@ -69,6 +69,18 @@ def test_equal_counts_go_to_the_address_whose_lines_vary(tmp_path: Path,
     assert scan_paths([log], ScanConfig(), allow_non_global=True).candidates[0].ip == "45.1.2.3"
 
 
+def test_of_two_addresses_on_the_same_lines_the_hit_side_ranks_second(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each line names the device that wrote it (the hit side) and, without a key, the scanner: no
+    # attacker side is known, but the device is not the one to report, even when written first.
+    log = tmp_path / "ids.log"
+    log.write_text("".join(f"CEF:0|Vendor|IDS|1.0|100|Port scan|7|dvc=192.0.2.4 msg=45.1.2.3 scanned {n} "
+                           f"ports\n" for n in range(40)))
+    for result in on_both_paths(log, monkeypatch):
+        assert [(c.ip, c.source_count, c.destination_count) for c in result.candidates] == [
+            ("45.1.2.3", 0, 0), ("192.0.2.4", 0, 40)]
+
+
 def test_variety_sets_times_ports_and_pids_aside_but_not_numbered_names() -> None:
     retries = ["10:00:01 sshd[7]: from 45.1.2.3 port 4000", "10:00:02 sshd[8]: from 45.1.2.3 port 4001"]
     assert variety(retries) == 1

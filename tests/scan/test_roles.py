@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.models import Role
 from bot.scan.addresses import find
 from bot.scan.roles import attacker_index, ranked, score_line
+from tests.scan.paths import on_both_paths
 
 
 def first(line: str) -> str:
@@ -104,7 +107,7 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     assert first(line) == "45.146.165.37"
 
 
-@pytest.mark.parametrize(("line", "attacker"), [
+PRINCIPLES = [
     # IIS's default W3C columns without a #Fields header: s-ip before the method, c-ip after
     ("2021-11-28 00:00:04 W3SVC1 10.44.0.136 GET /cdgo SERVER-STATUS=200 443 - 67.43.156.13 HTTP/1.1 x - "
      "example.com 200 0 0 1 2 3", "67.43.156.13"),
@@ -226,6 +229,10 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     ('{"device": {"name": "fw1", "ip": "192.0.2.4"}, "src_endpoint": {"ip": "45.1.2.3", "port": 4444}}',
      "45.1.2.3"),
     ("CEF:0|Vendor|IDS|1.0|100|Port scan|7|dvc=192.0.2.4 msg=45.1.2.3 scanned 1024 ports", "45.1.2.3"),
+    # a JSON "host" is the machine that logged or served the event, not the client: as a key, or as
+    # the object that holds a generic "ip"
+    ('{"site":"web","host":"74.125.225.229","src_ip":"45.1.2.3","user":"bob"}', "45.1.2.3"),
+    ('{"host":{"name":"web01","ip":["74.125.225.229"]},"source":{"ip":"45.1.2.3","port":4444}}', "45.1.2.3"),
     # ... but in prose "device" is any machine, the attacker's too
     ("Nov 28 10:00:00 gw netmon[7]: Blocked device 45.1.2.3 from reaching 192.0.2.1", "45.1.2.3"),
     # the CLF user field is free text up to the date
@@ -234,6 +241,18 @@ def test_a_forwarded_for_field_of_the_log_format_still_names_the_client() -> Non
     # SIP: the From header is the client's to write; the address Asterisk saw is in "failed for"
     ("chan_sip.c: Registration from '\"74.125.225.229\"<sip:74.125.225.229@192.0.2.5>' failed for "
      "'45.1.2.3:5060' - Wrong password", "45.1.2.3"),
-])
+]
+
+
+@pytest.mark.parametrize(("line", "attacker"), PRINCIPLES)
 def test_principles(line: str, attacker: str) -> None:
     assert first(line) == attacker
+
+
+def test_principles_hold_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the bulk path reads a big file shape by shape, not line by line: the same rules, one implementation
+    for n, (line, attacker) in enumerate(PRINCIPLES):
+        log = tmp_path / f"{n}.log"
+        log.write_text((line.replace("\n", " ") + "\n") * 40)
+        for result in on_both_paths(log, monkeypatch):
+            assert result.candidates[0].ip == attacker, (line, result.candidates[:2])
