@@ -123,14 +123,16 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     before it) gives it."""
     if f.start > 1 and line[f.start - 1] == "[" and line[f.start - 2] == "(":
         return CLIENT_TEXT   # exim/postfix "([1.2.3.4])": the name the client claimed in HELO
-    left = line[max(0, floor, f.start - 60):f.start]
+    base = max(0, floor, f.start - 60)
+    left = line[base:f.start]
     if _ARROW_BEFORE.search(left):
         return DEST
     if _CLOSED_QUOTE.search(left):
         return None     # a quoted value ends right before: its words ("Go-http-client/1.1") are no key
     left = _PROTO_PREFIX.sub("", left.rstrip(_LEFT_STRIP)).rstrip(_LEFT_STRIP)
     words = _WORD.findall(left[-40:])
-    if words and not _NUMBERS.fullmatch(left, left.rfind(words[-1]) + len(words[-1])):
+    key_end = left.rfind(words[-1]) + len(words[-1]) if words else 0
+    if words and not _NUMBERS.fullmatch(left, key_end):
         words = []      # the last word is not next to the address: "[server.go:2619] | A"
     score = word_score(words[-1]) if words else None
     if score is None and words and _CEF_CUSTOM.fullmatch(words[-1]) and "CEF:" in line:
@@ -138,9 +140,13 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     if score is not None and _JSON_HOST.search(line, max(0, f.start - 40), f.start):
         score = DEST
     elif score is not None and norm_word(words[-1]) in _GENERIC:
-        side = _phrase_side(left, words)
+        qualifier = _qualifier(left, words)
+        side = _qualifier_side(qualifier)
         if side is None:
             side = _object_side(line, f.start)
+        if side is None and qualifier is not None and word_score(qualifier) is None \
+                and _KEY_SEPARATOR.search(line, base + key_end, f.start):
+            side = WEAK_SOURCE + 1  # a key ("ATD IP:", "Sensor IP=") whose qualifier names no side
         if side is not None:
             score = side
     if score is None and len(words) > 1:
@@ -173,22 +179,27 @@ def _cef_label_score(line: str, key: str) -> int | None:
     return None if score is None else min(score, SOURCE)
 
 
+_KEY_SEPARATOR = re.compile(r"[:=]")
 _PHRASE_HEAD = re.compile(r"(?:[A-Za-z][\w\-]* ){1,2}$")   # the words before a phrase's last one
 
 
-def _phrase_side(left: str, words: list[str]) -> int | None:
-    """The side a key phrase ending in generic nouns names: "Local Host IP" -> local's."""
+def _qualifier(left: str, words: list[str]) -> str | None:
+    """The word that qualifies a key phrase ending in generic nouns ("Local" of "Local Host IP"), or
+    None when the generic noun stands alone ('"ip":', "ip=")."""
     if not left.endswith(" " + words[-1]):
-        return None     # (no phrase: '"ip":', "ip=")
+        return None
     phrase = _PHRASE_HEAD.search(left, 0, len(left) - len(words[-1]))
     if phrase is None:
         return None
-    for w in reversed(phrase.group().split()):
-        if norm_word(w) in _GENERIC:
-            continue
-        score = word_score(w, key=True)
-        return score if score is not None and norm_word(w) not in _SOURCE_WORDS else None
-    return None
+    return next((w for w in reversed(phrase.group().split()) if norm_word(w) not in _GENERIC), None)
+
+
+def _qualifier_side(qualifier: str | None) -> int | None:
+    """The side a key phrase's qualifier names: "Local Host IP" -> local's. (A source word, "from IP",
+    adds nothing to the generic noun's own score.)"""
+    if qualifier is None or norm_word(qualifier) in _SOURCE_WORDS:
+        return None
+    return word_score(qualifier, key=True)
 
 
 _OBJECT_KEY = re.compile(r"[\"']?([A-Za-z][\w.\-]*)[\"']?\s*[:=]\s*$")

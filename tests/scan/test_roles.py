@@ -233,6 +233,10 @@ PRINCIPLES = [
     # the object that holds a generic "ip"
     ('{"site":"web","host":"74.125.225.229","src_ip":"45.1.2.3","user":"bob"}', "45.1.2.3"),
     ('{"host":{"name":"web01","ip":["74.125.225.229"]},"source":{"ip":"45.1.2.3","port":4444}}', "45.1.2.3"),
+    # a key phrase whose qualifier says no side ("ATD IP:", the sandbox's own) is weaker than one
+    # that says source
+    ('{"fileId": "x", "ATD IP": "74.125.225.229", "Src IP": "45.1.2.3", "Dst IP": "192.0.2.8"}', "45.1.2.3"),
+    ("alert sig=2001219 Sensor IP: 74.125.225.229 Attacker IP: 45.1.2.3 action=blocked", "45.1.2.3"),
     # ... but in prose "device" is any machine, the attacker's too
     ("Nov 28 10:00:00 gw netmon[7]: Blocked device 45.1.2.3 from reaching 192.0.2.1", "45.1.2.3"),
     # the CLF user field is free text up to the date
