@@ -75,7 +75,9 @@ _SYSLOG_HOST = re.compile(
     r"(?:\S+\s+)??"
 )
 _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
-_SENDING = re.compile(r"(?i)\bsen(?:d|t|ding)\b")
+# The logger sending something itself ("sending packet: from <us> to <them>"), written before the
+# from/to pair; not a passive "was sent from A to B", which tells what A did.
+_SENDING = re.compile(r"(?i)(?<!\bwas )(?<!\bwere )(?<!\bbeen )(?<!\bis )\bsen(?:d|t|ding)\b")
 # The traffic's direction as the logger wrote it, when it says our side opened the connection and
 # the line names its sides as fixed ones (foreign/local, remote/local): Cisco ASA's "Built outbound
 # ... for outside:A to inside:B", a CSV field "Outbound" (Symantec Endpoint's "Local Host IP: ...
@@ -350,7 +352,8 @@ def _remote_servers(line: str, found: Sequence[Found], scores: list[int], spans:
 
 
 def _swap_from_to(line: str, found: Sequence[Found], scores: list[int]) -> None:
-    """``sending packet: from <us> to <them>``: our own message, so the "to" side is the remote one."""
+    """``sending packet: from <us> to <them>``: our own message, so the "to" side is the remote one
+    (when the sending is written before the "from")."""
     i_from = i_to = None
     for i, f in enumerate(found):
         w = cues.last_word(line, f, 12).lower()
@@ -358,7 +361,8 @@ def _swap_from_to(line: str, found: Sequence[Found], scores: list[int]) -> None:
             i_from = i
         elif w == "to" and i_from is not None and i_to is None:
             i_to = i
-    if i_from is not None and i_to is not None and scores[i_from] >= SOURCE and scores[i_to] <= DEST:
+    if i_from is not None and i_to is not None and scores[i_from] >= SOURCE and scores[i_to] <= DEST \
+            and _SENDING.search(line, 0, found[i_from].start):
         scores[i_from], scores[i_to] = DEST, SOURCE
 
 

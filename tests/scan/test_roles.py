@@ -43,6 +43,11 @@ def first(line: str) -> str:
      'RemoteAddress="IPV4/UDP/172.17.0.1/56433"', "172.17.0.1"),
     # our own packet going out: the "to" side is the remote one
     ("charon: 08[IKE] sending packet: from 116.178.2.180[4500] to 116.178.2.170[28821]", "116.178.2.170"),
+    # ... but not what another host was seen sending, nor a "sent" written after the pair
+    ("CEF:0|Claroty|xDome|1.0|7|Expired TLS Certificate was sent over TLS 1.2 from 45.1.2.3 (Server) to "
+     "192.0.2.8 (PC)|5|dst_port=443", "45.1.2.3"),
+    ("CEF:0|Claroty|xDome|1.0|7|Plaintext password login attempt over HTTP from 45.1.2.3 to 192.0.2.8|5|"
+     "event_type=Device Sent Plaintext Credentials", "45.1.2.3"),
     # the syslog host field is the reporting device, not the attacker
     ("2023-03-19T12:34:09.757188+01:00 10.120.127.1 system,error login failure for user admin from "
      "10.127.0.35 via winbox", "10.127.0.35"),
