@@ -134,9 +134,10 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
     key_end = left.rfind(words[-1]) + len(words[-1]) if words else 0
     if words and not _NUMBERS.fullmatch(left, key_end):
         words = []      # the last word is not next to the address: "[server.go:2619] | A"
-    score = word_score(words[-1]) if words else None
-    if score is None and words and _CEF_CUSTOM.fullmatch(words[-1]) and "CEF:" in line:
-        score = _cef_label_score(line, words[-1])
+    if words and _CEF_CUSTOM.fullmatch(words[-1]) and "CEF:" in line:
+        score = _cef_label_score(line, words[-1])   # (before the key's own words: "deviceCustom...")
+    else:
+        score = word_score(words[-1]) if words else None
     if score is not None and _JSON_HOST.search(line, max(0, f.start - 40), f.start):
         score = DEST
     elif score is not None and norm_word(words[-1]) in _GENERIC:

@@ -223,6 +223,8 @@ PRINCIPLES = [
      "2001:db8::99"),
     ("CEF:0|F5|AFM|11.3|x|Drop|8|c6a3=2001:db8::3 c6a2=2001:db8::99 c6a3Label=source_address "
      "c6a3Label=destination_address c6a2Label=source_address", "2001:db8::99"),
+    ("CEF:0|Vendor|Prod|1.0|100|x|5|dvc=192.0.2.1 deviceCustomIPv6Address2=2001:db8::9 "
+     "deviceCustomIPv6Address2Label=Source IPv6 Address dst=192.0.2.8", "2001:db8::9"),
     # ... and a labelled copy of the client's X-Forwarded-For header does not beat the device's src=
     ("CEF:0|F5|ASM|15.1|Successful Request|Successful Request|2|dvc=192.0.2.1 src=45.1.2.3 spt=51702 "
      "dst=192.0.2.8 dpt=443 cs5=74.125.225.229 cs5Label=x_forwarded_for_header_value", "45.1.2.3"),
