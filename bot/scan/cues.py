@@ -99,10 +99,10 @@ def word_score(word: str, key: bool = False) -> int | None:
         return SOURCE
     if len(w) > 3 and any(p in w for p in _DEST_PARTS):
         return DEST
+    if any(p in w for p in _SOURCE_PARTS):
+        return SOURCE   # (before "device": "sourceDeviceIp", "remote_device_addr" name the source)
     if _DEVICE in w and (key or w != _DEVICE):
         return DEST
-    if any(p in w for p in _SOURCE_PARTS):
-        return SOURCE
     return None
 
 

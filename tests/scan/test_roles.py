@@ -236,6 +236,7 @@ PRINCIPLES = [
     ('{"device": {"name": "fw1", "ip": "192.0.2.4"}, "src_endpoint": {"ip": "45.1.2.3", "port": 4444}}',
      "45.1.2.3"),
     ("CEF:0|Vendor|IDS|1.0|100|Port scan|7|dvc=192.0.2.4 msg=45.1.2.3 scanned 1024 ports", "45.1.2.3"),
+    ('{"deviceIp":"192.0.2.4","remoteDeviceIp":"45.1.2.3","action":"blocked"}', "45.1.2.3"),
     # a JSON "host" is the machine that logged or served the event, not the client: as a key, or as
     # the object that holds a generic "ip"
     ('{"site":"web","host":"74.125.225.229","src_ip":"45.1.2.3","user":"bob"}', "45.1.2.3"),
