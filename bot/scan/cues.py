@@ -138,8 +138,9 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
         score = _cef_label_score(line, words[-1])   # (before the key's own words: "deviceCustom...")
     else:
         score = word_score(words[-1]) if words else None
-    if score is not None and _JSON_HOST.search(line, max(0, f.start - 40), f.start):
-        score = DEST
+    if score is not None and _JSON_HOST.search(line, max(0, f.start - 40), f.start) \
+            and (word_score(_object_key(line, f.start) or "", key=True) or 0) < SOURCE:
+        score = DEST    # (but a source's host, "client":{"host":A}, is the source)
     elif score is not None and norm_word(words[-1]) in _GENERIC:
         qualifier = _qualifier(left, words)
         side = _qualifier_side(qualifier)
@@ -206,10 +207,9 @@ def _qualifier_side(qualifier: str | None) -> int | None:
 _OBJECT_KEY = re.compile(r"[\"']?([A-Za-z][\w.\-]*)[\"']?\s*[:=]\s*$")
 
 
-def _object_side(line: str, at: int) -> int | None:
-    """A generic key inside a JSON object takes the side its object's key names, when that is the
-    far end: ECS's ``"destination":{"ip":A}``, ``"dst": {"ip": A}``, ``"nat":{"ip":A}``. (Only ever
-    lower: an object's key never makes its address more of an attacker than its own key does.)"""
+def _object_key(line: str, at: int) -> str | None:
+    """The key of the JSON object that holds position ``at`` (``"destination"`` for the A of
+    ``"destination":{"ip":A}``), or None at the top level."""
     lo = max(0, at - 2000)
     depth = 0
     i = at
@@ -227,14 +227,22 @@ def _object_side(line: str, at: int) -> int | None:
         else:
             break
     m = _OBJECT_KEY.search(line, max(0, o - 64), o)
-    if m is None:
+    return m.group(1) if m else None
+
+
+def _object_side(line: str, at: int) -> int | None:
+    """A generic key inside a JSON object takes the side its object's key names, when that is the
+    far end: ECS's ``"destination":{"ip":A}``, ``"dst": {"ip": A}``, ``"nat":{"ip":A}``. (Only ever
+    lower: an object's key never makes its address more of an attacker than its own key does.)"""
+    key = _object_key(line, at)
+    if key is None:
         return None
-    w = norm_word(m.group(1))
+    w = norm_word(key)
     if w.startswith(_TRANSLATED):
         return PROXY
     if w == _HOST:
         return DEST
-    score = word_score(m.group(1), key=True)
+    score = word_score(key, key=True)
     return score if score is not None and score < SOURCE and w not in _SOURCE_WORDS else None
 
 
