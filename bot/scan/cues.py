@@ -138,10 +138,11 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
         score = _cef_label_score(line, words[-1])   # (before the key's own words: "deviceCustom...")
     else:
         score = word_score(words[-1]) if words else None
-    if score is not None and _JSON_HOST.search(line, max(0, f.start - 40), f.start) \
+    generic = score is not None and norm_word(words[-1]) in _GENERIC
+    if generic and norm_word(words[-1]) == _HOST and _JSON_HOST.search(line, max(0, f.start - 40), f.start) \
             and (word_score(_object_key(line, f.start) or "", key=True) or 0) < SOURCE:
         score = DEST    # (but a source's host, "client":{"host":A}, is the source)
-    elif score is not None and norm_word(words[-1]) in _GENERIC:
+    elif generic:
         qualifier = _qualifier(left, words)
         side = _qualifier_side(qualifier)
         if side is None:

@@ -77,7 +77,8 @@ _SYSLOG_HOST = re.compile(
 _PORT_AFTER = re.compile(r"\]?\s+port\s+\d{1,5}\b")
 # The logger sending something itself ("sending packet: from <us> to <them>"), written before the
 # from/to pair; not a passive "was sent from A to B", which tells what A did.
-_SENDING = re.compile(r"(?i)(?<!\bwas )(?<!\bwere )(?<!\bbeen )(?<!\bis )\bsen(?:d|t|ding)\b")
+# (The passive test comes after the literal "sen", so that the search runs at literal speed.)
+_SENDING = re.compile(r"(?i)\bsen(?<!\bwas sen)(?<!\bwere sen)(?<!\bbeen sen)(?<!\bis sen)(?:d|t|ding)\b")
 # The traffic's direction as the logger wrote it, when it says our side opened the connection and
 # the line names its sides as fixed ones (foreign/local, remote/local): Cisco ASA's "Built outbound
 # ... for outside:A to inside:B", a CSV field "Outbound" (Symantec Endpoint's "Local Host IP: ...
