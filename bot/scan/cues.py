@@ -169,8 +169,22 @@ def left_score(line: str, f: Found, floor: int = 0) -> int | None:
 _CEF_CUSTOM = re.compile(r"(?:c6a|cs|cn|cfp|flexString|deviceCustomIPv6Address|deviceCustomString)\d")
 
 
+_NEXT_KEY = re.compile(r"[A-Za-z][\w.]*")
+
+
 def _cef_label_score(line: str, key: str) -> int | None:
-    labels = re.findall(r"(?<=[\s|])" + key + r"Label=([^=]*?)(?=\s+[A-Za-z][\w.]*=|$)", line)
+    labels = []
+    for m in re.finditer(r"(?<=[\s|])" + key + r"Label=", line):
+        # the label runs to the next " key=" (or the line's end): split the key off by hand, as a
+        # lazy pattern with a look-ahead would retry every space of a long run (quadratic)
+        stop = line.find("=", m.end())
+        value = line[m.end():] if stop < 0 else line[m.end():stop]
+        if stop >= 0:
+            cut = max(value.rfind(" "), value.rfind("\t"))
+            if cut < 0 or not _NEXT_KEY.fullmatch(value, cut + 1) or not value[:cut].strip():
+                continue
+            value = value[:cut].rstrip()
+        labels.append(value)
     if len(labels) != 1:
         return None     # (a field labelled twice says nothing: one of the two was not the device's)
     label = labels[0].replace(" ", "")

@@ -164,9 +164,9 @@ def client_spans(line: str, found: Sequence[Found], access_head_end: int = -1) -
         for m in _CAPTURE.finditer(line, access_head_end):
             add(Span(m.start(), m.end(), "capture"))
     if "CEF:" in line:
-        cef = _CEF_MSG.search(line)
+        cef = _cef_message(line)
         if cef:
-            add(Span(cef.start(1), cef.end(1), "message"))
+            add(Span(*cef, "message"))
     placed = _PEER_PLACE.match(line) if line.lstrip(" \t>").startswith("[") else None
     if placed:
         add(Span(placed.start("client"), placed.end("client"), "access-field"))
@@ -287,7 +287,22 @@ _PEER_BEFORE = re.compile("|".join((
 # CEF (ArcSight's Common Event Format): the extension's keys (src=, dst=, shost=...) name the sides;
 # msg= is prose, which quotes what the client sent (a WAF's request line, a user name), up to the
 # next key.
-_CEF_MSG = re.compile(r"\bCEF:\d+\|.*?(?:\||\s)msg=(.*?)(?=\s+[A-Za-z][\w.]*=|$)")
+_CEF_HEAD = re.compile(r"\bCEF:\d+\|")
+_CEF_MSG_KEY = re.compile(r"[|\s]msg=")
+_NEXT_FIELD = re.compile(r"\s[A-Za-z][\w.]*=")
+
+
+def _cef_message(line: str) -> tuple[int, int] | None:
+    """Where a CEF line's msg= value is: to the next " key=", or the line's end. (Found step by
+    step: one lazy pattern with a look-ahead retried every space of a long run, and every later
+    "CEF:0|" of a line full of them: quadratic.)"""
+    head = _CEF_HEAD.search(line)
+    key = _CEF_MSG_KEY.search(line, head.end()) if head else None
+    if key is None:
+        return None
+    nxt = _NEXT_FIELD.search(line, key.end())
+    end = len(line) if nxt is None else nxt.start()
+    return key.end(), key.end() + len(line[key.end():end].rstrip())
 
 
 # Layouts whose peer field is found by its place among the fields, not by the text before it:

@@ -60,9 +60,11 @@ __all__ = ["NO_HOST", "Plan", "Scored", "attacker_index", "host_best", "plan_lin
 # Common Log Format: "ADDR ident user [date] \"GET ...": also without the date ("ADDR - user \"POST"),
 # and HAProxy's "ADDR:PORT [06/Feb/2009:12:14:14.655]".
 # The user field (%u, $remote_user: from the client's Authorization header) is free text.
-_ACCESS_HEAD = re.compile(r"\s+\S+\s+(?P<user>[^\n]{0,200}?)\s*\[\d{1,2}/[A-Za-z]{3}/\d{4}:"
-                          r"|\s+\S+\s+\S+\s+\"[A-Z]{3,7} "
-                          r"|\s+\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\.\d+\]")
+# (Possessive runs, and no "\s*" before the date: a long run of spaces after an address made the
+# old pattern try every split of it, cubic in the run's length.)
+_ACCESS_HEAD = re.compile(r"\s++\S++\s++(?P<user>[^\n]{0,200}?)\[\d{1,2}/[A-Za-z]{3}/\d{4}:"
+                          r"|\s++\S++\s++\S++\s++\"[A-Z]{3,7} "
+                          r"|\s++\[\d{1,2}/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\.\d+\]")
 # What may come before an access log's head: a syslog header, "prog[pid]:", a virtual host, a
 # container runtime's prefix, bracketed stamps; no quote or key (the head is never inside a field).
 # (Pasted lines may be indented or quoted with ">": nobody's field, and not the client's.)
