@@ -89,7 +89,10 @@ def word_score(word: str, key: bool = False) -> int | None:
     if not w or w.startswith("localhost"):      # a host name ("from localhost (127.0.0.1)"), not a key
         return None
     if w.startswith(_TRANSLATED):
-        inner = word_score(w[next(len(t) for t in _TRANSLATED if w.startswith(t)):])
+        # (one prefix, scored without recursion: a CEF label "natnatnat..." is as long as the
+        # attacker likes)
+        rest = w[next(len(t) for t in _TRANSLATED if w.startswith(t)):]
+        inner = None if rest.startswith(_TRANSLATED) else word_score(rest, key)
         return inner if inner is None or inner <= PROXY else PROXY
     if any(p in w for p in FORWARDED_PARTS) or any(p in w for p in _STRONG_PARTS):
         return STRONG
@@ -185,6 +188,8 @@ def _cef_label_score(line: str, key: str) -> int | None:
                 continue
             value = value[:cut].rstrip()
         labels.append(value)
+        if len(labels) > 1:
+            break
     if len(labels) != 1:
         return None     # (a field labelled twice says nothing: one of the two was not the device's)
     label = labels[0].replace(" ", "")
@@ -228,10 +233,13 @@ def _object_key(line: str, at: int) -> str | None:
     lo = max(0, at - 2000)
     depth = 0
     i = at
-    while True:     # back to the "{" that opens the object holding ``at``, over closed ones
+    for _ in range(64):     # back to the "{" that opens the object holding ``at``, over closed ones
         o = line.rfind("{", lo, i)
         if o < 0:
             return None
+        if (line.count('"', lo, o) - line.count('\\"', lo, o)) % 2:
+            i = o       # (a brace inside a string, a URL the client wrote: not the object's)
+            continue
         c = line.rfind("}", o, i)
         if c >= 0:
             depth += 1
@@ -241,6 +249,8 @@ def _object_key(line: str, at: int) -> str | None:
             i = o
         else:
             break
+    else:
+        return None
     m = _OBJECT_KEY.search(line, max(0, o - 64), o)
     return m.group(1) if m else None
 

@@ -185,7 +185,8 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
             scores[i] = PEER
     if n >= 2 and _SENDING.search(line):
         _swap_from_to(line, found, scores)
-    if n >= 2 and _OUTBOUND.search(line):
+    outbound = _OUTBOUND.search(line) if n >= 2 else None
+    if outbound and not any(s.start <= outbound.start() < s.end for s in spans):
         scores[:] = [-s if s in (SOURCE, DEST, WEAK_SOURCE + 1) else s for s in scores]
     with_port = sum(1 for f in found if f.port is not None)
     port_rule = with_port >= 2

@@ -246,6 +246,10 @@ PRINCIPLES = [
     # that says source
     ('{"fileId": "x", "ATD IP": "74.125.225.229", "Src IP": "45.1.2.3", "Dst IP": "192.0.2.8"}', "45.1.2.3"),
     ("alert sig=2001219 Sensor IP: 74.125.225.229 Attacker IP: 45.1.2.3 action=blocked", "45.1.2.3"),
+    # a "{" inside a string the client wrote opens no object, and a ",Outbound," inside its URL
+    # swaps nothing
+    ('{"node":"74.125.225.229","request":"GET /index.php?dst={ HTTP/1.1","ip":"45.1.2.3"}', "45.1.2.3"),
+    ('Mar  3 10:00:00 fw waf[1]: src=45.1.2.3 dst=74.125.225.229 url="/a,Outbound,c"', "45.1.2.3"),
     # ... but in prose "device" is any machine, the attacker's too
     ("Nov 28 10:00:00 gw netmon[7]: Blocked device 45.1.2.3 from reaching 192.0.2.1", "45.1.2.3"),
     # the CLF user field is free text up to the date

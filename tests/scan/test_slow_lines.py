@@ -20,6 +20,9 @@ HOSTILE = {
     "cef-msg": f"CEF:0|a|b|c|d|e|f|src=45.1.2.3 msg={RUN}x",
     # a run inside a custom field's label, whose end is the next " key="
     "cef-label": f"CEF:0|a|b|c|d|e|f|cs1=45.1.2.3 cs1Label={RUN}x",
+    # a label as long as the attacker likes, made of a prefix the scorer strips (it once recursed
+    # once per copy, and the scan died)
+    "cef-label-prefixes": "CEF:0|a|b|c|d|e|f|cs1=45.1.2.3 cs1Label=" + "nat" * 5000,
     # twenty thousand headers after the address
     "cef-headers": "45.1.2.3 " + "CEF:0|" * 20_000,
 }
