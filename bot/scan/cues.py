@@ -227,22 +227,29 @@ def _qualifier_side(qualifier: str | None) -> int | None:
 _OBJECT_KEY = re.compile(r"[\"']?([A-Za-z][\w.\-]*)[\"']?\s*[:=]\s*$")
 
 
+def _quotes(line: str, start: int, end: int) -> int:
+    return line.count('"', start, end) - line.count('\\"', start, end)
+
+
 def _object_key(line: str, at: int) -> str | None:
     """The key of the JSON object that holds position ``at`` (``"destination"`` for the A of
     ``"destination":{"ip":A}``), or None at the top level."""
     lo = max(0, at - 2000)
     depth = 0
     i = at
+    quotes = _quotes(line, lo, at)      # unescaped quotes from lo to i, kept as i moves back
     for _ in range(64):     # back to the "{" that opens the object holding ``at``, over closed ones
         o = line.rfind("{", lo, i)
         if o < 0:
             return None
-        if (line.count('"', lo, o) - line.count('\\"', lo, o)) % 2:
+        quotes -= _quotes(line, o, i)
+        if quotes % 2:
             i = o       # (a brace inside a string, a URL the client wrote: not the object's)
             continue
         c = line.rfind("}", o, i)
         if c >= 0:
             depth += 1
+            quotes += _quotes(line, o, c)     # (i moves to c, not as far back as o)
             i = c
         elif depth:
             depth -= 1
