@@ -294,7 +294,8 @@ def _count(engine: Engine, acc: _Chunk, shape: Shape, idxs: list[int], ips: list
     cols = [col for k, col in enumerate(ips) if k not in skip]
     if not cols:
         return
-    if len(cols) == 1 or not any(any(map(eq, a, b)) for a, b in combinations(cols, 2)):
+    repeats = len(cols) > 1 and any(any(map(eq, a, b)) for a, b in combinations(cols, 2))
+    if not repeats:
         acc.mentions.extend(cols)
     else:       # an address written twice on a line counts once
         acc.mentions.append(list(chain.from_iterable(set(row) for row in zip(*cols, strict=True))))
@@ -310,10 +311,15 @@ def _count(engine: Engine, acc: _Chunk, shape: Shape, idxs: list[int], ips: list
         acc.source.append([ip for ip in alt if ip is not None])
     elif top_col is not None:
         acc.source.append(top_col)
+    # The hit side, as Engine._count reads it: an address at its first place on the line (where it
+    # is written twice, its first column's role), and not the line's attacker side.
     for k, col in enumerate(ips):
         if k != top and k not in skip and scores[k] <= -2:
-            if top_col is not None and any(map(eq, col, top_col)):
-                acc.dest.append([a for a, b in zip(col, top_col, strict=True) if a != b])
+            earlier = [ips[e] for e in range(k) if e not in skip] if repeats else []
+            if earlier or (top_col is not None and any(map(eq, col, top_col))):
+                tops: Sequence[str | None] = top_col if top_col is not None else [None] * len(col)
+                acc.dest.append([line[0] for line in zip(col, tops, *earlier, strict=True)
+                                 if line[0] != line[1] and line[0] not in line[2:]])
             else:
                 acc.dest.append(col)
     if tags is not None and top_col is not None:
