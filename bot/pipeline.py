@@ -138,8 +138,10 @@ class Drafting:
             return cands
         found = self.evidence(list(intake.paths), self.cfg.scan, [c.ip for c in missing],
                               keep_received=opts.keep_received)
-        return [dataclasses.replace(c, evidence=found[c.ip]) if c.ip in found and found[c.ip].lines else c
-                for c in cands]
+        # (the count stays the scan's: collect_evidence counts every line that writes the address)
+        return [dataclasses.replace(c, evidence=dataclasses.replace(found[c.ip],
+                                                                    total_lines=c.evidence.total_lines))
+                if c.ip in found and found[c.ip].lines else c for c in cands]
 
     def earlier(self, ip: str) -> Outcome | None:
         """Why ``ip`` is not to be reported again now (reported within the window, or interrupted), if so."""

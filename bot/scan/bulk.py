@@ -12,6 +12,7 @@ of them.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import os
 import threading
@@ -25,7 +26,7 @@ from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import batch
 from bot.scan.chunks import MAX_PIECE, Range, iter_chunks, plain, plan
-from bot.scan.collect import line_text, mentions, usable
+from bot.scan.collect import evidence_at, line_text, opens_records
 from bot.scan.engine import Engine
 from bot.scan.ranking import top_ips
 from bot.scan.tally import Counts
@@ -102,60 +103,72 @@ def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: 
     return acc
 
 
-def _line_at(data: bytes, pos: int) -> bytes:
-    start = data.rfind(b"\n", 0, pos) + 1
-    end = data.find(b"\n", pos)
-    return data[start:end if end >= 0 else len(data)]
+def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: int, judge: Engine,
+             on_line: Callable[[str, str, bool], None], size: int) -> None:
+    """Pass 2: call ``on_line(ip, text, is_last)`` for the first lines (up to ``keep``, or the ip's
+    mentions if fewer) and for the last line mentioning each wanted ip: lines the scan counted for it
+    (``judge.counts_for``), a JSON record printed over several lines as one (collect.evidence_at).
 
-
-def evidence(paths: list[str], wanted: dict[str, tuple[set[bytes], int]], keep: int, keep_received: bool,
-             on_line: Callable[[str, bytes, bool], None], size: int) -> None:
-    """Pass 2: call ``on_line(ip, line, is_last)`` for the first lines (up to ``keep``, or the ip's
-    mentions if fewer) and for the last line mentioning each wanted ip.
-
-    ``wanted`` maps an ip to (its raw spellings, its mentions). The input is read forward until
-    every ip has its first lines (or at least its first one after EVIDENCE_BYTES), then backward
-    until every ip has its last line, in pieces of ``size`` bytes: for the top candidates of a log
-    that is a piece at each end.
+    ``wanted`` maps an ip to (its spellings, its mentions). The input is read forward until every ip
+    has its first lines (or at least its first one after EVIDENCE_BYTES), then backward until every
+    ip has its last line, in pieces of ``size`` bytes: for the top candidates of a log that is a
+    piece at each end.
     """
     need = {ip: min(keep, n) for ip, (_, n) in wanted.items()}
     taken = dict.fromkeys(wanted, 0)
     read = 0
-    for data in _forward(paths, size):
+    for raw in _forward(paths, size):
         todo = [ip for ip in wanted if taken[ip] < need[ip]]
         # Stop when all have their lines, or when all have a first line and enough was read.
         if not todo or (read >= EVIDENCE_BYTES and all(taken.values())):
             break
-        read += len(data)
+        read += len(raw)
+        data = raw.decode("utf-8", "replace")
+        records = opens_records(data)
         for ip in todo:
-            for raw in wanted[ip][0]:
-                pos = data.find(raw)
-                while pos >= 0 and taken[ip] < need[ip]:
-                    line = _line_at(data, pos)
-                    if usable(line, keep_received) and mentions(line, ip):
-                        taken[ip] += 1
-                        on_line(ip, line, False)
-                    nxt = data.find(b"\n", pos)
-                    pos = data.find(raw, nxt) if nxt >= 0 else -1
+            after = 0
+            for start in _starts(data, wanted[ip][0]):
+                if taken[ip] >= need[ip]:
+                    break
+                if start < after:
+                    continue        # (a line of the record just taken)
+                after, text = evidence_at(data, start, records)
+                if judge.counts_for(text, ip):
+                    taken[ip] += 1
+                    on_line(ip, text, False)
     found_last: set[str] = set()
-    for data in _backward(paths, size):
+    for raw in _backward(paths, size):
         todo = [ip for ip in wanted if ip not in found_last]
         if not todo:
             break
+        data = raw.decode("utf-8", "replace")
+        records = opens_records(data)
         for ip in todo:
-            best: tuple[int, bytes] | None = None
-            for raw in wanted[ip][0]:
-                pos = data.rfind(raw)
-                while pos >= 0:
-                    line = _line_at(data, pos)
-                    if usable(line, keep_received) and mentions(line, ip):
-                        if best is None or pos > best[0]:
-                            best = (pos, line)
-                        break
-                    pos = data.rfind(raw, 0, pos)
-            if best is not None:
-                found_last.add(ip)
-                on_line(ip, best[1], True)
+            for start in _starts(data, wanted[ip][0], backward=True):
+                _, text = evidence_at(data, start, records)
+                if judge.counts_for(text, ip):
+                    found_last.add(ip)
+                    on_line(ip, text, True)
+                    break
+
+
+def _starts(data: str, forms: set[str], backward: bool = False) -> Iterator[int]:
+    """The starts of the lines of ``data`` where one of ``forms`` is written, each once, in order
+    (``backward``: last first)."""
+    found = heapq.merge(*(_places(data, f, backward) for f in forms), reverse=backward)
+    last = -1
+    for pos in found:
+        start = data.rfind("\n", 0, pos) + 1
+        if start != last:
+            last = start
+            yield start
+
+
+def _places(data: str, form: str, backward: bool) -> Iterator[int]:
+    pos = data.rfind(form) if backward else data.find(form)
+    while pos >= 0:
+        yield pos
+        pos = data.rfind(form, 0, pos) if backward else data.find(form, pos + 1)
 
 
 def _forward(paths: list[str], size: int) -> Iterator[bytes]:
@@ -206,8 +219,8 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
            for ip in top_ips(tallies, EVIDENCE_FOR, allow_non_global=allow_non_global)}
     clock = Clock(zone(cfg.timezone), now)
 
-    def on_line(ip: str, raw_line: bytes, is_last: bool) -> None:
-        line = line_text(raw_line)
+    def on_line(ip: str, text: str, is_last: bool) -> None:
+        line = line_text(text)
         t = tallies[ip]
         when = clock.parse(line)
         if is_last:
@@ -218,15 +231,15 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
                 t.lines = []
             t.lines.append(line)
 
-    evidence(paths, top, keep, keep_received, on_line, min(chunk_size, EVIDENCE_PIECE))
+    evidence(paths, top, keep, engine, on_line, min(chunk_size, EVIDENCE_PIECE))
     return result_of(engine, allow_non_global)
 
 
-def _spellings(ip: str) -> set[bytes]:
+def _spellings(ip: str) -> set[str]:
     """The usual written forms of ``ip``, to look for its lines (addresses.find confirms each)."""
     if ":" not in ip:
-        return {ip.encode()}
+        return {ip}
     addr = ipaddress.IPv6Address(ip)
     full = ":".join(f"{int(g, 16):x}" for g in addr.exploded.split(":"))
     forms = {addr.compressed, addr.exploded, full}
-    return {f.encode() for f in forms} | {f.upper().encode() for f in forms}
+    return forms | {f.upper() for f in forms}

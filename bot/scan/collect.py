@@ -5,7 +5,8 @@ whoever reports more of them (``incident report -A``) asks here for the rest, on
 The input is read in chunks with the scanner's token patterns (addresses.TOKENS4/TOKENS6); each
 address written is normalised (cached by its few surrounding bytes) and looked up in the wanted set:
 no per-address search and no per-line Python work for lines that mention none of them. Memory stays
-bounded: per address a counter, at most ``excerpt_lines`` lines and its latest line.
+bounded: per address a counter, at most ``excerpt_lines`` lines and its latest line. The lines
+kept are the ones the scan counted (``Engine.counts_for``), asked of the few lines kept only.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from bot.errors import InputError
 from bot.models import Evidence
 from bot.scan import addresses
 from bot.scan.chunks import Range, iter_chunks
+from bot.scan.engine import RECORD_CHARS, RECORD_LINES, RECORD_OPEN, Engine
 from bot.scan.ranking import clip
 from bot.scan.timestamps import Clock, zone
 
-__all__ = ["collect_evidence", "line_text", "mentions", "usable"]
+__all__ = ["collect_evidence", "evidence_at", "line_text", "opens_records", "record_at"]
 
 CHUNK = 1 << 23
 # Bytes before an address's first '.' (IPv4) or ':' (IPv6) that decide where its text starts: the
@@ -32,27 +34,73 @@ CHUNK = 1 << 23
 _BEFORE = {False: 4, True: 5}
 
 
-def usable(line: bytes, keep_received: bool) -> bool:
-    """A line that may be evidence: mail headers (``Received:``) only when asked to keep them."""
-    return keep_received or b"Received:" not in line
+def record_at(data: str, start: int) -> tuple[int, int, str] | None:
+    """The JSON record printed over several lines (engine.RECORD_OPEN) that holds the line starting
+    at ``start`` of ``data``, as (its start, its end, its lines joined as the engine joins them), or
+    None for a line read alone. The engine's reading is replayed from the earliest line within
+    RECORD_LINES before (taken to be outside any record): a record that is too long is read line by
+    line, as there; one cut by the edge of ``data`` is not seen."""
+    lo = start
+    for _ in range(RECORD_LINES):
+        if lo == 0:
+            break
+        lo = data.rfind("\n", 0, lo - 1) + 1
+    at = lo
+    opened = -1
+    depth = chars = lines = 0
+    while at <= start or opened >= 0:
+        end = data.find("\n", at)
+        if end < 0:
+            return None
+        line = data[at:end]
+        if opened < 0:
+            if at > start:
+                return None
+            if line.rstrip("\r") == RECORD_OPEN:
+                opened, depth, chars, lines = at, 0, 0, 0
+        if opened >= 0:
+            depth += line.count("{") + line.count("[") - line.count("}") - line.count("]")
+            chars += len(line)
+            lines += 1
+            if depth <= 0:
+                if opened <= start <= at:
+                    return opened, end, " ".join(x.strip() for x in data[opened:end].split("\n"))
+                opened = -1
+            elif lines >= RECORD_LINES or chars > RECORD_CHARS:
+                if opened <= start <= at:
+                    return None
+                opened = -1
+        at = end + 1
+    return None
 
 
-def mentions(line: bytes, ip: str) -> bool:
-    """The line really writes ``ip`` (addresses.find agrees with the bytes regex)."""
-    return any(f.ip == ip for f in addresses.find(line.decode("utf-8", "replace")))
+def opens_records(data: str) -> bool:
+    """Whether ``data`` has a line that opens a JSON record (engine.RECORD_OPEN)."""
+    return "\n{\n" in data or "\n{\r\n" in data or data.startswith(("{\n", "{\r\n"))
 
 
-def line_text(raw: bytes) -> str:
-    """An evidence line as kept: decoded, without its line end, cut to ranking.MAX_EVIDENCE_CHARS."""
-    return clip(raw.decode("utf-8", "replace").rstrip("\r\n"))
+def evidence_at(data: str, start: int, records: bool) -> tuple[int, str]:
+    """The evidence text at the line starting at ``start``: that line, or (``records``: where
+    opens_records(data)) the multi-line JSON record it belongs to (record_at); and where the next
+    line to look at starts."""
+    record = record_at(data, start) if records else None
+    if record is not None:
+        return record[1] + 1, record[2]
+    end = data.find("\n", start)
+    return (end + 1 if end >= 0 else len(data)), data[start:end if end >= 0 else len(data)]
+
+
+def line_text(text: str) -> str:
+    """An evidence line as kept: without its line end, cut to ranking.MAX_EVIDENCE_CHARS."""
+    return clip(text.rstrip("\r\n"))
 
 
 @dataclass
 class _Seen:
     count: int = 0
-    lines: list[bytes] = field(default_factory=list)
-    first: bytes | None = None
-    last: bytes | None = None
+    lines: list[str] = field(default_factory=list)
+    first: str | None = None
+    last: str | None = None
 
 
 def _line_starts(data: str, wanted: Collection[str], keep_received: bool,
@@ -98,11 +146,6 @@ def _normalise(m: re.Match[str], v6: bool) -> str | None:
     return parsed[0] if parsed is not None else None
 
 
-def _line(data: str, start: int) -> bytes:
-    end = data.find("\n", start)
-    return data[start:end if end >= 0 else len(data)].encode("utf-8", "surrogatepass")
-
-
 def _dedupe(starts: list[int]) -> list[int]:
     return [s for i, s in enumerate(starts) if i == 0 or s != starts[i - 1]]
 
@@ -112,11 +155,13 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
                      chunk_size: int = CHUNK) -> dict[str, Evidence]:
     """Evidence for each address of ``ips`` (normalised text forms) found in ``paths``, read once.
 
-    Per address: its first ``cfg.excerpt_lines`` usable lines that mention it (``Received:`` lines
-    only with ``keep_received``, default from the config), the number of usable lines mentioning it,
-    and first/last seen from its first and last such line (input order is taken as time order, as
-    on the bulk path; syslog years and zones as ``cfg.timezone`` and ``now`` say). Addresses not
-    found are left out. Raises InputError if a file cannot be read.
+    Per address: its first ``cfg.excerpt_lines`` lines that the scan counted for it (``Received:``
+    lines only with ``keep_received``, default from the config; not the lines it set aside; a JSON
+    record printed over several lines as one), first/last seen from its first and last such line
+    (input order is taken as time order, as on the bulk path; syslog years and zones as
+    ``cfg.timezone`` and ``now`` say), and the number of lines that write it (more than the scan's
+    own count where lines were set aside or records span lines: that one is the candidate's).
+    Addresses not found are left out. Raises InputError if a file cannot be read.
     """
     keep = max(0, cfg.excerpt_lines)
     keep_rec = cfg.keep_received if keep_received is None else keep_received
@@ -125,29 +170,34 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
     cache: dict[str, str | None] = {}
     if not wanted:
         return {}
+    judge = Engine(cfg, keep_received=keep_rec, keep_lines=False, times=False)
     for p in paths:
         try:
             chunks = iter_chunks(Range(os.fspath(p), 0, os.path.getsize(p)), chunk_size)
             for raw in chunks:
                 data = raw.decode("utf-8", "replace")
+                records = opens_records(data)
                 for ip, starts in _line_starts(data, wanted, keep_rec, cache).items():
                     s = seen.get(ip)
                     if s is None:
                         s = seen[ip] = _Seen()
                     s.count += len(starts)
+                    after = 0
                     for start in starts:
                         if s.first is not None and len(s.lines) >= keep:
                             break
-                        line = _line(data, start)
-                        if mentions(line, ip):
+                        if start < after:
+                            continue        # (a line of the record just taken)
+                        after, text = evidence_at(data, start, records)
+                        if judge.counts_for(text, ip):
                             if s.first is None:
-                                s.first = line
+                                s.first = text
                             if len(s.lines) < keep:
-                                s.lines.append(line)
+                                s.lines.append(text)
                     for start in reversed(starts):
-                        line = _line(data, start)
-                        if mentions(line, ip):
-                            s.last = line
+                        _, text = evidence_at(data, start, records)
+                        if judge.counts_for(text, ip):
+                            s.last = text
                             break
                 if len(cache) > 200_000:
                     cache.clear()
@@ -156,7 +206,7 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
     clock = Clock(zone(cfg.timezone), now)
     out = {}
     for ip, s in seen.items():
-        lines = tuple(line_text(raw) for raw in s.lines)
+        lines = tuple(map(line_text, s.lines))
         first = clock.parse(line_text(s.first)) if s.first is not None else None
         last = clock.parse(line_text(s.last)) if s.last is not None else None
         out[ip] = Evidence(lines=lines, total_lines=s.count, first_seen=first, last_seen=last)

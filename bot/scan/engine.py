@@ -306,6 +306,23 @@ class Engine:
             plan = self.plans[masked] = roles.plan_line(line, found, self.fields)
         return plan
 
+    def counts_for(self, line: str, ip: str) -> bool:
+        """Whether the scan counts ``line`` (a line, or a JSON record joined) as one that mentions
+        ``ip``, read alone: what the bulk path asks of the evidence lines it looks up afterwards, so
+        that they are the lines the line path keeps. Lines set aside (more than LIST_LINE addresses,
+        a peer field written twice) are not; a mail header only with -r (its place in the chain is
+        not checked here)."""
+        if RECEIVED in line:
+            return self.keep_received and any(f.ip == ip for f in addresses.find(line))
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)
+        if ip in self.own:
+            return False
+        found = addresses.find(line)
+        if len(found) > LIST_LINE or not any(f.ip == ip and not self._after_own_name(line, f) for f in found):
+            return False
+        return not self._plan(line, found).ambiguous
+
     def _learn(self, key: bytes, shape: Shape) -> None:
         if len(self.shapes) >= SHAPES_MAX:
             self.shapes.clear()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ScanConfig
-from bot.models import Role
+from bot.models import Role, ScanResult
 from bot.scan import batch, bulk, collect_evidence, scan_lines, scan_paths, scanner
 from bot.scan.engine import Engine
 from tests.scan.paths import on_both_paths
@@ -292,3 +292,61 @@ def test_json_escaped_messages_are_read_alike_on_both_paths(tmp_path: Path,
               for r in on_both_paths(log, monkeypatch)]
     assert counts[0] == counts[1]
     assert counts[0]["45.1.2.3"] == (400, 400)
+
+
+def _summary(result: ScanResult) -> list[tuple[object, ...]]:
+    return [(c.ip, c.count, c.source_count, c.destination_count, c.evidence.lines) for c in result.candidates]
+
+
+def test_lines_the_scan_set_aside_are_no_evidence_on_either_path(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # 203.0.113.9 is also written in a list of 65 addresses and in a line whose peer field is
+    # written twice: neither counts, so neither may be shown as evidence (nor tell the tie-break
+    # its lines vary), on the bulk path as on the line path, nor when its lines are asked for later
+    sshd = "Mar  3 10:0{m}:0{s} host sshd[{pid}]: Failed password for root from {ip} port {port} ssh2"
+    crowd = " ".join(f"192.0.2.{i}" for i in range(1, 65))
+    lines = [sshd.format(m=0, s=i, pid=100 + i, ip="198.51.100.7", port=40000 + i) for i in range(3)]
+    lines += [f"Mar  3 10:01:00 host scanner: list 203.0.113.9 {crowd}",
+              '2025/03/03 10:01:01 [error] 1#0: *1 open() "/x" failed, client: 192.0.2.1, server: x, '
+              'request: "GET / HTTP/1.1", host: "h", client: 203.0.113.9, server: "y"']
+    lines += [sshd.format(m=2, s=i, pid=200 + i, ip="203.0.113.9", port=50000 + i) for i in range(3)]
+    log = tmp_path / "set_aside.log"
+    log.write_text("\n".join(lines) + "\n")
+    by_line, by_bulk = on_both_paths(log, monkeypatch)
+    assert by_line.lines_crowded == by_bulk.lines_crowded == 1
+    assert by_line.lines_ambiguous == by_bulk.lines_ambiguous == 1
+    assert _summary(by_bulk) == _summary(by_line)
+    late = {c.ip: c for c in by_line.candidates}["203.0.113.9"]
+    assert late.evidence.lines == tuple(lines[5:8])
+    asked = collect_evidence([log], ScanConfig(), ["203.0.113.9"])["203.0.113.9"]
+    assert asked.lines == late.evidence.lines and asked.last_seen == late.evidence.last_seen
+
+
+def test_a_record_over_several_lines_is_one_evidence_line_on_every_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = ["{", '  "attack_source": "198.51.100.7",', '  "user": "root",', '  "dst": {',
+              '    "ip": "203.0.113.9"', "  }", "}"]
+    joined = '{ "attack_source": "198.51.100.7", "user": "root", "dst": { "ip": "203.0.113.9" } }'
+    lines = [f"Mar  3 10:00:0{i} host sshd[1]: Failed password for root from 198.51.100.7 port 2 ssh2"
+             for i in range(8)] + record + record      # (over the 1,000 bytes the bulk path is taken from)
+    log = tmp_path / "records.log"
+    log.write_text("\n".join(lines) + "\n")
+    by_line, by_bulk = on_both_paths(log, monkeypatch)
+    assert _summary(by_bulk) == _summary(by_line)
+    top = by_line.candidates[0]
+    assert top.ip == "198.51.100.7" and top.evidence.lines == (*lines[:8], joined, joined)
+    asked = collect_evidence([log], ScanConfig(), ["203.0.113.9"])["203.0.113.9"]
+    assert asked.lines == (joined, joined)
+
+
+def test_an_address_written_twice_on_a_line_is_hit_once_on_both_paths(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # dst= and daddr= name the same host: one line, one hit (the tie-break reads these counts)
+    lines = [f"Mar  3 10:00:{i:02d} fw kernel: src=198.51.100.1 dst=203.0.113.5" for i in range(15)]
+    lines += [f"Mar  3 10:01:{i:02d} fw kernel: src=203.0.113.5 dst=198.51.100.1 daddr=198.51.100.1"
+              for i in range(15)]
+    log = tmp_path / "twice.log"
+    log.write_text("\n".join(lines) + "\n")
+    by_line, by_bulk = on_both_paths(log, monkeypatch)
+    assert _summary(by_bulk) == _summary(by_line)
+    assert {c.ip: c.destination_count for c in by_bulk.candidates} == {"198.51.100.1": 15, "203.0.113.5": 15}
