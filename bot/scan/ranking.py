@@ -112,7 +112,8 @@ def top_ips(tallies: dict[str, Tally], n: int, *, allow_non_global: bool) -> lis
 
 # A number standing alone (a time, a port, a pid, an address's octets), not one glued to a word
 # (the 7 of john.doe7): what changes between two tries of the same thing.
-_NUMBER = re.compile(r"\b\d+\b")
+# Numbers, and first the ISO 8601 date-times whose letters ("03T10", "007Z") would hide theirs
+_NUMBER = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d[\d:.,]*(?:Z|[+-]\d\d:?\d\d)?|\b\d+\b")
 TIE_WINDOW = 10   # the first candidates of equal counts are ordered by variety, the rest by appearance
 
 

@@ -86,3 +86,9 @@ def test_variety_sets_times_ports_and_pids_aside_but_not_numbered_names() -> Non
     assert variety(retries) == 1
     assert variety(["login john.doe1 from 45.1.2.3", "login john.doe2 from 45.1.2.3"]) == 2
     assert variety(None) == 0
+    # ISO 8601 times, whose digits touch letters ("03T10", "007Z"), are set aside as well
+    iso = [f"2025-03-03T10:00:{i:02d}.{7 * i:03d}Z sshd[{i}]: from 45.1.2.3 port {4000 + i}"
+           for i in range(3)]
+    assert variety(iso) == 1
+    json = [f'{{"@timestamp":"2025-03-03 10:00:0{i},5{i}+01:00","src":"45.1.2.3"}}' for i in range(3)]
+    assert variety(json) == 1
