@@ -54,8 +54,9 @@ class ScanResult:
     lines_read: int
     lines_used: int                     # after the isolating string and the Received: rule
     lines_skipped_received: int
-    # Lines set aside as written to steer the scan: the daemon's peer field written twice where the
-    # client could have written either copy, and lines naming more than LIST_LINE addresses.
+    # Lines set aside as written to steer the scan: a field written twice where the client could have
+    # written either copy and the copies accuse different addresses, and lines naming more than
+    # LIST_LINE addresses.
     lines_ambiguous: int = 0
     lines_crowded: int = 0
     selected: str | None = None         # the IP the user named (it is candidates[0]), if any
@@ -81,8 +82,8 @@ class ScanResult:
         """Why lines that name addresses were not used, a sentence each (none when none were)."""
         out = []
         if self.lines_ambiguous:
-            out.append(f"{_lines(self.lines_ambiguous)} not used: the daemon's peer field is written twice "
-                       f"and the client could have written either copy")
+            out.append(f"{_lines(self.lines_ambiguous)} not used: a field that decides who is accused is "
+                       f"written twice, and the client could have written either copy")
         if self.lines_crowded:
             out.append(f"{_lines(self.lines_crowded)} not used: more than {LIST_LINE} addresses "
                        f"(a list, not one event)")

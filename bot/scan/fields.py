@@ -339,18 +339,18 @@ _KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|(?:[\w.\-]+\s)?(?:\([^()]
 
 
 def duplicate_keys(line: str, found: Sequence[Found], scores: list[int],
-                   spans: Sequence[Span]) -> tuple[set[int], bool]:
+                   spans: Sequence[Span]) -> tuple[set[int], tuple[int, int] | None]:
     """``rhost=A ... rhost=B``, ``client: A ... client: B`` at the same nesting level: the daemon
     writes its key once, so the earlier one is in text the client chose. Returns the earlier ones,
-    and whether the line is ambiguous: a quote after the last one means the client may have written
-    that one instead (nginx's request, host and referrer follow its ``client:``, unescaped).
-    (A key inside a field already known to be the client's, pam_unix's ``user=`` written last, is
-    not a second one: it must not take the daemon's own away.)"""
+    and the last pair of copies (earlier, later) whose reading is in doubt: a quote after the later
+    one means the client may have written that one instead (nginx's request, host and referrer
+    follow its ``client:``, unescaped). (A key inside a field already known to be the client's,
+    pam_unix's ``user=`` written last, is not a second one: it must not take the daemon's own away.)"""
     earlier: set[int] = set()
     if len(found) < 2 or ("=" not in line and ": " not in line):
-        return earlier, False
+        return earlier, None
     seen: dict[tuple[str, int], int] = {}
-    last = -1
+    pair: tuple[int, int] | None = None
     for i, f in enumerate(found):
         if inside(spans, f) is not None:
             continue
@@ -361,9 +361,9 @@ def duplicate_keys(line: str, found: Sequence[Found], scores: list[int],
         if key in seen:
             scores[seen[key]] = min(scores[seen[key]], CLIENT_TEXT)
             earlier.add(seen[key])
-            last = i
+            pair = (seen[key], i)
         seen[key] = i
-    return earlier, last >= 0 and '"' in line[found[last].end:]
+    return earlier, pair if pair is not None and '"' in line[found[pair[1]].end:] else None
 
 
 def _depth(line: str, pos: int) -> int:

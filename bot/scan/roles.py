@@ -16,7 +16,8 @@ the addresses' values is done per line (``resolve``):
   the daemon wrote the last one, the earlier one sits in a field the client filled (also when it
   looks like a peer field: the client broke out of an unescaped quote to write it); but when quoted
   text follows the last one (nginx writes the request, host and referrer after its ``client:``),
-  the client could have written either: the line is ambiguous and names nobody (``Plan.ambiguous``);
+  the client could have written either: when the two readings accuse different addresses, the line
+  is ambiguous and names nobody (``Plan.ambiguous``);
 - our own traffic going out (``sending ... from us to them``, an ASA ``Built outbound``
   connection, a record whose direction field says ``Outbound``) swaps the sides.
 
@@ -108,8 +109,8 @@ class Plan(NamedTuple):
     lists: tuple[tuple[int, ...], ...]      # forwarded-for lists, in written order
     peer: int | None                        # the connecting peer a list is checked against
     fixed: int | None                       # the attacker index when no value rule applies (-1: none)
-    # The daemon's peer field is written twice and the client could have written either copy: the
-    # line is not used, so that text the client chose cannot pick who is accused.
+    # A key is written twice, the client could have written either copy, and which one the daemon
+    # wrote decides who is accused: the line is not used, so that text the client chose cannot.
     ambiguous: bool = False
 
 
@@ -175,7 +176,7 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     _w3c_default(line, found, scores)
     _endpoint(line, found, scores, spans)
     _remote_servers(line, found, scores, spans)
-    rewritten, ambiguous = duplicate_keys(line, found, scores, spans)
+    rewritten, doubt = duplicate_keys(line, found, scores, spans)
     peers = [i for i in peers if i not in rewritten]
     for i, f in enumerate(found):
         if inside(spans, f) is not None and i not in in_list:
@@ -196,7 +197,22 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
         if peers and peers[0] not in in_list:
             peer = peers[0]
     fixed = None if (port_rule or lists) else _best(scores)
+    ambiguous = doubt is not None and _either_copy(found, scores, doubt, fixed)
     return Plan(tuple(scores), port_rule, lists, peer, fixed, ambiguous)
+
+
+def _either_copy(found: Sequence[Found], scores: Sequence[int], doubt: tuple[int, int],
+                 fixed: int | None) -> bool:
+    """Whether the line accuses another address when the earlier of two copies of a key is the one
+    the daemon wrote (``doubt``: the earlier, the later, as read). Where values decide (``fixed``
+    None), it may."""
+    if fixed is None:
+        return True
+    first, later = doubt
+    other = list(scores)
+    other[first], other[later] = scores[later], scores[first]
+    alt = _best(other)
+    return (found[alt].ip if alt >= 0 else None) != (found[fixed].ip if fixed >= 0 else None)
 
 
 def resolve(plan: Plan, found: Sequence[Found], trusted: Callable[[str], bool]) -> list[int]:

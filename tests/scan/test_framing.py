@@ -211,3 +211,16 @@ def test_a_peer_field_the_client_may_have_written_twice_names_nobody(
     more = [*lines, f"Mar 10 10:00:02 srv sshd[1]: Invalid user a from {attacker} port 2"]
     result = scan_lines(more, CFG)
     assert [c.ip for c in result.candidates] == [attacker]
+
+
+def test_a_key_written_twice_that_accuses_nobody_either_way_is_read() -> None:
+    # Which dst= is the daemon's does not change who is accused: the line is used, src= named
+    line = ('Mar 10 10:00:01 fw app: src=45.1.2.3 dst=192.0.2.5 act=block dst=192.0.2.6 '
+            'msg="GET / HTTP/1.1"')
+    result = scan_lines([line] * 3, CFG, allow_non_global=True)
+    assert (result.lines_used, result.lines_ambiguous) == (3, 0)
+    assert result.attacker is not None and result.attacker.ip == "45.1.2.3"
+    # but when one copy would be accused, the line still names nobody
+    doubled = line.replace("dst=192.0.2.6", "src=198.51.100.9")
+    result = scan_lines([doubled] * 3, CFG, allow_non_global=True)
+    assert (result.attacker, result.lines_used, result.lines_ambiguous) == (None, 0, 3)

@@ -79,7 +79,7 @@ def test_a_forged_second_nginx_trailer_names_nobody_and_says_why(tmp_path: Path)
     proc = incident_scan(tmp_path, str(log))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert VICTIM not in proc.stdout and "appears to be the attacker" not in proc.stdout
-    assert "1 line not used: the daemon's peer field is written twice" in proc.stdout
+    assert "1 line not used: a field that decides who is accused is written twice" in proc.stdout
     assert proc.stderr.startswith("incident: no address found in the input (1 line not used"), proc.stderr
     doc = json.loads(incident_scan(tmp_path, str(log), "--json").stdout)
     assert (doc["attacker"], doc["lines_ambiguous"], doc["lines_crowded"]) == (None, 1, 0)
