@@ -6,6 +6,7 @@ Scores: positive is the side that initiated (the attacker side), negative the si
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 from bot.scan.addresses import Found
 
@@ -227,36 +228,49 @@ def _qualifier_side(qualifier: str | None) -> int | None:
 _OBJECT_KEY = re.compile(r"[\"']?([A-Za-z][\w.\-]*)[\"']?\s*[:=]\s*$")
 
 
-def _quotes(line: str, start: int, end: int) -> int:
-    return line.count('"', start, end) - line.count('\\"', start, end)
+# What a line's JSON objects are made of: strings (an escaped character is none of these), braces
+_STRUCTURE = re.compile(r'\\.|["{}]')
+_LAST_OBJECTS: tuple[str | None, tuple[list[int], list[int]]] = (None, ([], []))
+
+
+def _objects(line: str) -> tuple[list[int], list[int]]:
+    """The ``{`` that holds each part of ``line``, outside strings (a brace in a URL the client wrote
+    is text): where each part starts, and its ``{`` (-1: none), in one pass over the line. The last
+    line's answer is kept: it is asked once per address of a line (a scan in another thread sees the
+    old pair or the new one, never a mix)."""
+    global _LAST_OBJECTS
+    last, objects = _LAST_OBJECTS
+    if last is line:
+        return objects
+    starts, opens = [0], [-1]
+    stack: list[int] = []
+    in_string = False
+    for m in _STRUCTURE.finditer(line):
+        c = m.group()
+        if c == '"':
+            in_string = not in_string
+        elif in_string or len(c) == 2:
+            continue
+        elif c == "{":
+            stack.append(m.start())
+            starts.append(m.end())
+            opens.append(m.start())
+        elif stack:
+            stack.pop()
+            starts.append(m.end())
+            opens.append(stack[-1] if stack else -1)
+    _LAST_OBJECTS = (line, (starts, opens))
+    return starts, opens
 
 
 def _object_key(line: str, at: int) -> str | None:
     """The key of the JSON object that holds position ``at`` (``"destination"`` for the A of
     ``"destination":{"ip":A}``), or None at the top level."""
-    lo = max(0, at - 2000)
-    depth = 0
-    i = at
-    quotes = _quotes(line, lo, at)      # unescaped quotes from lo to i, kept as i moves back
-    for _ in range(64):     # back to the "{" that opens the object holding ``at``, over closed ones
-        o = line.rfind("{", lo, i)
-        if o < 0:
-            return None
-        quotes -= _quotes(line, o, i)
-        if quotes % 2:
-            i = o       # (a brace inside a string, a URL the client wrote: not the object's)
-            continue
-        c = line.rfind("}", o, i)
-        if c >= 0:
-            depth += 1
-            quotes += _quotes(line, o, c)     # (i moves to c, not as far back as o)
-            i = c
-        elif depth:
-            depth -= 1
-            i = o
-        else:
-            break
-    else:
+    if "{" not in line:
+        return None
+    starts, opens = _objects(line)
+    o = opens[bisect_right(starts, at) - 1]
+    if o < 0:
         return None
     m = _OBJECT_KEY.search(line, max(0, o - 64), o)
     return m.group(1) if m else None
