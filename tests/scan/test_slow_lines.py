@@ -25,6 +25,9 @@ HOSTILE = {
     "cef-label-prefixes": "CEF:0|a|b|c|d|e|f|cs1=45.1.2.3 cs1Label=" + "nat" * 5000,
     # twenty thousand headers after the address
     "cef-headers": "45.1.2.3 " + "CEF:0|" * 20_000,
+    # closed objects by the thousand before 64 generic keys, each of which asks for its object
+    "json-braces": '{"a":1,' + "{}" * 10_000 + "".join(f'"ip":"10.0.{i}.1",' for i in range(63))
+                   + '"src":"45.1.2.3"}',
 }
 
 
