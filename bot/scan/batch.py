@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.scan import addresses, columns, roles
 from bot.scan.addresses import Found
-from bot.scan.engine import RECEIVED, Engine
+from bot.scan.engine import RECEIVED, RECORD_OPEN, Engine
 from bot.scan.ranking import NO_HOST
 from bot.scan.sessions import SessionEvents
 from bot.scan.sessions import tag as session_tag
@@ -36,7 +36,7 @@ _SIX_COLONS = re.compile(rb"(?:[A-Fa-f]*:){6}")
 _FIRST = itemgetter(0)
 # The shape keys of a line that is only "{" (Engine.RECORD_OPEN): found among the chunk's keys for
 # free, where a search of the chunk's bytes for it cost a few percent of the counting time.
-_RECORD_KEYS = (b"{", b"{\r")
+_RECORD_KEYS = (RECORD_OPEN.encode(), RECORD_OPEN.encode() + b"\r")
 _RARE = 8        # lines of a shape in a chunk below which its IPv6 tokens are masked in its key
 
 

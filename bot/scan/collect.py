@@ -76,7 +76,8 @@ def record_at(data: str, start: int) -> tuple[int, int, str] | None:
 
 def opens_records(data: str) -> bool:
     """Whether ``data`` has a line that opens a JSON record (engine.RECORD_OPEN)."""
-    return "\n{\n" in data or "\n{\r\n" in data or data.startswith(("{\n", "{\r\n"))
+    return any(f"\n{RECORD_OPEN}{end}" in data or data.startswith(RECORD_OPEN + end)
+               for end in ("\n", "\r\n"))
 
 
 def evidence_at(data: str, start: int, records: bool) -> tuple[int, str]:

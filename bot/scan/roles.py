@@ -128,12 +128,12 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
     # log: "Jun 4 13:12:09 172.19.0.1 nginx[1]: 172.19.0.7 - - [04/Jun/2019:...")
     lead = int(n > 0 and header_end >= 0 and found[0].start <= header_end
                and _is_header_host(line, found[0], header_end))
-    for i in range(lead, n):
-        f = found[i]
-        m = _ACCESS_HEAD.match(line, f.end)
-        at = found[lead].start
-        first = at - (at > 0 and line[at - 1] == "[")   # "[v6]:port"
-        if m and (i == lead or _comma_run(line, found, i, lead)) and _HEAD_PREFIX.match(line, 0, first):
+    # (an access log's head: its first address, or a comma run from it, after little else)
+    at = found[lead].start if lead < n else 0
+    first = at - (at > 0 and line[at - 1] == "[")   # "[v6]:port"
+    for i in range(lead, n if _HEAD_PREFIX.match(line, 0, first) else lead):
+        m = _ACCESS_HEAD.match(line, found[i].end)
+        if m and (i == lead or _comma_run(line, found, i, lead)):
             head_client, head_end = i, m.end()
             break
         m = None
@@ -241,11 +241,7 @@ def resolve(plan: Plan, found: Sequence[Found], trusted: Callable[[str], bool]) 
 
 def host_best(scores: Sequence[int], ips: Sequence[str]) -> int:
     """``best`` among the addresses ``ips`` that a host can send from; -1 if none."""
-    top = -1
-    for i, s in enumerate(scores):
-        if s >= 0 and (top < 0 or s > scores[top]) and ips[i] not in NO_HOST:
-            top = i
-    return top
+    return _best(scores, [ip in NO_HOST for ip in ips])
 
 
 def best(scores: Sequence[int]) -> int:
@@ -254,9 +250,11 @@ def best(scores: Sequence[int]) -> int:
     return _best(scores)
 
 
-def _best(scores: Sequence[int]) -> int:
+def _best(scores: Sequence[int], barred: Sequence[bool] = ()) -> int:
     best = -1
     for i, s in enumerate(scores):
+        if barred and barred[i]:
+            continue
         if s >= 0 and (best < 0 or s > scores[best]):
             best = i
     return best
