@@ -262,10 +262,13 @@ class Connection:
             return
         with converted("idle"):
             self.client.idle()
-            news = False
+            # Mail that came after the last command is told right behind "+ idling", often in the
+            # same packet: imaplib has read it into its buffer already, where idle_check (a poll of
+            # the socket) does not look. Such mail waited for the next renewal (idle_renew_seconds).
+            news = self._buffered()
             try:
                 end = time.monotonic() + seconds
-                while not stop.is_set() and time.monotonic() < end:
+                while not news and not stop.is_set() and time.monotonic() < end:
                     answers = self.client.idle_check(timeout=min(0.5, max(0.0, end - time.monotonic())))
                     if any(len(a) > 1 and a[1] in (b"EXISTS", b"RECENT") for a in answers):
                         news = True
@@ -274,6 +277,19 @@ class Connection:
                 self.client.idle_done()
         if not news and not stop.is_set():
             log.debug("IDLE renewed after %g s without new mail", seconds)
+
+    def _buffered(self) -> bool:
+        """Whether the server's words wait, already read, in imaplib's buffer (peeked without
+        blocking: the socket is made non-blocking meanwhile)."""
+        sock = self.client.socket()
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            return bool(self.client._imap.file.peek(1))
+        except OSError:         # (nothing buffered, and nothing to read either)
+            return False
+        finally:
+            sock.settimeout(timeout)
 
     def noop(self) -> None:
         with converted("noop"):

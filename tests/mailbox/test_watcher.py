@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.models import Findings
+from handlers.mailbox.imap import Connection
 from handlers.mailbox.ledger import Ledger
 from handlers.serve import Serve
 from tests.mailbox.conftest import Logs, ServeOnce, mailbox_config, make_app, sample
@@ -255,3 +257,24 @@ def test_mail_arriving_while_another_is_processed_is_not_left_until_idle_is_rene
         gatherer.go.set()
         serve.stop.set()
         t.join(5)
+
+
+@pytest.mark.parametrize("security", ["none", "starttls"])
+def test_mail_that_came_between_the_last_command_and_idle_ends_the_wait_at_once(
+        tmp_path: Path, imap: Account, security: str) -> None:
+    # Dovecot tells of it right behind "+ idling", in the same packet: the client has read it
+    # already when it starts to wait, and a poll of the socket sees nothing more
+    cfg = mailbox_config(tmp_path, imap, mailbox={"security": security}).mailbox
+    stop = threading.Event()
+    with Connection.open(cfg) as conn:
+        conn.select("INBOX")
+        assert conn.uids() == []
+        conn.wait(stop, 0.1)      # (SELECT's own EXISTS ends the first wait)
+        assert conn.uids() == []
+        imap.append("INBOX", alert("211.191.28.47", "between"))
+        time.sleep(0.3)
+        started = time.monotonic()
+        conn.wait(stop, 20)
+        assert time.monotonic() - started < 3, "it waited for the IDLE renewal"
+        conn.noop()
+        assert conn.uids() == [1]
