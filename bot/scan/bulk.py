@@ -4,10 +4,11 @@ Pass 1 runs the scan engine over the input without keeping evidence lines or tim
 PARALLEL_MIN bytes and more are split in two at a line start and a forked worker process counts the
 second half while this one counts the first (a session or a mail header block cut by the split is
 read as two). Pass 2 reads the input from the start until the top candidates have their evidence
-lines, and from the end until each has its last line: their first/last timestamps (input order is
-taken as time order; logs are chronological). Evidence for the other candidates, when someone needs
-it (a report of every address), comes from bot.scan.collect.collect_evidence: one more read for all
-of them.
+lines (the first ENGINE_BYTES with the engine, keeping lines as the line path does), and from the
+end until each has its last line with a time: their first/last timestamps (input order is taken as
+time order; logs are chronological). Evidence for the other candidates, when someone needs it (a
+report of every address), comes from bot.scan.collect.collect_evidence: one more read for all of
+them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import batch
 from bot.scan.chunks import MAX_PIECE, Range, iter_chunks, plain, plan
-from bot.scan.collect import evidence_at, line_text, opens_records
+from bot.scan.collect import LAST_TRIES, evidence_at, line_text, opens_records
 from bot.scan.engine import Engine
 from bot.scan.ranking import top_ips
 from bot.scan.tally import Counts
@@ -38,6 +39,7 @@ PARALLEL_MIN = 48 << 20   # bytes; smaller inputs are counted in this process
 EVIDENCE_FOR = 10    # candidates that get evidence lines and first/last seen from the scan itself
 EVIDENCE_PIECE = 1 << 20   # bytes read at a time for evidence lines (the top candidates' are near the ends)
 EVIDENCE_BYTES = 16 << 20  # read for evidence lines at most, once every candidate has its first line
+ENGINE_BYTES = 2 << 20     # of which read by the engine itself (the line path's lines, sessions' too)
 
 
 @dataclass
@@ -103,21 +105,43 @@ def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: 
     return acc
 
 
-def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: int, judge: Engine,
-             on_line: Callable[[str, str, bool], None], size: int) -> None:
+def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: int, reader: Engine,
+             judge: Engine, on_line: Callable[[str, str, bool], bool], size: int) -> None:
     """Pass 2: call ``on_line(ip, text, is_last)`` for the first lines (up to ``keep``, or the ip's
-    mentions if fewer) and for the last line mentioning each wanted ip: lines the scan counted for it
-    (``judge.counts_for``), a JSON record printed over several lines as one (collect.evidence_at).
+    mentions if fewer) and for the last line mentioning each wanted ip, in pieces of ``size`` bytes.
 
-    ``wanted`` maps an ip to (its spellings, its mentions). The input is read forward until every ip
-    has its first lines (or at least its first one after EVIDENCE_BYTES), then backward until every
-    ip has its last line, in pieces of ``size`` bytes: for the top candidates of a log that is a
-    piece at each end.
+    The first ENGINE_BYTES are read by ``reader``, an engine that keeps lines: there the lines are
+    the line path's own (address-less lines of a session included). From there on, for the ips that
+    still lack lines, each one's spellings are looked for, and a line that writes one is taken when
+    the scan counted it for the ip (``judge.counts_for``), a JSON record printed over several lines
+    as one (collect.evidence_at); until every ip has its first lines (or at least its first one
+    after EVIDENCE_BYTES). Then the input is read backward until every ip has its last line:
+    ``on_line`` says whether that line had a time, and if not the one before it is given, and so on
+    for up to LAST_TRIES lines. For the top candidates of a log that is a piece at each end.
+
+    ``wanted`` maps an ip to (its spellings, its mentions).
     """
     need = {ip: min(keep, n) for ip, (_, n) in wanted.items()}
     taken = dict.fromkeys(wanted, 0)
     read = 0
-    for raw in _forward(paths, size):
+    pieces = _forward(paths, size)
+
+    def kept(ip: str) -> list[str]:
+        t = reader.counts.tallies.get(ip)
+        return t.lines or [] if t is not None else []
+
+    for raw in pieces:
+        reader.feed_chunk(raw, read)
+        read += len(raw)
+        if read >= ENGINE_BYTES or all(len(kept(ip)) >= need[ip] for ip in wanted):
+            break
+    else:
+        reader.finish(read)     # (a JSON record still open at the end is read line by line)
+    for ip in wanted:
+        for text in kept(ip)[:need[ip]]:
+            taken[ip] += 1
+            on_line(ip, text, False)
+    for raw in pieces:
         todo = [ip for ip in wanted if taken[ip] < need[ip]]
         # Stop when all have their lines, or when all have a first line and enough was read.
         if not todo or (read >= EVIDENCE_BYTES and all(taken.values())):
@@ -137,6 +161,7 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: in
                     taken[ip] += 1
                     on_line(ip, text, False)
     found_last: set[str] = set()
+    tries = dict.fromkeys(wanted, 0)
     for raw in _backward(paths, size):
         todo = [ip for ip in wanted if ip not in found_last]
         if not todo:
@@ -147,9 +172,10 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: in
             for start in _starts(data, wanted[ip][0], backward=True):
                 _, text = evidence_at(data, start, records)
                 if judge.counts_for(text, ip):
-                    found_last.add(ip)
-                    on_line(ip, text, True)
-                    break
+                    tries[ip] += 1
+                    if on_line(ip, text, True) or tries[ip] >= LAST_TRIES:
+                        found_last.add(ip)
+                        break
 
 
 def _starts(data: str, forms: set[str], backward: bool = False) -> Iterator[int]:
@@ -219,19 +245,19 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
            for ip in top_ips(tallies, EVIDENCE_FOR, allow_non_global=allow_non_global)}
     clock = Clock(zone(cfg.timezone), now)
 
-    def on_line(ip: str, text: str, is_last: bool) -> None:
+    def on_line(ip: str, text: str, is_last: bool) -> bool:
         line = line_text(text)
         t = tallies[ip]
         when = clock.parse(line)
-        if is_last:
-            t.last = when
-        else:
-            if not t.lines:
-                t.first = when
+        t.seen(when)        # (the earliest and latest time of the lines read, as the line path keeps)
+        if not is_last:
+            if t.lines is None:
                 t.lines = []
             t.lines.append(line)
+        return when is not None
 
-    evidence(paths, top, keep, engine, on_line, min(chunk_size, EVIDENCE_PIECE))
+    reader = Engine(cfg, keep_received=keep_received, now=now, times=False)
+    evidence(paths, top, keep, reader, engine, on_line, min(chunk_size, EVIDENCE_PIECE))
     return result_of(engine, allow_non_global)
 
 

@@ -24,11 +24,13 @@ from bot.scan import addresses
 from bot.scan.chunks import Range, iter_chunks
 from bot.scan.engine import RECORD_CHARS, RECORD_LINES, RECORD_OPEN, Engine
 from bot.scan.ranking import clip
+from bot.scan.tally import Tally
 from bot.scan.timestamps import Clock, zone
 
 __all__ = ["collect_evidence", "evidence_at", "line_text", "opens_records", "record_at"]
 
 CHUNK = 1 << 23
+LAST_TRIES = 16      # counted lines read back from the end for the last time (lines without one skipped)
 # Bytes before an address's first '.' (IPv4) or ':' (IPv6) that decide where its text starts: the
 # first group (up to 3 digits or 4 hex digits) and the byte before it. Cache keys carry them.
 _BEFORE = {False: 4, True: 5}
@@ -100,8 +102,8 @@ def line_text(text: str) -> str:
 class _Seen:
     count: int = 0
     lines: list[str] = field(default_factory=list)
-    first: str | None = None
-    last: str | None = None
+    found: bool = False         # a line the scan counted for it
+    times: Tally = field(default_factory=lambda: Tally(0))   # (its first and last seen)
 
 
 def _line_starts(data: str, wanted: Collection[str], keep_received: bool,
@@ -158,10 +160,12 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
 
     Per address: its first ``cfg.excerpt_lines`` lines that the scan counted for it (``Received:``
     lines only with ``keep_received``, default from the config; not the lines it set aside; a JSON
-    record printed over several lines as one), first/last seen from its first and last such line
-    (input order is taken as time order, as on the bulk path; syslog years and zones as
-    ``cfg.timezone`` and ``now`` say), and the number of lines that write it (more than the scan's
-    own count where lines were set aside or records span lines: that one is the candidate's).
+    record printed over several lines as one; address-less lines of its sessions are not found
+    here), first/last seen from the earliest and latest time of those lines and of its last such
+    line with a time (input order is taken as time order, as on the bulk path; syslog years and
+    zones as ``cfg.timezone`` and ``now`` say), and the number of lines that write it (more than
+    the scan's own count where lines were set aside or records span lines: that one is the
+    candidate's).
     Addresses not found are left out. Raises InputError if a file cannot be read.
     """
     keep = max(0, cfg.excerpt_lines)
@@ -172,6 +176,7 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
     if not wanted:
         return {}
     judge = Engine(cfg, keep_received=keep_rec, keep_lines=False, times=False)
+    clock = Clock(zone(cfg.timezone), now)
     for p in paths:
         try:
             chunks = iter_chunks(Range(os.fspath(p), 0, os.path.getsize(p)), chunk_size)
@@ -185,30 +190,28 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
                     s.count += len(starts)
                     after = 0
                     for start in starts:
-                        if s.first is not None and len(s.lines) >= keep:
+                        if s.found and len(s.lines) >= keep:
                             break
                         if start < after:
                             continue        # (a line of the record just taken)
                         after, text = evidence_at(data, start, records)
                         if judge.counts_for(text, ip):
-                            if s.first is None:
-                                s.first = text
+                            s.found = True
+                            s.times.seen(clock.parse(line_text(text)))
                             if len(s.lines) < keep:
                                 s.lines.append(text)
-                    for start in reversed(starts):
+                    tries = 0
+                    for start in reversed(starts):      # the chunk's last counted line with a time
                         _, text = evidence_at(data, start, records)
                         if judge.counts_for(text, ip):
-                            s.last = text
-                            break
+                            when = clock.parse(line_text(text))
+                            s.times.seen(when)
+                            tries += 1
+                            if when is not None or tries >= LAST_TRIES:
+                                break
                 if len(cache) > 200_000:
                     cache.clear()
         except OSError as exc:
             raise InputError(f"{os.fspath(p)}: cannot read ({exc.strerror or exc})") from exc
-    clock = Clock(zone(cfg.timezone), now)
-    out = {}
-    for ip, s in seen.items():
-        lines = tuple(map(line_text, s.lines))
-        first = clock.parse(line_text(s.first)) if s.first is not None else None
-        last = clock.parse(line_text(s.last)) if s.last is not None else None
-        out[ip] = Evidence(lines=lines, total_lines=s.count, first_seen=first, last_seen=last)
-    return out
+    return {ip: Evidence(lines=tuple(map(line_text, s.lines)), total_lines=s.count, first_seen=s.times.first,
+                         last_seen=s.times.last) for ip, s in seen.items()}

@@ -350,3 +350,22 @@ def test_an_address_written_twice_on_a_line_is_hit_once_on_both_paths(
     by_line, by_bulk = on_both_paths(log, monkeypatch)
     assert _summary(by_bulk) == _summary(by_line)
     assert {c.ip: c.destination_count for c in by_bulk.candidates} == {"198.51.100.1": 15, "203.0.113.5": 15}
+
+
+def test_first_and_last_seen_skip_lines_without_a_time_on_every_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a report's "first seen" and "last seen": the line path keeps the earliest and latest time of
+    # the address's lines; its first and last lines here have none
+    lines = ["fw: 45.1.2.3 on the block list"]
+    lines += [f"Mar  3 10:{i:02d}:00 fw sshd[{i}]: Failed password for root from 45.1.2.3 port 2 ssh2"
+              for i in range(40)]
+    lines += ["fw: 45.1.2.3 still on the block list"] * 3
+    log = tmp_path / "untimed.log"
+    log.write_text("\n".join(lines) + "\n")
+    by_line, by_bulk = on_both_paths(log, monkeypatch)
+    seen = [(r.candidates[0].evidence.first_seen, r.candidates[0].evidence.last_seen)
+            for r in (by_line, by_bulk)]
+    assert seen[0] == seen[1]
+    assert seen[0][0] is not None and seen[0][1] is not None and (seen[0][1] - seen[0][0]).seconds == 39 * 60
+    asked = collect_evidence([log], ScanConfig(), ["45.1.2.3"])["45.1.2.3"]
+    assert (asked.first_seen, asked.last_seen) == seen[0]

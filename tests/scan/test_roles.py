@@ -244,8 +244,8 @@ PRINCIPLES = [
     ('{"server":{"host":"74.125.225.229"},"client":{"host":"45.1.2.3","port":4444}}', "45.1.2.3"),
     # ... however long the text before it (a Windows event's message), and whatever braces a string
     # holds ("}" in a URL closes no object)
-    ('{"message":"' + "An account failed to log on. " * 100 + '","url":"/a}b","host":{"ip":["74.125.225.229"]},'
-     '"source":{"ip":"45.1.2.3"}}', "45.1.2.3"),
+    ('{"message":"' + "An account failed to log on. " * 100 + '","url":"/a}b",'
+     '"host":{"ip":["74.125.225.229"]},"source":{"ip":"45.1.2.3"}}', "45.1.2.3"),
     # a key phrase whose qualifier says no side ("ATD IP:", the sandbox's own) is weaker than one
     # that says source
     ('{"fileId": "x", "ATD IP": "74.125.225.229", "Src IP": "45.1.2.3", "Dst IP": "192.0.2.8"}', "45.1.2.3"),

@@ -64,3 +64,6 @@ def test_big_files_correlate_sessions_too(tmp_path: Path, monkeypatch: pytest.Mo
     assert [(c.ip, c.count, c.source_count) for c in big.candidates] == \
         [(c.ip, c.count, c.source_count) for c in small.candidates]
     assert big.candidates[0].ip == "198.51.100.211" and big.candidates[0].count == 80
+    # and the excerpt holds the session's address-less lines there too
+    assert [c.evidence for c in big.candidates] == [c.evidence for c in small.candidates]
+    assert big.candidates[0].evidence.lines[2].endswith("Too many authentication failures [preauth]")
