@@ -4,18 +4,18 @@ Pass 1 runs the scan engine over the input without keeping evidence lines or tim
 PARALLEL_MIN bytes and more are split in two at a line start and a forked worker process counts the
 second half while this one counts the first (a session or a mail header block cut by the split is
 read as two). Pass 2 reads the input from the start until the top candidates have their evidence
-lines (the first ENGINE_BYTES with the engine, keeping lines as the line path does), and from the
-end until each has its last line with a time: their first/last timestamps (input order is taken as
-time order; logs are chronological). Evidence for the other candidates, when someone needs it (a
-report of every address), comes from bot.scan.collect.collect_evidence: one more read for all of
-them.
+lines (the first ENGINE_BYTES with the engine, keeping lines as the line path does, where pass 1
+counted a session's address-less lines or a mail's source hop), and from the end until each has
+its last line with a time: their first/last timestamps (input order is taken as time order; logs
+are chronological). Evidence for the other candidates, when someone needs it (a report of every
+address), comes from bot.scan.collect.collect_evidence: one more read for all of them.
 """
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,6 +52,7 @@ class Counted:
     received: int = 0
     ambiguous: int = 0
     crowded: int = 0
+    credited: int = 0
     nonblank: bool = False
 
 
@@ -70,7 +71,7 @@ def count_ranges(ranges: list[Range], cfg: ScanConfig, size: int, keep_received:
             raise InputError(f"{r.path}: cannot read ({exc.strerror or exc})") from exc
     engine.finish(ranges[-1].end if ranges else 0)
     return Counted(engine.counts, engine.lines_read, engine.lines_used, engine.skipped_received,
-                   engine.ambiguous, engine.crowded, engine.nonblank)
+                   engine.ambiguous, engine.crowded, engine.credited, engine.nonblank)
 
 
 def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: bool, workers: int,
@@ -101,17 +102,21 @@ def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: 
             acc.received += more.received
             acc.ambiguous += more.ambiguous
             acc.crowded += more.crowded
+            acc.credited += more.credited
             acc.nonblank = acc.nonblank or more.nonblank
     return acc
 
 
-def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: int, reader: Engine,
-             judge: Engine, on_line: Callable[[str, str, bool], bool], size: int) -> None:
+def evidence(paths: list[str], wanted: dict[str, tuple[str | re.Pattern[str], int]], keep: int,
+             reader: Engine | None, judge: Engine, on_line: Callable[[str, str, bool], bool],
+             size: int) -> None:
     """Pass 2: call ``on_line(ip, text, is_last)`` for the first lines (up to ``keep``, or the ip's
     mentions if fewer) and for the last line mentioning each wanted ip, in pieces of ``size`` bytes.
 
-    The first ENGINE_BYTES are read by ``reader``, an engine that keeps lines: there the lines are
-    the line path's own (address-less lines of a session included). From there on, for the ips that
+    The first ENGINE_BYTES are read by ``reader`` (if any), an engine that keeps lines: there the
+    lines are the line path's own, lines it counted for an address they do not write included (a
+    session's address-less lines, a mail's source hop). From there on (or from the start, where pass
+    1 counted no such line, and a search finds the same lines faster), for the ips that
     still lack lines, each one's spellings are looked for, and a line that writes one is taken when
     the scan counted it for the ip (``judge.counts_for``), a JSON record printed over several lines
     as one (collect.evidence_at); until every ip has its first lines (or at least its first one
@@ -126,21 +131,22 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: in
     read = 0
     pieces = _forward(paths, size)
 
-    def kept(ip: str) -> list[str]:
-        t = reader.counts.tallies.get(ip)
-        return t.lines or [] if t is not None else []
+    if reader is not None:
+        def kept(ip: str) -> list[str]:
+            t = reader.counts.tallies.get(ip)
+            return t.lines or [] if t is not None else []
 
-    for raw in pieces:
-        reader.feed_chunk(raw, read)
-        read += len(raw)
-        if read >= ENGINE_BYTES or all(len(kept(ip)) >= need[ip] for ip in wanted):
-            break
-    else:
-        reader.finish(read)     # (a JSON record still open at the end is read line by line)
-    for ip in wanted:
-        for text in kept(ip)[:need[ip]]:
-            taken[ip] += 1
-            on_line(ip, text, False)
+        for raw in pieces:
+            reader.feed_chunk(raw, read)
+            read += len(raw)
+            if read >= ENGINE_BYTES or all(len(kept(ip)) >= need[ip] for ip in wanted):
+                break
+        else:
+            reader.finish(read)     # (a JSON record still open at the end is read line by line)
+        for ip in wanted:
+            for text in kept(ip)[:need[ip]]:
+                taken[ip] += 1
+                on_line(ip, text, False)
     for raw in pieces:
         todo = [ip for ip in wanted if taken[ip] < need[ip]]
         # Stop when all have their lines, or when all have a first line and enough was read.
@@ -178,23 +184,26 @@ def evidence(paths: list[str], wanted: dict[str, tuple[set[str], int]], keep: in
                         break
 
 
-def _starts(data: str, forms: set[str], backward: bool = False) -> Iterator[int]:
-    """The starts of the lines of ``data`` where one of ``forms`` is written, each once, in order
-    (``backward``: last first)."""
-    found = heapq.merge(*(_places(data, f, backward) for f in forms), reverse=backward)
+def _starts(data: str, spelling: str | re.Pattern[str], backward: bool = False) -> Iterator[int]:
+    """The starts of the lines of ``data`` where ``spelling`` (_spellings) is written, each once, in
+    order (``backward``: last first)."""
     last = -1
-    for pos in found:
+    for pos in _places(data, spelling, backward):
         start = data.rfind("\n", 0, pos) + 1
         if start != last:
             last = start
             yield start
 
 
-def _places(data: str, form: str, backward: bool) -> Iterator[int]:
-    pos = data.rfind(form) if backward else data.find(form)
+def _places(data: str, spelling: str | re.Pattern[str], backward: bool) -> Iterator[int]:
+    if not isinstance(spelling, str):
+        found = [m.start() for m in spelling.finditer(data)]
+        yield from reversed(found) if backward else found
+        return
+    pos = data.rfind(spelling) if backward else data.find(spelling)
     while pos >= 0:
         yield pos
-        pos = data.rfind(form, 0, pos) if backward else data.find(form, pos + 1)
+        pos = data.rfind(spelling, 0, pos) if backward else data.find(spelling, pos + 1)
 
 
 def _forward(paths: list[str], size: int) -> Iterator[bytes]:
@@ -256,16 +265,23 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
             t.lines.append(line)
         return when is not None
 
-    reader = Engine(cfg, keep_received=keep_received, now=now, times=False)
+    reader = Engine(cfg, keep_received=keep_received, now=now, times=False) if acc.credited else None
     evidence(paths, top, keep, reader, engine, on_line, min(chunk_size, EVIDENCE_PIECE))
     return result_of(engine, allow_non_global)
 
 
-def _spellings(ip: str) -> set[str]:
-    """The usual written forms of ``ip``, to look for its lines (addresses.find confirms each)."""
+def _spellings(ip: str) -> str | re.Pattern[str]:
+    """What to look for to find the lines of ``ip`` (addresses.find confirms each): an IPv4 address
+    as it is; an IPv6 address in its usual written forms, in any case."""
     if ":" not in ip:
-        return {ip}
+        return ip
     addr = ipaddress.IPv6Address(ip)
-    full = ":".join(f"{int(g, 16):x}" for g in addr.exploded.split(":"))
+    groups = addr.exploded.split(":")
+    full = ":".join(f"{int(g, 16):x}" for g in groups)
     forms = {addr.compressed, addr.exploded, full}
-    return forms | {f.upper() for f in forms}
+    # with its last 32 bits written as IPv4 ("64:ff9b::198.51.100.7", "::10.0.0.1")
+    tail = str(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    head = ipaddress.IPv6Address(int(addr) >> 32 << 32).compressed
+    head = head if head.endswith("::") else head.removesuffix("0:0")
+    forms |= {head + tail, ":".join(groups[:6]) + ":" + tail, full.rsplit(":", 2)[0] + ":" + tail}
+    return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.IGNORECASE)

@@ -83,6 +83,7 @@ class Engine:
         self.crowded = 0         # lines naming more than LIST_LINE addresses
         self.nonblank = False
         self.evidence_refs = 0
+        self.credited = 0        # lines counted for an address they do not write (_credit)
         self.fields: tuple[str, ...] = ()
         self.shapes: dict[bytes, Shape] = {}
         self.plans: dict[str, roles.Plan] = {}
@@ -473,6 +474,7 @@ class Engine:
 
     def _credit(self, t: Tally, when: datetime | None, text: str) -> None:
         """One more attacker-side line for ``t``: a session's line, a mail's source hop."""
+        self.credited += 1
         t.count += 1
         t.source_count += 1
         t.seen(when)
