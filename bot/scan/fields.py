@@ -339,18 +339,18 @@ _KEY_EQ = re.compile(r"([A-Za-z][\w.\-]*)=(?:[\[(\"'<]|(?:[\w.\-]+\s)?(?:\([^()]
 
 
 def duplicate_keys(line: str, found: Sequence[Found], scores: list[int],
-                   spans: Sequence[Span]) -> tuple[set[int], tuple[int, int] | None]:
+                   spans: Sequence[Span]) -> tuple[set[int], list[tuple[int, int]]]:
     """``rhost=A ... rhost=B``, ``client: A ... client: B`` at the same nesting level: the daemon
-    writes its key once, so the earlier one is in text the client chose. Returns the earlier ones,
-    and the last pair of copies (earlier, later) whose reading is in doubt: a quote after the later
-    one means the client may have written that one instead (nginx's request, host and referrer
-    follow its ``client:``, unescaped). (A key inside a field already known to be the client's,
-    pam_unix's ``user=`` written last, is not a second one: it must not take the daemon's own away.)"""
+    writes its key once, so the earlier ones are in text the client chose. Returns the earlier
+    ones, and the readings in doubt: (an earlier copy, the last copy) of every key whose last copy
+    has a quote after it, where the client may have written the last copy and the daemon one of the
+    earlier (nginx's request, host and referrer follow its ``client:``, unescaped). (A key inside a
+    field already known to be the client's, pam_unix's ``user=`` written last, is not a second one:
+    it must not take the daemon's own away.)"""
     earlier: set[int] = set()
     if len(found) < 2 or ("=" not in line and ": " not in line):
-        return earlier, None
-    seen: dict[tuple[str, int], int] = {}
-    pair: tuple[int, int] | None = None
+        return earlier, []
+    copies: dict[tuple[str, int], list[int]] = {}
     for i, f in enumerate(found):
         if inside(spans, f) is not None:
             continue
@@ -358,12 +358,15 @@ def duplicate_keys(line: str, found: Sequence[Found], scores: list[int],
         if m is None:
             continue
         key = (norm_word(m.group(1) or m.group(2)), _depth(line, f.start))
-        if key in seen:
-            scores[seen[key]] = min(scores[seen[key]], CLIENT_TEXT)
-            earlier.add(seen[key])
-            pair = (seen[key], i)
-        seen[key] = i
-    return earlier, pair if pair is not None and '"' in line[found[pair[1]].end:] else None
+        copies.setdefault(key, []).append(i)
+    doubts = []
+    for idxs in copies.values():
+        for j in idxs[:-1]:
+            scores[j] = min(scores[j], CLIENT_TEXT)
+            earlier.add(j)
+        if len(idxs) > 1 and '"' in line[found[idxs[-1]].end:]:
+            doubts += [(j, idxs[-1]) for j in idxs[:-1]]
+    return earlier, doubts
 
 
 def _depth(line: str, pos: int) -> int:

@@ -197,15 +197,15 @@ def plan_line(line: str, found: Sequence[Found], fields: tuple[str, ...] = ()) -
         if peers and peers[0] not in in_list:
             peer = peers[0]
     fixed = None if (port_rule or lists) else _best(scores)
-    ambiguous = doubt is not None and _either_copy(found, scores, doubt, fixed)
+    ambiguous = any(_either_copy(found, scores, pair, fixed) for pair in doubt)
     return Plan(tuple(scores), port_rule, lists, peer, fixed, ambiguous)
 
 
 def _either_copy(found: Sequence[Found], scores: Sequence[int], doubt: tuple[int, int],
                  fixed: int | None) -> bool:
-    """Whether the line accuses another address when the earlier of two copies of a key is the one
-    the daemon wrote (``doubt``: the earlier, the later, as read). Where values decide (``fixed``
-    None), it may."""
+    """Whether the line accuses another address when an earlier copy of a key is the one the daemon
+    wrote (``doubt``: that copy, and the last one, as read). Where values decide (``fixed`` None),
+    it may."""
     if fixed is None:
         return True
     first, later = doubt

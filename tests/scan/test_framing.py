@@ -192,11 +192,16 @@ BREAKOUTS = [
     'SECURITY[6] res_security_log.c: SecurityEvent="InvalidPassword",AccountID="1",'
     'LocalAddress="IPV4/UDP/192.0.2.5/5060",RemoteAddress="IPV4/UDP/{A}/5061",Challenge="1",'
     'ReceivedChallenge="1",ReceivedHash="x",RemoteAddress="IPV4/UDP/{V}/5060"',
+    # the victim's copy written twice (the last two copies agree), or another key doubled after it
+    '2026/03/10 10:00:01 [error] 7#7: *3 access forbidden by rule, client: {A}, server: y, '
+    'request: "GET /", client: {V}, server: y, x: ", client: {V}, server: y, x: " HTTP/1.1", host: "y"',
+    '2026/03/10 10:00:01 [error] 7#7: *3 access forbidden by rule, client: {A}, server: y, '
+    'request: "GET /", client: {V}, server: y, up=192.0.2.1 up=192.0.2.1 x: " HTTP/1.1", host: "y"',
 ]
 
 
 @pytest.mark.parametrize("framed", BREAKOUTS, ids=["nginx referrer", "nginx request", "nginx path",
-                                                   "asterisk last field"])
+                                                   "asterisk last field", "victim twice", "other key twice"])
 def test_a_peer_field_the_client_may_have_written_twice_names_nobody(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, framed: str) -> None:
     victim, attacker = VICTIMS[0], ATTACKERS[0]
