@@ -13,9 +13,7 @@ address), comes from bot.scan.collect.collect_evidence: one more read for all of
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,8 +25,8 @@ from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import batch
 from bot.scan.chunks import MAX_PIECE, Range, iter_chunks, plain, plan
-from bot.scan.collect import LAST_TRIES, evidence_at, line_text, opens_records
-from bot.scan.engine import Engine
+from bot.scan.collect import LAST_TRIES, evidence_at, line_starts, line_text, pieces_read, records_in
+from bot.scan.engine import RECEIVED, Engine
 from bot.scan.ranking import top_ips
 from bot.scan.tally import Counts
 from bot.scan.timestamps import Clock, zone
@@ -107,31 +105,32 @@ def count_parallel(paths: list[str], cfg: ScanConfig, size: int, keep_received: 
     return acc
 
 
-def evidence(paths: list[str], wanted: dict[str, tuple[str | re.Pattern[str], int]], keep: int,
-             reader: Engine | None, judge: Engine, on_line: Callable[[str, str, bool], bool],
-             size: int) -> None:
+def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine | None, judge: Engine,
+             on_line: Callable[[str, str, bool], bool], size: int) -> bool:
     """Pass 2: call ``on_line(ip, text, is_last)`` for the first lines (up to ``keep``, or the ip's
     mentions if fewer) and for the last line mentioning each wanted ip, in pieces of ``size`` bytes.
+    ``wanted`` maps an ip to its mentions.
 
     The first ENGINE_BYTES are read by ``reader`` (if any), an engine that keeps lines: there the
     lines are the line path's own, lines it counted for an address they do not write included (a
-    session's address-less lines, a mail's source hop). From there on (or from the start, where pass
-    1 counted no such line, and a search finds the same lines faster), for the ips that
-    still lack lines, each one's spellings are looked for, and a line that writes one is taken when
-    the scan counted it for the ip (``judge.counts_for``), a JSON record printed over several lines
-    as one (collect.evidence_at); until every ip has its first lines (or at least its first one
-    after EVIDENCE_BYTES). Then the input is read backward until every ip has its last line:
-    ``on_line`` says whether that line had a time, and if not the one before it is given, and so on
-    for up to LAST_TRIES lines. For the top candidates of a log that is a piece at each end.
-
-    ``wanted`` maps an ip to (its spellings, its mentions).
+    session's address-less lines, a mail's source hop). An input no bigger is read whole, and then
+    True is returned: ``reader``'s tallies are the line path's, times included, and nothing else is
+    read. From there on (or from the start, where pass 1 counted no such line, and a search finds
+    the same lines faster), the lines that write a wanted ip are found as collect_evidence finds
+    them (collect.line_starts), and one is taken when the scan counted it for the ip
+    (``judge.counts_for``), a JSON record printed over several lines as one (collect.evidence_at);
+    until every ip has its first lines (or at least its first one after EVIDENCE_BYTES). Then the
+    input is read backward until every ip has its last line: ``on_line`` says whether that line had
+    a time, and if not the one before it is given, and so on for up to LAST_TRIES lines. For the
+    top candidates of a log that is a piece at each end.
     """
-    need = {ip: min(keep, n) for ip, (_, n) in wanted.items()}
+    need = {ip: min(keep, n) for ip, n in wanted.items()}
     taken = dict.fromkeys(wanted, 0)
     read = 0
     pieces = _forward(paths, size)
-
     if reader is not None:
+        whole = sum(os.path.getsize(p) for p in paths) <= ENGINE_BYTES
+
         def kept(ip: str) -> list[str]:
             t = reader.counts.tallies.get(ip)
             return t.lines or [] if t is not None else []
@@ -139,7 +138,7 @@ def evidence(paths: list[str], wanted: dict[str, tuple[str | re.Pattern[str], in
         for raw in pieces:
             reader.feed_chunk(raw, read)
             read += len(raw)
-            if read >= ENGINE_BYTES or all(len(kept(ip)) >= need[ip] for ip in wanted):
+            if not whole and (read >= ENGINE_BYTES or all(len(kept(ip)) >= need[ip] for ip in wanted)):
                 break
         else:
             reader.finish(read)     # (a JSON record still open at the end is read line by line)
@@ -147,63 +146,46 @@ def evidence(paths: list[str], wanted: dict[str, tuple[str | re.Pattern[str], in
             for text in kept(ip)[:need[ip]]:
                 taken[ip] += 1
                 on_line(ip, text, False)
-    for raw in pieces:
-        todo = [ip for ip in wanted if taken[ip] < need[ip]]
+        if whole:
+            return True
+    cache: dict[str, str | None] = {}
+    for data, records in pieces_read(pieces):
+        todo = {ip for ip in wanted if taken[ip] < need[ip]}
         # Stop when all have their lines, or when all have a first line and enough was read.
         if not todo or (read >= EVIDENCE_BYTES and all(taken.values())):
             break
-        read += len(raw)
-        data = raw.decode("utf-8", "replace")
-        records = opens_records(data)
-        for ip in todo:
+        read += len(data)
+        for ip, starts in line_starts(data, todo, judge.keep_received, cache).items():
             after = 0
-            for start in _starts(data, wanted[ip][0]):
+            for start in starts:
                 if taken[ip] >= need[ip]:
                     break
                 if start < after:
                     continue        # (a line of the record just taken)
-                after, text = evidence_at(data, start, records)
+                _, after, text = evidence_at(data, start, records)
                 if judge.counts_for(text, ip):
                     taken[ip] += 1
                     on_line(ip, text, False)
     found_last: set[str] = set()
     tries = dict.fromkeys(wanted, 0)
     for raw in _backward(paths, size):
-        todo = [ip for ip in wanted if ip not in found_last]
+        todo = {ip for ip in wanted if ip not in found_last}
         if not todo:
             break
         data = raw.decode("utf-8", "replace")
-        records = opens_records(data)
-        for ip in todo:
-            for start in _starts(data, wanted[ip][0], backward=True):
-                _, text = evidence_at(data, start, records)
+        records = records_in(data)
+        for ip, starts in line_starts(data, todo, judge.keep_received, cache).items():
+            before = len(data) + 1
+            for start in reversed(starts):
+                if start >= before:
+                    continue        # (a line of the record just read)
+                before, _, text = evidence_at(data, start, records)
                 if judge.counts_for(text, ip):
                     tries[ip] += 1
                     if on_line(ip, text, True) or tries[ip] >= LAST_TRIES:
                         found_last.add(ip)
                         break
-
-
-def _starts(data: str, spelling: str | re.Pattern[str], backward: bool = False) -> Iterator[int]:
-    """The starts of the lines of ``data`` where ``spelling`` (_spellings) is written, each once, in
-    order (``backward``: last first)."""
-    last = -1
-    for pos in _places(data, spelling, backward):
-        start = data.rfind("\n", 0, pos) + 1
-        if start != last:
-            last = start
-            yield start
-
-
-def _places(data: str, spelling: str | re.Pattern[str], backward: bool) -> Iterator[int]:
-    if not isinstance(spelling, str):
-        found = [m.start() for m in spelling.finditer(data)]
-        yield from reversed(found) if backward else found
-        return
-    pos = data.rfind(spelling) if backward else data.find(spelling)
-    while pos >= 0:
-        yield pos
-        pos = data.rfind(spelling, 0, pos) if backward else data.find(spelling, pos + 1)
+    return False
 
 
 def _forward(paths: list[str], size: int) -> Iterator[bytes]:
@@ -250,14 +232,15 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
     engine.nonblank = acc.nonblank
     tallies = acc.counts.tallies
     keep = max(0, cfg.excerpt_lines)
-    top = {ip: (_spellings(ip), tallies[ip].count)
-           for ip in top_ips(tallies, EVIDENCE_FOR, allow_non_global=allow_non_global)}
+    top = {ip: tallies[ip].count for ip in top_ips(tallies, EVIDENCE_FOR, allow_non_global=allow_non_global)}
     clock = Clock(zone(cfg.timezone), now)
 
     def on_line(ip: str, text: str, is_last: bool) -> bool:
         line = line_text(text)
         t = tallies[ip]
         when = clock.parse(line)
+        if when is None and line.startswith(RECEIVED):
+            when = clock.parse_rfc5322(line.rpartition(";")[2])     # (a mail's source hop: its date)
         t.seen(when)        # (the earliest and latest time of the lines read, as the line path keeps)
         if not is_last:
             if t.lines is None:
@@ -265,23 +248,11 @@ def scan_bulk(paths: list[str], cfg: ScanConfig, *, keep_received: bool, allow_n
             t.lines.append(line)
         return when is not None
 
-    reader = Engine(cfg, keep_received=keep_received, now=now, times=False) if acc.credited else None
-    evidence(paths, top, keep, reader, engine, on_line, min(chunk_size, EVIDENCE_PIECE))
+    reader = Engine(cfg, keep_received=keep_received, now=now) if acc.credited else None
+    if evidence(paths, top, keep, reader, engine, on_line, min(chunk_size, EVIDENCE_PIECE)):
+        assert reader is not None   # (it read the whole input: its times are the line path's)
+        for ip in top:
+            read = reader.counts.tallies.get(ip)
+            if read is not None:
+                tallies[ip].first, tallies[ip].last = read.first, read.last
     return result_of(engine, allow_non_global)
-
-
-def _spellings(ip: str) -> str | re.Pattern[str]:
-    """What to look for to find the lines of ``ip`` (addresses.find confirms each): an IPv4 address
-    as it is; an IPv6 address in its usual written forms, in any case."""
-    if ":" not in ip:
-        return ip
-    addr = ipaddress.IPv6Address(ip)
-    groups = addr.exploded.split(":")
-    full = ":".join(f"{int(g, 16):x}" for g in groups)
-    forms = {addr.compressed, addr.exploded, full}
-    # with its last 32 bits written as IPv4 ("64:ff9b::198.51.100.7", "::10.0.0.1")
-    tail = str(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
-    head = ipaddress.IPv6Address(int(addr) >> 32 << 32).compressed
-    head = head if head.endswith("::") else head.removesuffix("0:0")
-    forms |= {head + tail, ":".join(groups[:6]) + ":" + tail, full.rsplit(":", 2)[0] + ":" + tail}
-    return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.IGNORECASE)

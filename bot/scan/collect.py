@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Iterable
+from bisect import bisect_right
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,70 +28,94 @@ from bot.scan.ranking import clip
 from bot.scan.tally import Tally
 from bot.scan.timestamps import Clock, zone
 
-__all__ = ["collect_evidence", "evidence_at", "line_text", "opens_records", "record_at"]
+__all__ = ["Records", "collect_evidence", "evidence_at", "line_starts", "line_text", "pieces_read",
+           "records_in"]
 
 CHUNK = 1 << 23
 LAST_TRIES = 16      # counted lines read back from the end for the last time (lines without one skipped)
 # Bytes before an address's first '.' (IPv4) or ':' (IPv6) that decide where its text starts: the
 # first group (up to 3 digits or 4 hex digits) and the byte before it. Cache keys carry them.
 _BEFORE = {False: 4, True: 5}
+_V4_TAIL = re.compile(r"(?:\.\d{1,3}){3}(?!\d)")
 
 
-def record_at(data: str, start: int) -> tuple[int, int, str] | None:
-    """The JSON record printed over several lines (engine.RECORD_OPEN) that holds the line starting
-    at ``start`` of ``data``, as (its start, its end, its lines joined as the engine joins them), or
-    None for a line read alone. The engine's reading is replayed from the earliest line within
-    RECORD_LINES before (taken to be outside any record): a record that is too long is read line by
-    line, as there; one cut by the edge of ``data`` is not seen."""
-    lo = start
-    for _ in range(RECORD_LINES):
-        if lo == 0:
-            break
-        lo = data.rfind("\n", 0, lo - 1) + 1
-    at = lo
-    opened = -1
-    depth = chars = lines = 0
-    while at <= start or opened >= 0:
-        end = data.find("\n", at)
-        if end < 0:
-            return None
-        line = data[at:end]
-        if opened < 0:
-            if at > start:
-                return None
-            if line.rstrip("\r") == RECORD_OPEN:
-                opened, depth, chars, lines = at, 0, 0, 0
-        if opened >= 0:
+@dataclass(frozen=True)
+class Records:
+    """The JSON records printed over several lines in a piece of input: where each starts and ends
+    (the end of its last line), in order; and where one still open at the piece's end starts."""
+
+    starts: list[int]
+    ends: list[int]
+    open_at: int | None = None
+
+
+# A line that opens a record (engine.RECORD_OPEN, the whole line bar its line end)
+_OPEN_LINE = re.compile("^" + re.escape(RECORD_OPEN) + "\r?$", re.MULTILINE)
+
+
+def records_in(data: str) -> Records | None:
+    """The multi-line JSON records of ``data`` (whole lines, taken to start outside any record), as
+    the engine reads them: opened by a line that is only "{", closed where its braces and brackets
+    close; one longer than RECORD_LINES lines or RECORD_CHARS characters is read line by line, and
+    so is one still open at the end of ``data`` (its start is ``open_at``: the input's next piece
+    may close it). One pass; None when there is none."""
+    starts: list[int] = []
+    ends: list[int] = []
+    open_at = None
+    after = 0
+    for m in _OPEN_LINE.finditer(data):
+        if m.start() < after:
+            continue            # (a "{" line inside the record just read)
+        at, depth, chars, lines = m.start(), 0, 0, 0
+        while True:
+            end = data.find("\n", at)
+            end = len(data) if end < 0 else end
+            line = data[at:end]
             depth += line.count("{") + line.count("[") - line.count("}") - line.count("]")
             chars += len(line)
             lines += 1
             if depth <= 0:
-                if opened <= start <= at:
-                    return opened, end, " ".join(x.strip() for x in data[opened:end].split("\n"))
-                opened = -1
-            elif lines >= RECORD_LINES or chars > RECORD_CHARS:
-                if opened <= start <= at:
-                    return None
-                opened = -1
-        at = end + 1
-    return None
+                starts.append(m.start())
+                ends.append(end)
+                break
+            if lines >= RECORD_LINES or chars > RECORD_CHARS:
+                break
+            if end == len(data):
+                open_at = m.start()
+                break
+            at = end + 1
+        after = end
+    return Records(starts, ends, open_at) if starts or open_at is not None else None
 
 
-def opens_records(data: str) -> bool:
-    """Whether ``data`` has a line that opens a JSON record (engine.RECORD_OPEN)."""
-    return any(f"\n{RECORD_OPEN}{end}" in data or data.startswith(RECORD_OPEN + end)
-               for end in ("\n", "\r\n"))
+def pieces_read(raw_pieces: Iterable[bytes]) -> Iterator[tuple[str, Records | None]]:
+    """Pieces of input (whole lines, in order) decoded, with their records: a record left open at a
+    piece's end is moved to the start of the next piece, so that it is seen whole."""
+    carry = ""
+    for raw in raw_pieces:
+        data = carry + raw.decode("utf-8", "replace")
+        records = records_in(data)
+        if records is not None and records.open_at is not None:
+            data, carry = data[:records.open_at], data[records.open_at:]
+        else:
+            carry = ""
+        yield data, records
+    if carry:       # (still open at the end of the input: read line by line, as the engine does)
+        yield carry, records_in(carry)
 
 
-def evidence_at(data: str, start: int, records: bool) -> tuple[int, str]:
-    """The evidence text at the line starting at ``start``: that line, or (``records``: where
-    opens_records(data)) the multi-line JSON record it belongs to (record_at); and where the next
-    line to look at starts."""
-    record = record_at(data, start) if records else None
-    if record is not None:
-        return record[1] + 1, record[2]
+def evidence_at(data: str, start: int, records: Records | None) -> tuple[int, int, str]:
+    """The evidence text at the line starting at ``start``: that line, or the multi-line JSON record
+    it belongs to (``records``: records_in(data)) joined as the engine joins it; as (where the text
+    starts, where the next line starts, the text)."""
+    if records is not None:
+        k = bisect_right(records.starts, start) - 1
+        if k >= 0 and start <= records.ends[k]:
+            first, end = records.starts[k], records.ends[k]
+            return first, end + 1, " ".join(x.strip() for x in data[first:end].split("\n"))
     end = data.find("\n", start)
-    return (end + 1 if end >= 0 else len(data)), data[start:end if end >= 0 else len(data)]
+    end = len(data) if end < 0 else end
+    return start, end + 1, data[start:end]
 
 
 def line_text(text: str) -> str:
@@ -106,45 +131,73 @@ class _Seen:
     times: Tally = field(default_factory=lambda: Tally(0))   # (its first and last seen)
 
 
-def _line_starts(data: str, wanted: Collection[str], keep_received: bool,
+def line_starts(data: str, wanted: Collection[str], keep_received: bool,
                  cache: dict[str, str | None]) -> dict[str, list[int]]:
-    """For each wanted address in ``data`` (whole lines), the starts of the usable lines where the
-    bytes regexes find it, in order, each line once."""
+    """For each wanted address in ``data`` (whole lines), the starts of the usable lines that write
+    it, in order, each line once: found with the scanner's token patterns, and where an IPv6 token
+    is none the scanner would read ("2001:db8::1:"), with addresses.find on its line."""
     out: dict[str, list[int]] = {}
     check_received = not keep_received and "Received:" in data
+    bounds = [0, -1]                        # the line last looked at: [start, end]
+    doubtful: list[int] = []
+
+    def line_of(s: int) -> int:
+        if s > bounds[1]:                   # (a line's text searched once, however many it holds)
+            bounds[0] = data.rfind("\n", 0, s) + 1
+            end = data.find("\n", s)
+            bounds[1] = len(data) if end < 0 else end
+        return bounds[0]
+
+    def add(ip: str, start: int) -> None:
+        starts = out.get(ip)
+        if starts is None:
+            starts = out[ip] = []
+        elif starts and starts[-1] == start:
+            return                          # this line is already counted
+        if check_received and data.find("Received:", start, bounds[1]) >= 0:
+            return
+        starts.append(start)
+
     for pattern, v6 in ((addresses.TOKENS4, False), (addresses.TOKENS6, True)):
         if v6 and ":" not in data:
             continue
         group = pattern.groups - 2          # the address's text after its first '.' or ':'
         before = _BEFORE[v6]
+        bounds[:] = [0, -1]
         for m in pattern.finditer(data):
             s = m.start()
             e = m.end(group)
+            tail = _V4_TAIL.match(data, e) if v6 and data.startswith(".", e) else None
+            if tail is not None:
+                e = tail.end()              # ("::10.0.0.1", "64:ff9b::198.51.100.7")
             if s >= before:
                 key = data[s - before:e]
                 ip = cache.get(key, "")
                 if ip == "":
-                    ip = cache[key] = _normalise(m, v6)
+                    ip = cache[key] = _normalise(m, v6, tail)
             else:
-                ip = _normalise(m, v6)
-            if ip is None or ip not in wanted:
-                continue
-            start = data.rfind("\n", 0, s) + 1
-            starts = out.get(ip)
-            if starts is None:
-                starts = out[ip] = []
-            elif starts[-1] == start:
-                continue                    # this line is already counted
-            if check_received:
-                end = data.find("\n", s)
-                if data.find("Received:", start, end if end >= 0 else len(data)) >= 0:
-                    continue
-            starts.append(start)
-    # IPv4 and IPv6 matches come in two runs (::ffff:a.b.c.d is an IPv4 address written by the second)
+                ip = _normalise(m, v6, tail)
+            if ip is None:
+                if v6 and (not doubtful or doubtful[-1] != line_of(s)):
+                    doubtful.append(line_of(s))
+            elif ip in wanted:
+                add(ip, line_of(s))
+    bounds[:] = [0, -1]
+    for start in doubtful:
+        line_of(start)                      # (its end, for add)
+        for f in addresses.find(data[start:bounds[1]]):
+            if f.ip in wanted:
+                add(f.ip, start)
+    # (the runs are not in line order: ::ffff:a.b.c.d is an IPv4 address written by the second)
     return {ip: _dedupe(sorted(starts)) for ip, starts in out.items()}
 
 
-def _normalise(m: re.Match[str], v6: bool) -> str | None:
+def _normalise(m: re.Match[str], v6: bool, tail: re.Match[str] | None = None) -> str | None:
+    if tail is not None:        # an IPv6 token whose last 32 bits may be written as IPv4
+        g = m.groups()
+        ip = addresses.normalise(f"{g[0] or g[1] or g[2] or g[3] or ''}:{g[4]}{tail.group()}")
+        if ip is not None:
+            return ip
     parsed = addresses.token_value(m.groups(), v6)
     return parsed[0] if parsed is not None else None
 
@@ -180,10 +233,8 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
     for p in paths:
         try:
             chunks = iter_chunks(Range(os.fspath(p), 0, os.path.getsize(p)), chunk_size)
-            for raw in chunks:
-                data = raw.decode("utf-8", "replace")
-                records = opens_records(data)
-                for ip, starts in _line_starts(data, wanted, keep_rec, cache).items():
+            for data, records in pieces_read(chunks):
+                for ip, starts in line_starts(data, wanted, keep_rec, cache).items():
                     s = seen.get(ip)
                     if s is None:
                         s = seen[ip] = _Seen()
@@ -194,15 +245,18 @@ def collect_evidence(paths: Iterable[str | os.PathLike[str]], cfg: ScanConfig, i
                             break
                         if start < after:
                             continue        # (a line of the record just taken)
-                        after, text = evidence_at(data, start, records)
+                        _, after, text = evidence_at(data, start, records)
                         if judge.counts_for(text, ip):
                             s.found = True
                             s.times.seen(clock.parse(line_text(text)))
                             if len(s.lines) < keep:
                                 s.lines.append(text)
                     tries = 0
+                    before = len(data) + 1
                     for start in reversed(starts):      # the chunk's last counted line with a time
-                        _, text = evidence_at(data, start, records)
+                        if start >= before:
+                            continue        # (a line of the record just read)
+                        before, _, text = evidence_at(data, start, records)
                         if judge.counts_for(text, ip):
                             when = clock.parse(line_text(text))
                             s.times.seen(when)

@@ -311,10 +311,10 @@ class Engine:
         """Whether the scan counts ``line`` (a line, or a JSON record joined) as one that mentions
         ``ip``, read alone: what the bulk path asks of the evidence lines it looks up afterwards, so
         that they are the lines the line path keeps. Lines set aside (more than LIST_LINE addresses,
-        a peer field written twice) are not; a mail header only with -r (its place in the chain is
-        not checked here)."""
+        a field written twice) are not, nor a mail header: with -r only the source hop of its chain
+        counts, which a line read alone cannot tell from the forged hops below it."""
         if RECEIVED in line:
-            return self.keep_received and any(f.ip == ip for f in addresses.find(line))
+            return False
         if "\x1b" in line:
             line = _ANSI.sub("", line)
         if ip in self.own:

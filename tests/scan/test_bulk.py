@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -369,3 +370,21 @@ def test_first_and_last_seen_skip_lines_without_a_time_on_every_path(
     assert seen[0][0] is not None and seen[0][1] is not None and (seen[0][1] - seen[0][0]).seconds == 39 * 60
     asked = collect_evidence([log], ScanConfig(), ["45.1.2.3"])["45.1.2.3"]
     assert (asked.first_seen, asked.last_seen) == seen[0]
+
+
+def test_evidence_is_found_in_time_linear_in_a_long_line(tmp_path: Path) -> None:
+    # a 2 MB line writing the address 150,000 times (a list: set aside), then its real lines. The
+    # search once went back to the line's start for each copy: quadratic, 49 s for an 8 MB line
+    # (this test's size keeps the suite quick; it checks the lines found and a generous bound)
+    sshd = [f"Mar  3 10:00:0{i} h sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2"
+            for i in range(3)]
+    log = tmp_path / "long.log"
+    log.write_text("198.51.100.7 " * 150_000 + "\n" + "\n".join(sshd) + "\n")
+    got: list[tuple[str, bool]] = []
+    started = time.monotonic()
+    judge = Engine(ScanConfig(), keep_lines=False, times=False)
+    bulk.evidence([str(log)], {"198.51.100.7": 3}, 3, None, judge,
+                  lambda ip, text, last: got.append((text, last)) is None, 1 << 20)
+    elapsed = time.monotonic() - started
+    assert [text for text, last in got if not last] == sshd and got[-1] == (sshd[-1], True)
+    assert elapsed < 10, f"{elapsed:.1f} s"

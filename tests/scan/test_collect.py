@@ -67,13 +67,33 @@ def test_agrees_with_the_line_path(tmp_path: Path) -> None:
         assert got == exact[ip], ip
 
 
-def test_received_lines_when_asked(tmp_path: Path) -> None:
+def test_mail_headers_are_counted_when_asked_but_never_shown_read_alone(tmp_path: Path) -> None:
+    # With -r only the source hop of a Received chain counts, and a line read alone cannot tell it
+    # from the forged hops below it: such lines are left to the scan, which reads the chain
     path = _write(tmp_path, LOG)
     ev = collect_evidence([path], ScanConfig(excerpt_lines=2), ["45.33.32.156"], keep_received=True, now=NOW)
-    assert ev["45.33.32.156"].lines == (LOG[0], LOG[2]) and ev["45.33.32.156"].total_lines == 5
+    assert ev["45.33.32.156"].lines == (LOG[0], LOG[5]) and ev["45.33.32.156"].total_lines == 5
     # the config's keep_received is the default
     ev = collect_evidence([path], ScanConfig(excerpt_lines=2, keep_received=True), ["45.33.32.156"], now=NOW)
-    assert ev["45.33.32.156"].lines == (LOG[0], LOG[2])
+    assert ev["45.33.32.156"].total_lines == 5
+    ev = collect_evidence([path], ScanConfig(excerpt_lines=2), ["45.33.32.156"], now=NOW)
+    assert ev["45.33.32.156"].total_lines == 4
+
+
+def test_a_mail_header_first_in_a_chunk_breaks_nothing(tmp_path: Path) -> None:
+    # (the header line is passed over; the address's next line is still found)
+    path = _write(tmp_path, [LOG[2], LOG[0], LOG[6]])
+    ev = collect_evidence([path], ScanConfig(excerpt_lines=5), ["45.33.32.156"], now=NOW)
+    assert ev["45.33.32.156"].lines == (LOG[0], LOG[6]) and ev["45.33.32.156"].total_lines == 2
+
+
+def test_ipv6_in_any_spelling_is_found(tmp_path: Path) -> None:
+    lines = ["Mar  1 04:00:01 fw kernel: SRC=2001:0db8::1 DST=192.0.2.1",
+             "Mar  1 04:00:02 fw kernel: SRC=2001:DB8:0:0::1 DST=192.0.2.1",
+             "Mar  1 04:00:03 gw nat64: from 64:ff9b::198.51.100.7 to 192.0.2.1"]
+    ev = collect_evidence([_write(tmp_path, lines)], ScanConfig(), ["2001:db8::1", "64:ff9b::c633:6407"],
+                          now=NOW)
+    assert ev["2001:db8::1"].lines == tuple(lines[:2]) and ev["64:ff9b::c633:6407"].lines == (lines[2],)
 
 
 def test_several_files_are_one_input(tmp_path: Path) -> None:

@@ -67,3 +67,20 @@ def test_big_files_correlate_sessions_too(tmp_path: Path, monkeypatch: pytest.Mo
     # and the excerpt holds the session's address-less lines there too
     assert [c.evidence for c in big.candidates] == [c.evidence for c in small.candidates]
     assert big.candidates[0].evidence.lines[2].endswith("Too many authentication failures [preauth]")
+
+
+def test_last_seen_is_a_sessions_last_line_on_both_paths(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # the session ends five minutes after its last line that writes the address, past the excerpt
+    lines = [f"Mar  3 10:00:0{i} h sshd[12]: Failed password for root from 198.51.100.7 port 22 ssh2"
+             for i in range(1, 6)]
+    lines.append("Mar  3 10:05:00 h sshd[12]: Disconnecting: Too many authentication failures [preauth]")
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(lines) + "\n")
+    cfg = ScanConfig(allow_non_global=True, excerpt_lines=2)
+    small = scan_paths([log], cfg)
+    monkeypatch.setattr(scanner, "BULK_MIN_BYTES", 100)
+    big = scan_paths([log], cfg)
+    assert [c.evidence for c in big.candidates] == [c.evidence for c in small.candidates]
+    last = big.candidates[0].evidence.last_seen
+    assert last is not None and last.strftime("%H:%M:%S") == "10:05:00"
