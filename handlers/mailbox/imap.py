@@ -265,7 +265,7 @@ class Connection:
             # Mail that came after the last command is told right behind "+ idling", often in the
             # same packet: imaplib has read it into its buffer already, where idle_check (a poll of
             # the socket) does not look. Such mail waited for the next renewal (idle_renew_seconds).
-            news = self._buffered()
+            news = self._told_already()
             try:
                 end = time.monotonic() + seconds
                 while not news and not stop.is_set() and time.monotonic() < end:
@@ -278,18 +278,20 @@ class Connection:
         if not news and not stop.is_set():
             log.debug("IDLE renewed after %g s without new mail", seconds)
 
-    def _buffered(self) -> bool:
-        """Whether the server's words wait, already read, in imaplib's buffer (peeked without
-        blocking: the socket is made non-blocking meanwhile)."""
+    def _told_already(self) -> bool:
+        """Whether new mail is told in what waits, already read, in imaplib's buffer (peeked without
+        blocking: the socket is made non-blocking meanwhile). Other words there ("* OK Still
+        here", a flag change) are no news: they are read when IDLE ends."""
         sock = self.client.socket()
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
         try:
-            return bool(self.client._imap.file.peek(1))
+            waiting = self.client._imap.file.peek(1)
         except OSError:         # (nothing buffered, and nothing to read either)
             return False
         finally:
             sock.settimeout(timeout)
+        return b" EXISTS" in waiting or b" RECENT" in waiting
 
     def noop(self) -> None:
         with converted("noop"):
