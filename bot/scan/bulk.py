@@ -13,7 +13,9 @@ address), comes from bot.scan.collect.collect_evidence: one more read for all of
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from bot.errors import InputError
 from bot.models import ScanResult
 from bot.scan import batch
 from bot.scan.chunks import MAX_PIECE, Range, iter_chunks, plain, plan
-from bot.scan.collect import LAST_TRIES, evidence_at, line_starts, line_text, pieces_read, records_in
+from bot.scan.collect import LAST_TRIES, evidence_at, line_text, pieces_read, records_in
 from bot.scan.engine import RECEIVED, Engine
 from bot.scan.ranking import top_ips
 from bot.scan.tally import Counts
@@ -116,8 +118,8 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
     session's address-less lines, a mail's source hop). An input no bigger is read whole, and then
     True is returned: ``reader``'s tallies are the line path's, times included, and nothing else is
     read. From there on (or from the start, where pass 1 counted no such line, and a search finds
-    the same lines faster), the lines that write a wanted ip are found as collect_evidence finds
-    them (collect.line_starts), and one is taken when the scan counted it for the ip
+    the same lines faster), the lines that write a wanted ip are searched for (_spelling), and one
+    is taken when the scan counted it for the ip
     (``judge.counts_for``), a JSON record printed over several lines as one (collect.evidence_at);
     until every ip has its first lines (or at least its first one after EVIDENCE_BYTES). Then the
     input is read backward until every ip has its last line: ``on_line`` says whether that line had
@@ -148,16 +150,16 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
                 on_line(ip, text, False)
         if whole:
             return True
-    cache: dict[str, str | None] = {}
+    spelling = {ip: _spelling(ip) for ip in wanted}
     for data, records in pieces_read(pieces):
         todo = {ip for ip in wanted if taken[ip] < need[ip]}
         # Stop when all have their lines, or when all have a first line and enough was read.
         if not todo or (read >= EVIDENCE_BYTES and all(taken.values())):
             break
         read += len(data)
-        for ip, starts in line_starts(data, todo, judge.keep_received, cache).items():
+        for ip in todo:
             after = 0
-            for start in starts:
+            for start in _starts(data, spelling[ip]):
                 if taken[ip] >= need[ip]:
                     break
                 if start < after:
@@ -174,9 +176,9 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
             break
         data = raw.decode("utf-8", "replace")
         records = records_in(data)
-        for ip, starts in line_starts(data, todo, judge.keep_received, cache).items():
+        for ip in todo:
             before = len(data) + 1
-            for start in reversed(starts):
+            for start in _starts(data, spelling[ip], backward=True):
                 if start >= before:
                     continue        # (a line of the record just read)
                 before, _, text = evidence_at(data, start, records)
@@ -186,6 +188,64 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
                         found_last.add(ip)
                         break
     return False
+
+
+def _spelling(ip: str) -> str | re.Pattern[str]:
+    """What to search for to find the lines that write ``ip`` (Engine.counts_for confirms each): an
+    IPv4 address as it is (also the tail of ::ffff:a.b.c.d); an IPv6 address in every spelling, any
+    case, groups zero-padded or not, any run of zero groups compressed, its last 32 bits as hex
+    groups or as IPv4."""
+    if ":" not in ip:
+        return ip
+    addr = ipaddress.IPv6Address(ip)
+    groups = [int(g, 16) for g in addr.exploded.split(":")]
+    tail = re.escape(str(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)))
+    tailed = [f + tail if f.endswith("::") else f + ":" + tail for f in _v6_forms(groups[:6])]
+    return re.compile("|".join(_v6_forms(groups) + tailed), re.IGNORECASE)
+
+
+def _v6_forms(groups: list[int]) -> list[str]:
+    """Patterns for the groups written out, and with each run of zero groups compressed."""
+    def text(part: list[int]) -> str:
+        return ":".join(f"0{{0,3}}{g:x}" if g else "0{1,4}" for g in part)
+    forms = [text(groups)]
+    for i in range(len(groups)):
+        for j in range(i + 1, len(groups) + 1):
+            if groups[j - 1] != 0:
+                break
+            forms.append(text(groups[:i]) + "::" + text(groups[j:]))
+    return forms
+
+
+def _starts(data: str, spelling: str | re.Pattern[str], backward: bool = False) -> Iterator[int]:
+    """The starts of the lines of ``data`` that hold ``spelling``, each once, in order (``backward``:
+    last first); each stretch of text searched once, however many times a line holds it."""
+    if backward and isinstance(spelling, str):
+        end = len(data)
+        while (hit := data.rfind(spelling, 0, end)) >= 0:
+            end = data.rfind("\n", 0, hit) + 1
+            yield end
+        return
+    found = []
+    pos = 0
+    while True:
+        if isinstance(spelling, str):
+            hit = data.find(spelling, pos)
+        else:
+            m = spelling.search(data, pos)
+            hit = m.start() if m else -1
+        if hit < 0:
+            break
+        start = data.rfind("\n", 0, hit) + 1
+        if not backward:
+            yield start
+        found.append(start)
+        end = data.find("\n", hit)
+        if end < 0:
+            break
+        pos = end + 1
+    if backward:
+        yield from reversed(found)
 
 
 def _forward(paths: list[str], size: int) -> Iterator[bytes]:

@@ -49,8 +49,9 @@ class Records:
     open_at: int | None = None
 
 
-# A line that opens a record (engine.RECORD_OPEN, the whole line bar its line end)
-_OPEN_LINE = re.compile("^" + re.escape(RECORD_OPEN) + "\r?$", re.MULTILINE)
+# A line that opens a record (engine.RECORD_OPEN, the whole line bar its line end), after the line
+# end before it: a pattern that starts with a fixed string is searched for fast
+_OPEN_LINE = re.compile("\n" + re.escape(RECORD_OPEN) + r"\r?(?=\n|\Z)")
 
 
 def records_in(data: str) -> Records | None:
@@ -59,14 +60,17 @@ def records_in(data: str) -> Records | None:
     close; one longer than RECORD_LINES lines or RECORD_CHARS characters is read line by line, and
     so is one still open at the end of ``data`` (its start is ``open_at``: the input's next piece
     may close it). One pass; None when there is none."""
+    openers = [m.start() + 1 for m in _OPEN_LINE.finditer(data)]
+    if _OPEN_LINE.match("\n" + data[:len(RECORD_OPEN) + 2]):
+        openers.insert(0, 0)    # (the first line)
     starts: list[int] = []
     ends: list[int] = []
     open_at = None
     after = 0
-    for m in _OPEN_LINE.finditer(data):
-        if m.start() < after:
+    for opener in openers:
+        if opener < after:
             continue            # (a "{" line inside the record just read)
-        at, depth, chars, lines = m.start(), 0, 0, 0
+        at, depth, chars, lines = opener, 0, 0, 0
         while True:
             end = data.find("\n", at)
             end = len(data) if end < 0 else end
@@ -75,13 +79,13 @@ def records_in(data: str) -> Records | None:
             chars += len(line)
             lines += 1
             if depth <= 0:
-                starts.append(m.start())
+                starts.append(opener)
                 ends.append(end)
                 break
             if lines >= RECORD_LINES or chars > RECORD_CHARS:
                 break
             if end == len(data):
-                open_at = m.start()
+                open_at = opener
                 break
             at = end + 1
         after = end
