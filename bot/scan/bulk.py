@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -118,7 +117,7 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
     session's address-less lines, a mail's source hop). An input no bigger is read whole, and then
     True is returned: ``reader``'s tallies are the line path's, times included, and nothing else is
     read. From there on (or from the start, where pass 1 counted no such line, and a search finds
-    the same lines faster), the lines that write a wanted ip are searched for (_spelling), and one
+    the same lines faster), the lines that write a wanted ip are searched for (_spellings), and one
     is taken when the scan counted it for the ip
     (``judge.counts_for``), a JSON record printed over several lines as one (collect.evidence_at);
     until every ip has its first lines (or at least its first one after EVIDENCE_BYTES). Then the
@@ -150,16 +149,17 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
                 on_line(ip, text, False)
         if whole:
             return True
-    spelling = {ip: _spelling(ip) for ip in wanted}
+    spelling = {ip: _spellings(ip) for ip in wanted}
     for data, records in pieces_read(pieces):
         todo = {ip for ip in wanted if taken[ip] < need[ip]}
         # Stop when all have their lines, or when all have a first line and enough was read.
         if not todo or (read >= EVIDENCE_BYTES and all(taken.values())):
             break
         read += len(data)
+        low = _lowered(data) if any(":" in ip for ip in todo) else data
         for ip in todo:
             after = 0
-            for start in _starts(data, spelling[ip]):
+            for start in _starts(low, spelling[ip]):
                 if taken[ip] >= need[ip]:
                     break
                 if start < after:
@@ -176,9 +176,10 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
             break
         data = raw.decode("utf-8", "replace")
         records = records_in(data)
+        low = _lowered(data) if any(":" in ip for ip in todo) else data
         for ip in todo:
             before = len(data) + 1
-            for start in _starts(data, spelling[ip], backward=True):
+            for start in _starts(low, spelling[ip], backward=True):
                 if start >= before:
                     continue        # (a line of the record just read)
                 before, _, text = evidence_at(data, start, records)
@@ -190,52 +191,55 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
     return False
 
 
-def _spelling(ip: str) -> str | re.Pattern[str]:
+def _spellings(ip: str) -> tuple[str, ...]:
     """What to search for to find the lines that write ``ip`` (Engine.counts_for confirms each): an
-    IPv4 address as it is (also the tail of ::ffff:a.b.c.d); an IPv6 address in every spelling, any
-    case, groups zero-padded or not, any run of zero groups compressed, its last 32 bits as hex
-    groups or as IPv4."""
+    IPv4 address as it is (also the tail of ::ffff:a.b.c.d); an IPv6 address compressed, written
+    out with and without leading zeros, and with its last 32 bits as IPv4, in lower case (searched
+    for in the text lowered: any case). (Plain strings: a pattern of every spelling, zero runs
+    compressed anywhere, was tried, and cost minutes on a log of three million rotating addresses.
+    A spelling not here is counted, with its lines not shown.)"""
     if ":" not in ip:
-        return ip
+        return (ip,)
     addr = ipaddress.IPv6Address(ip)
-    groups = [int(g, 16) for g in addr.exploded.split(":")]
-    tail = re.escape(str(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)))
-    tailed = [f + tail if f.endswith("::") else f + ":" + tail for f in _v6_forms(groups[:6])]
-    return re.compile("|".join(_v6_forms(groups) + tailed), re.IGNORECASE)
+    groups = addr.exploded.split(":")
+    full = ":".join(f"{int(g, 16):x}" for g in groups)
+    tail = str(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    head = ipaddress.IPv6Address(int(addr) >> 32 << 32).compressed
+    head = head if head.endswith("::") else head.removesuffix("0:0")
+    forms = [addr.compressed, addr.exploded, full]
+    forms += [head + tail, ":".join(groups[:6]) + ":" + tail, full.rsplit(":", 2)[0] + ":" + tail]
+    return tuple(dict.fromkeys(forms))
 
 
-def _v6_forms(groups: list[int]) -> list[str]:
-    """Patterns for the groups written out, and with each run of zero groups compressed."""
-    def text(part: list[int]) -> str:
-        return ":".join(f"0{{0,3}}{g:x}" if g else "0{1,4}" for g in part)
-    forms = [text(groups)]
-    for i in range(len(groups)):
-        for j in range(i + 1, len(groups) + 1):
-            if groups[j - 1] != 0:
-                break
-            forms.append(text(groups[:i]) + "::" + text(groups[j:]))
-    return forms
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _starts(data: str, spelling: str | re.Pattern[str], backward: bool = False) -> Iterator[int]:
-    """The starts of the lines of ``data`` that hold ``spelling``, each once, in order (``backward``:
-    last first); each stretch of text searched once, however many times a line holds it."""
-    if backward and isinstance(spelling, str):
+def _lowered(data: str) -> str:
+    """``data`` in lower case, each character where it was (str.lower may turn one into two)."""
+    return data.lower() if data.isascii() else data.translate(_ASCII_LOWER)
+
+
+def _starts(data: str, forms: tuple[str, ...], backward: bool = False) -> Iterator[int]:
+    """The starts of the lines of ``data`` that hold one of ``forms``, each once, in order
+    (``backward``: last first); each stretch of text searched once, however many times a line
+    holds them."""
+    if backward and len(forms) == 1:
         end = len(data)
-        while (hit := data.rfind(spelling, 0, end)) >= 0:
+        while (hit := data.rfind(forms[0], 0, end)) >= 0:
             end = data.rfind("\n", 0, hit) + 1
             yield end
         return
     found = []
+    nxt = {form: data.find(form) for form in forms}     # (each form's next place, kept)
     pos = 0
     while True:
-        if isinstance(spelling, str):
-            hit = data.find(spelling, pos)
-        else:
-            m = spelling.search(data, pos)
-            hit = m.start() if m else -1
-        if hit < 0:
+        for form, at in nxt.items():
+            if 0 <= at < pos:
+                nxt[form] = data.find(form, pos)
+        hits = [at for at in nxt.values() if at >= 0]
+        if not hits:
             break
+        hit = min(hits)
         start = data.rfind("\n", 0, hit) + 1
         if not backward:
             yield start
