@@ -168,6 +168,15 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
                 if judge.counts_for(text, ip):
                     taken[ip] += 1
                     on_line(ip, text, False)
+    _last_lines(paths, spelling, judge, on_line, size)
+    return False
+
+
+def _last_lines(paths: list[str], spelling: dict[str, tuple[str, ...]], judge: Engine,
+                on_line: Callable[[str, str, bool], bool], size: int) -> None:
+    """evidence's last step: the input read backward until each ip (its spellings) has its last
+    counted line with a time, or LAST_TRIES counted lines without one."""
+    wanted = spelling.keys()
     found_last: set[str] = set()
     tries = dict.fromkeys(wanted, 0)
     for raw in _backward(paths, size):
@@ -188,7 +197,6 @@ def evidence(paths: list[str], wanted: dict[str, int], keep: int, reader: Engine
                     if on_line(ip, text, True) or tries[ip] >= LAST_TRIES:
                         found_last.add(ip)
                         break
-    return False
 
 
 def _spellings(ip: str) -> tuple[str, ...]:
